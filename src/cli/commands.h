@@ -1,0 +1,13 @@
+// The corral subcommands. Each add_* registers one command on the app and stores its
+// exit code in `exit_code` when it runs.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace corral::cli {
+
+void add_version(CLI::App& app, int& exit_code);
+void add_validate(CLI::App& app, int& exit_code);
+void add_explain(CLI::App& app, int& exit_code);
+
+} // namespace corral::cli

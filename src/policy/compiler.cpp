@@ -1,0 +1,141 @@
+#include <algorithm>
+#include <set>
+
+#include "policy/glob.h"
+#include "policy/ruleset.h"
+
+namespace corral::policy {
+
+class RuleSetBuilder {
+public:
+  RuleSetBuilder(const Settings& settings, const PathResolver& resolve)
+      : rs_(std::make_shared<RuleSet>()), resolve_(resolve) {
+    rs_->settings_ = settings;
+  }
+
+  void add(const PolicyPtr& p) {
+    rs_->policies_.push_back(p);
+    for (const Rule& r : p->rules) add_rule(r, *p);
+  }
+
+  std::shared_ptr<const RuleSet> finish() {
+    for (const PathIndex* idx : {&rs_->process_, &rs_->file_}) {
+      for (const auto& [key, rules] : idx->exact) check_conflicts(key, rules);
+      for (const auto& [key, rules] : idx->execname) check_conflicts(key, rules);
+      check_trie(idx->root, "/");
+    }
+    for (const auto* names : {&rs_->protocols_, &rs_->capabilities_}) {
+      for (const auto& [key, rules] : *names) check_conflicts(key, rules);
+    }
+    rs_->warnings_.assign(warnings_.begin(), warnings_.end());
+    return rs_;
+  }
+
+private:
+  void add_rule(const Rule& r, const Policy& p) {
+    CompiledRule c{&r, &p, r.from_source};
+    for (const auto& s : r.from_source) add_canonical(c.sources, s);
+    ++rs_->rule_count_;
+    if (r.action == Action::Allow) rs_->has_allow_[static_cast<int>(r.category)] = true;
+    if (r.category == Category::Network || r.category == Category::Capabilities) {
+      auto& names = r.category == Category::Network ? rs_->protocols_ : rs_->capabilities_;
+      names[r.value].push_back(std::move(c));
+      return;
+    }
+    PathIndex& idx = r.category == Category::Process ? rs_->process_ : rs_->file_;
+    std::vector<std::string> keys{r.value};
+    switch (r.target) {
+    case Target::ExecName: idx.execname[r.value].push_back(std::move(c)); return;
+    case Target::Path:
+      add_canonical(keys, r.value);
+      for (const auto& k : keys) idx.exact[k].push_back(c);
+      return;
+    case Target::Dir:
+      if (r.value.size() > 1) {
+        std::vector<std::string> resolved{r.value.substr(0, r.value.size() - 1)};
+        add_canonical(resolved, resolved[0]);
+        if (resolved.size() > 1) keys.push_back(resolved[1] + "/");
+      }
+      for (const auto& k : keys) node_for(idx.root, k).dirs.push_back(c);
+      return;
+    case Target::Pattern:
+      // Patterns are matched literally against the kernel's (canonical) path.
+      node_for(idx.root, glob_literal_dir(r.value)).patterns.push_back(std::move(c));
+      return;
+    case Target::Protocol:
+    case Target::Capability: return;
+    }
+  }
+
+  // Appends the canonical form of `path` inside the workload's root when it differs.
+  void add_canonical(std::vector<std::string>& out, const std::string& path) const {
+    if (!resolve_) return;
+    if (auto canonical = resolve_(path); canonical && *canonical != path) {
+      out.push_back(std::move(*canonical));
+    }
+  }
+
+  // The trie node for directory `dir` ("/a/b/"), created on demand.
+  static TrieNode& node_for(TrieNode& root, std::string_view dir) {
+    TrieNode* node = &root;
+    dir.remove_prefix(1);
+    while (!dir.empty()) {
+      const size_t slash = dir.find('/');
+      const std::string_view component = dir.substr(0, slash);
+      auto it = node->children.find(component);
+      if (it == node->children.end()) {
+        it = node->children.emplace(std::string(component), std::make_unique<TrieNode>()).first;
+      }
+      node = it->second.get();
+      dir.remove_prefix(slash == std::string_view::npos ? dir.size() : slash + 1);
+    }
+    return *node;
+  }
+
+  void check_trie(const TrieNode& node, const std::string& dir) {
+    check_conflicts(dir, node.dirs);
+    check_conflicts(dir, node.patterns);
+    for (const auto& [name, child] : node.children) check_trie(*child, dir + name + "/");
+  }
+
+  // Two rules with the same target, conditions and fromSource but different actions:
+  // the verdict is decided by Block > Audit > Allow, which the author may not expect.
+  void check_conflicts(std::string_view key, const std::vector<CompiledRule>& rules) {
+    constexpr size_t kMaxPairwise = 256; // a bucket this large is reported only in part
+    const size_t n = std::min(rules.size(), kMaxPairwise);
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t j = i + 1; j < n; ++j) {
+        const Rule& a = *rules[i].rule;
+        const Rule& b = *rules[j].rule;
+        if (a.action == b.action || a.value != b.value || a.target != b.target ||
+            a.recursive != b.recursive || a.owner_only != b.owner_only ||
+            a.read_only != b.read_only || a.from_source != b.from_source)
+          continue;
+        const bool a_wins = a.action > b.action;
+        warnings_.insert("conflicting rules for " + std::string(key) + ": " + describe(rules[i]) +
+                         " and " + describe(rules[j]) + "; " +
+                         std::string(to_string(a_wins ? a.action : b.action)) + " wins");
+      }
+    }
+  }
+
+  static std::string describe(const CompiledRule& c) {
+    return c.policy->name + " " + c.rule->origin.field + " (" +
+           std::string(to_string(c.rule->action)) + ")";
+  }
+
+  std::shared_ptr<RuleSet> rs_;
+  const PathResolver& resolve_;
+  std::set<std::string> warnings_;
+};
+
+std::shared_ptr<const RuleSet> compile(const std::vector<PolicyPtr>& policies, const Workload& w,
+                                       const Settings& settings, const PathResolver& resolve) {
+  RuleSetBuilder builder(settings, resolve);
+  for (const auto& p : policies) {
+    if (selects(*p, w)) builder.add(p);
+  }
+  return builder.finish();
+}
+
+} // namespace corral::policy

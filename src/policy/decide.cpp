@@ -1,0 +1,151 @@
+#include "policy/decide.h"
+
+#include <algorithm>
+
+#include "policy/glob.h"
+
+namespace corral::policy {
+namespace {
+
+// Whether a rule whose target and fromSource match also covers this access (POLICY.md
+// "ownerOnly and readOnly"): a Block rule denies only what its flags name, an Allow or
+// Audit rule matches only what its flags permit.
+bool covers(const CompiledRule& c, const Access& a) {
+  const Rule& r = *c.rule;
+  if (!c.sources.empty() &&
+      std::find(c.sources.begin(), c.sources.end(), a.source) == c.sources.end())
+    return false;
+  if (r.action == Action::Block) {
+    return (r.owner_only && !a.owner) || (r.read_only && a.write) ||
+           (!r.owner_only && !r.read_only);
+  }
+  return (!r.owner_only || a.owner) && (!r.read_only || !a.write);
+}
+
+// At equal specificity: fromSource-qualified beats unqualified, then Block > Audit > Allow.
+bool stronger(const CompiledRule& a, const CompiledRule& b) {
+  if (a.qualified() != b.qualified()) return a.qualified();
+  return a.rule->action > b.rule->action;
+}
+
+const CompiledRule* best_of(const std::vector<CompiledRule>& rules, const Access& a,
+                            const CompiledRule* best) {
+  for (const auto& c : rules) {
+    if ((best == nullptr || stronger(c, *best)) && covers(c, a)) best = &c;
+  }
+  return best;
+}
+
+template <class Map>
+const CompiledRule* lookup(const Map& map, std::string_view key, const Access& a,
+                           const CompiledRule* best) {
+  const auto it = map.find(key);
+  return it == map.end() ? best : best_of(it->second, a, best);
+}
+
+// The best directory rule at the deepest directory that has one covering the access.
+// `rest` is the part of the path below `node`'s directory.
+const CompiledRule* deepest_dir(const TrieNode& node, std::string_view rest, const Access& a) {
+  const size_t slash = rest.find('/');
+  if (!rest.empty()) {
+    const auto it = node.children.find(rest.substr(0, slash));
+    if (it != node.children.end()) {
+      const std::string_view below =
+          slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+      if (const auto* found = deepest_dir(*it->second, below, a)) return found;
+    }
+  }
+  // The directory itself (rest empty) and its direct entries match any dir rule here;
+  // deeper files only recursive ones.
+  const bool direct = slash == std::string_view::npos;
+  const CompiledRule* best = nullptr;
+  for (const auto& c : node.dirs) {
+    if ((direct || c.rule->recursive) && (best == nullptr || stronger(c, *best)) && covers(c, a))
+      best = &c;
+  }
+  return best;
+}
+
+const CompiledRule* best_pattern(const TrieNode& root, const Access& a) {
+  const CompiledRule* best = nullptr;
+  const TrieNode* node = &root;
+  std::string_view rest = a.target.substr(1);
+  while (node != nullptr) {
+    for (const auto& c : node->patterns) {
+      if ((best == nullptr || stronger(c, *best)) && glob_match(c.rule->value, a.target) &&
+          covers(c, a))
+        best = &c;
+    }
+    const size_t slash = rest.find('/');
+    if (slash == std::string_view::npos) break;
+    const auto it = node->children.find(rest.substr(0, slash));
+    node = it == node->children.end() ? nullptr : it->second.get();
+    rest.remove_prefix(slash + 1);
+  }
+  return best;
+}
+
+const CompiledRule* match_path(const PathIndex& idx, const Access& a) {
+  const CompiledRule* best = lookup(idx.exact, a.target, a, nullptr);
+  if (!idx.execname.empty()) {
+    const size_t slash = a.target.rfind('/');
+    best = lookup(idx.execname, a.target.substr(slash == std::string_view::npos ? 0 : slash + 1), a,
+                  best);
+  }
+  if (best != nullptr || a.target.empty() || a.target[0] != '/') return best;
+  if ((best = deepest_dir(idx.root, a.target.substr(1), a)) != nullptr) return best;
+  return best_pattern(idx.root, a);
+}
+
+Verdict apply_dry_run(Verdict v, bool dry_run) {
+  if (dry_run && !v.allow) {
+    v.allow = true;
+    v.action = "Audit (Block)";
+  }
+  return v;
+}
+
+} // namespace
+
+Verdict decide(const RuleSet& rs, const Access& a) {
+  const bool by_path = a.category == Category::Process || a.category == Category::File;
+  const CompiledRule* rule = by_path ? match_path(rs.paths(a.category), a)
+                                     : lookup(rs.names(a.category), a.target, a, nullptr);
+  const bool dry_run = rs.settings().dry_run;
+  if (rule != nullptr) {
+    const Action act = rule->rule->action;
+    return apply_dry_run(
+        Verdict{act != Action::Block, act != Action::Allow, to_string(act), rule, false}, dry_run);
+  }
+  if (!rs.has_allow(a.category)) return Verdict{true, false, "", nullptr, false};
+  const bool block = posture_for(rs.settings().postures, a.category) == Posture::Block;
+  return apply_dry_run(Verdict{!block, true, block ? "Block" : "Audit", nullptr, true}, dry_run);
+}
+
+std::string_view Verdict::policy_name() const {
+  if (default_posture) return "DefaultPosture";
+  return rule != nullptr ? std::string_view(rule->policy->name) : std::string_view();
+}
+
+std::string Verdict::explain(const RuleSet& rs, Category category) const {
+  const std::string section(section_name(category));
+  if (rule != nullptr) {
+    static constexpr std::string_view kTargets[] = {"path",    "execname", "dir",
+                                                    "pattern", "protocol", "capability"};
+    const Rule& r = *rule->rule;
+    return rule->policy->name + " " + r.origin.field + " (" +
+           std::string(kTargets[static_cast<int>(r.target)]) + " " + r.value + ") at " +
+           r.origin.file + ":" + std::to_string(r.origin.line) + ":" +
+           std::to_string(r.origin.column);
+  }
+  if (default_posture) {
+    const Posture posture = posture_for(rs.settings().postures, category);
+    const std::string group(category == Category::Process ? "file" : section);
+    return "no " + section + " rule matched and the workload has " + section +
+           " Allow rules: default " + group + " posture " + std::string(to_string(posture));
+  }
+  return "no " + section + " rule matched and the workload has no " + section +
+         " Allow rules: allowed";
+}
+
+} // namespace corral::policy

@@ -1,0 +1,314 @@
+#include "policy/rules_parser.h"
+
+#include <array>
+
+#include "core/strings.h"
+#include "policy/names.h"
+
+namespace corral::policy {
+namespace {
+
+constexpr std::array<std::string_view, 3> kActions = {"Allow", "Audit", "Block"};
+constexpr size_t kCompatPathBytes = 200; // KubeArmor's CRD limit; Corral has none
+
+// What a rule may inherit from its section and spec.
+struct Inherited {
+  int severity = 1;
+  std::vector<std::string> tags;
+  std::string message;
+  Action action = Action::Block;
+};
+
+// One list of a section (e.g. process.matchPaths) and the fields its entries may have.
+struct ListSpec {
+  Category category;
+  std::string_view name;
+  std::vector<std::string_view> fields; // besides severity, tags, message, action
+};
+
+const std::vector<ListSpec>& list_specs() {
+  static const std::vector<ListSpec> kSpecs = {
+      {Category::Process, "matchPaths", {"path", "execname", "ownerOnly", "fromSource"}},
+      {Category::Process, "matchDirectories", {"dir", "recursive", "ownerOnly", "fromSource"}},
+      {Category::Process, "matchPatterns", {"pattern", "ownerOnly"}},
+      {Category::File, "matchPaths", {"path", "readOnly", "ownerOnly", "fromSource"}},
+      {Category::File,
+       "matchDirectories",
+       {"dir", "recursive", "readOnly", "ownerOnly", "fromSource"}},
+      {Category::File, "matchPatterns", {"pattern", "readOnly", "ownerOnly"}},
+      {Category::Network, "matchProtocols", {"protocol", "fromSource"}},
+      {Category::Capabilities, "matchCapabilities", {"capability", "fromSource"}},
+  };
+  return kSpecs;
+}
+
+std::vector<std::string_view> with_common(std::vector<std::string_view> fields) {
+  for (const auto f : {"severity", "tags", "message", "action"}) fields.emplace_back(f);
+  return fields;
+}
+
+class RulesParser {
+public:
+  RulesParser(YamlReader& r, Policy& p) : r_(r), p_(p) {}
+
+  void parse(const YAML::Node& spec) {
+    for (const auto unsupported : {"syscalls", "apparmor", "selinux"}) {
+      if (spec[unsupported].IsDefined()) {
+        r_.error(spec[unsupported], std::string("spec.") + unsupported, "not supported by Corral",
+                 "remove it; see POLICY.md for the supported sections");
+      }
+    }
+    const Inherited base = inherited(spec, "spec", Inherited{});
+    bool any = false;
+    for (const auto category :
+         {Category::Process, Category::File, Category::Network, Category::Capabilities}) {
+      const std::string name(section_name(category));
+      const YAML::Node& section = spec[name];
+      if (!section.IsDefined()) continue;
+      any = true;
+      parse_section(category, section, "spec." + name, base);
+    }
+    if (!any) {
+      r_.error(spec, "spec", "the policy has no rules",
+               "add a process, file, network or capabilities section");
+    }
+  }
+
+private:
+  Inherited inherited(const YAML::Node& n, const std::string& field, const Inherited& parent) {
+    Inherited out = parent;
+    if (const YAML::Node& s = n["severity"]; s.IsDefined()) {
+      if (auto v = r_.integer(s, field + ".severity")) {
+        if (*v < 1 || *v > 10) {
+          r_.error(s, field + ".severity", "severity " + std::to_string(*v) + " is out of range",
+                   "an integer from 1 to 10");
+        }
+        out.severity = *v;
+      }
+    }
+    if (const YAML::Node& t = n["tags"]; t.IsDefined()) {
+      if (auto v = r_.strings(t, field + ".tags")) out.tags = std::move(*v);
+    }
+    if (const YAML::Node& m = n["message"]; m.IsDefined()) {
+      if (auto v = r_.string(m, field + ".message")) out.message = std::move(*v);
+    }
+    if (const YAML::Node& a = n["action"]; a.IsDefined()) {
+      if (auto v = r_.choice(a, field + ".action", kActions)) {
+        out.action =
+            static_cast<Action>(std::find(kActions.begin(), kActions.end(), *v) - kActions.begin());
+      }
+    }
+    return out;
+  }
+
+  void parse_section(Category category, const YAML::Node& section, const std::string& field,
+                     const Inherited& base) {
+    std::vector<std::string_view> fields;
+    for (const auto& spec : list_specs()) {
+      if (spec.category == category) fields.push_back(spec.name);
+    }
+    if (section.IsNull()) {
+      r_.error(section, field, "section has no rules", "add one of " + list_of(fields));
+      return;
+    }
+    if (!r_.expect_map(section, field, with_common(fields))) return;
+    const Inherited defaults = inherited(section, field, base);
+    size_t rules = 0;
+    for (const auto& spec : list_specs()) {
+      const YAML::Node& list = section[std::string(spec.name)];
+      if (spec.category != category || !list.IsDefined()) continue;
+      const std::string list_field = field + "." + std::string(spec.name);
+      if (!r_.expect_seq(list, list_field)) continue;
+      for (size_t i = 0; i < list.size(); ++i) {
+        parse_rule(spec, list[i], list_field + "[" + std::to_string(i) + "]", defaults);
+        ++rules;
+      }
+    }
+    if (rules == 0) {
+      r_.error(section, field, "section has no rules", "add one of " + list_of(fields));
+    }
+  }
+
+  void parse_rule(const ListSpec& spec, const YAML::Node& n, const std::string& field,
+                  const Inherited& defaults) {
+    if (!r_.expect_map(n, field, with_common(spec.fields))) return;
+    const Inherited own = inherited(n, field, defaults);
+    Rule rule;
+    rule.category = spec.category;
+    rule.severity = own.severity;
+    rule.tags = own.tags;
+    rule.message = own.message;
+    rule.action = own.action;
+    rule.origin = Origin{r_.file(), n.Mark().line + 1, n.Mark().column + 1, field};
+    rule.recursive = flag(n, field, "recursive");
+    rule.owner_only = flag(n, field, "ownerOnly");
+    rule.read_only = flag(n, field, "readOnly");
+    if (const YAML::Node& fs = n["fromSource"]; fs.IsDefined()) {
+      rule.from_source = from_source(fs, field + ".fromSource");
+    } else if (p_.kind == Kind::HostPolicy &&
+               (spec.category == Category::Network || spec.category == Category::Capabilities)) {
+      r_.error(n, field + ".fromSource",
+               "required on network and capability rules of a "
+               "KubeArmorHostPolicy",
+               "name the programs the rule applies to");
+    }
+    for (auto& target : targets(spec, n, field)) {
+      Rule r = rule;
+      r.target = target.first;
+      r.value = std::move(target.second);
+      p_.rules.push_back(std::move(r));
+    }
+  }
+
+  bool flag(const YAML::Node& n, const std::string& field, const char* name) {
+    const YAML::Node& v = n[name];
+    return v.IsDefined() && r_.boolean(v, field + "." + name).value_or(false);
+  }
+
+  std::vector<std::string> from_source(const YAML::Node& fs, const std::string& field) {
+    std::vector<std::string> out;
+    if (!r_.expect_seq(fs, field)) return out;
+    static constexpr std::array<std::string_view, 1> kFields = {"path"};
+    for (size_t i = 0; i < fs.size(); ++i) {
+      const std::string f = field + "[" + std::to_string(i) + "]";
+      if (!r_.expect_map(fs[i], f, kFields)) continue;
+      if (!fs[i]["path"].IsDefined()) {
+        r_.error(fs[i], f + ".path", "missing required field",
+                 "the acting program, e.g. /bin/bash");
+      } else if (auto p = file_path(fs[i]["path"], f + ".path")) {
+        out.push_back(std::move(*p));
+      }
+    }
+    return out;
+  }
+
+  // The rule's target(s): one, or several for comma lists of protocols and capabilities.
+  std::vector<std::pair<Target, std::string>> targets(const ListSpec& spec, const YAML::Node& n,
+                                                      const std::string& field) {
+    std::vector<std::pair<Target, std::string>> out;
+    const auto present = [&](const char* name) { return n[name].IsDefined(); };
+    const std::string list(spec.name);
+    if (list == "matchPaths") {
+      const bool has_exec = spec.category == Category::Process && present("execname");
+      if (present("path") == has_exec) {
+        r_.error(n, field, has_exec ? "path and execname are exclusive" : "missing required field",
+                 spec.category == Category::Process ? "give path or execname" : "give path");
+      } else if (has_exec) {
+        if (auto v = execname(n["execname"], field + ".execname"))
+          out.emplace_back(Target::ExecName, *v);
+      } else if (auto v = file_path(n["path"], field + ".path")) {
+        out.emplace_back(Target::Path, *v);
+      }
+    } else if (list == "matchDirectories") {
+      if (!present("dir")) {
+        r_.error(n, field + ".dir", "missing required field", "a directory ending in '/'");
+      } else if (auto v = dir(n["dir"], field + ".dir")) {
+        out.emplace_back(Target::Dir, *v);
+      }
+    } else if (list == "matchPatterns") {
+      if (!present("pattern")) {
+        r_.error(n, field + ".pattern", "missing required field", "a glob, e.g. /tmp/*.sh");
+      } else if (auto v = pattern(n["pattern"], field + ".pattern")) {
+        out.emplace_back(Target::Pattern, *v);
+      }
+    } else {
+      const bool proto = spec.category == Category::Network;
+      const char* key = proto ? "protocol" : "capability";
+      if (!present(key)) {
+        r_.error(n, field + "." + key, "missing required field");
+      } else {
+        for (auto& v : names(n[key], field + "." + key, proto)) {
+          out.emplace_back(proto ? Target::Protocol : Target::Capability, std::move(v));
+        }
+      }
+    }
+    return out;
+  }
+
+  std::optional<std::string> absolute(const YAML::Node& n, const std::string& field) {
+    auto v = r_.string(n, field);
+    if (!v) return std::nullopt;
+    if (v->empty() || (*v)[0] != '/') {
+      r_.error(n, field, "'" + *v + "' is not an absolute path", "start it with '/'");
+      return std::nullopt;
+    }
+    if (v->size() > kCompatPathBytes) {
+      r_.warning(n, field, "longer than 200 bytes; KubeArmor would reject this policy");
+    }
+    return v;
+  }
+
+  std::optional<std::string> file_path(const YAML::Node& n, const std::string& field) {
+    auto v = absolute(n, field);
+    if (v && v->back() == '/') {
+      r_.error(n, field, "'" + *v + "' ends in '/', which names a directory",
+               "use matchDirectories with dir: " + *v);
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<std::string> dir(const YAML::Node& n, const std::string& field) {
+    auto v = absolute(n, field);
+    if (v && v->back() != '/') {
+      r_.error(n, field, "a directory must end in '/'", "dir: " + *v + "/");
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<std::string> pattern(const YAML::Node& n, const std::string& field) {
+    auto v = absolute(n, field);
+    if (!v) return v;
+    int depth = 0;
+    for (const char c : *v) {
+      depth += c == '[' ? 1 : c == ']' ? -1 : 0;
+      if (depth < 0 || depth > 1) break;
+    }
+    if (depth != 0) {
+      r_.error(n, field, "unbalanced '[' ']' in pattern '" + *v + "'", "e.g. /tmp/[a-z]*.sh");
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<std::string> execname(const YAML::Node& n, const std::string& field) {
+    auto v = r_.string(n, field);
+    if (v && (v->empty() || v->find('/') != std::string::npos)) {
+      r_.error(n, field, "an execname is a file name without '/'", "e.g. execname: bash");
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::vector<std::string> names(const YAML::Node& n, const std::string& field, bool protocol) {
+    std::vector<std::string> out;
+    const auto v = r_.string(n, field);
+    if (!v) return out;
+    for (const auto& item : split(*v, ',')) {
+      auto norm = protocol ? normalize_protocol(item) : normalize_capability(item);
+      if (norm) {
+        out.push_back(std::move(*norm));
+        continue;
+      }
+      const auto valid = protocol ? protocol_names() : capability_names();
+      const std::string near = nearest(trim(item), valid);
+      r_.error(n, field,
+               std::string("unknown ") + (protocol ? "protocol" : "capability") + " '" +
+                   std::string(trim(item)) + "'",
+               near.empty() ? "valid: " + list_of(valid) : "did you mean '" + near + "'?");
+    }
+    return out;
+  }
+
+  YamlReader& r_;
+  Policy& p_;
+};
+
+} // namespace
+
+void parse_rules(YamlReader& r, const YAML::Node& spec, Policy& p) {
+  RulesParser(r, p).parse(spec);
+}
+
+} // namespace corral::policy
