@@ -1,0 +1,40 @@
+// The interface every enforcement backend implements (DESIGN.md "Enforcement backends").
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/result.h"
+#include "events/alert.h"
+#include "policy/ruleset.h"
+#include "workload/workload.h"
+
+namespace corral::enforce {
+
+struct Counters {
+  uint64_t events = 0;           // permission events answered
+  uint64_t denied = 0;           // answered with deny
+  uint64_t errors_allowed = 0;   // internal error -> allowed
+  uint64_t timeouts_allowed = 0; // not decided within the bound -> allowed
+  uint64_t enforced = 0;         // workloads currently enforced
+};
+
+// Receives every alert; called from enforcement threads AFTER the kernel was answered.
+using AlertSink = std::function<void(events::Alert&&)>;
+
+class Enforcer {
+public:
+  virtual ~Enforcer() = default;
+  [[nodiscard]] virtual std::string_view name() const = 0;
+  // Starts enforcing `w` with `rules`, or swaps in new rules (flushing cached allows).
+  virtual Result<void> enforce(const workload::Workload& w,
+                               std::shared_ptr<const policy::RuleSet> rules) = 0;
+  // Stops enforcing workload `id` (policy deleted, or the container exited).
+  virtual void release(const std::string& id) = 0;
+  [[nodiscard]] virtual Counters counters() const = 0;
+};
+
+} // namespace corral::enforce

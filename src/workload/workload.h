@@ -1,0 +1,38 @@
+// The identity of a workload (a container, a pod's container, or the host), as DESIGN.md
+// "Workload identity" lists it, and how the policy engine sees it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "policy/selector.h"
+
+namespace corral::workload {
+
+struct Workload {
+  std::string id;             // container id (full)
+  std::string name;           // container name: io.kubernetes.container.name, else the id
+  std::string namespace_name; // io.kubernetes.pod.namespace, else the containerd namespace
+  std::string pod;            // io.kubernetes.pod.name, or ""
+  policy::Labels labels;      // the container's labels
+  policy::Labels annotations; // pod annotations when known
+  std::string image;
+  std::string runtime = "containerd";
+  std::string runtime_namespace; // containerd namespace
+  int init_pid = 0;              // host pid of the task's init process; 0 = not running
+  std::string root_path;         // /proc/<init_pid>/root
+  uint64_t cgroup_id = 0;
+  uint64_t pidns_inode = 0;
+  uint64_t mntns_inode = 0;
+
+  [[nodiscard]] policy::Workload policy_view() const {
+    policy::Workload w;
+    w.name = name;
+    w.namespace_name = namespace_name;
+    w.labels = labels;
+    w.annotations = annotations;
+    return w;
+  }
+};
+
+} // namespace corral::workload
