@@ -1,24 +1,61 @@
 #!/usr/bin/env bash
-# The README's main job: the seed's procedure (C-P-02) on the Listing 2 policy.
-# Until the node agent exists, it validates the policy and explains the verdicts the seed
-# expects, offline, with `corral explain`.
+# The README's main job: the seed's containment procedure (C-P-02) end to end on this
+# machine, with a real containerd, a real nginx container and the kernel denying the exec.
+# Cleans up everything it started, also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
+echo "building..."
 bash scripts/build.sh >/dev/null
-corral=build/bin/corral
+
+source tests/runtime/lib.sh
+trap corral_rt_cleanup EXIT
+CORRAL_RT_NS=default # the seed's pod runs in namespace "default"
 policy=examples/seed-only-allow-nginx-exec.yaml
+corral=(build/bin/corral)
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-step "Validate the seed's Listing 2 policy"
-$corral validate -f "$policy"
-for posture in block audit; do
-  for exe in /usr/sbin/nginx /bin/bash /usr/sbin/chroot; do
-    step "kubearmor-file-posture=$posture: exec $exe in a pod labelled app=nginx"
-    $corral explain -f "$policy" --labels app=nginx \
-      --ns-annotation "kubearmor-file-posture=$posture" --exec "$exe"
-  done
-done
-step "Opening a file (the policy allows / recursively)"
-$corral explain -f "$policy" --labels app=nginx --ns-annotation kubearmor-file-posture=block \
-  --open /etc/nginx/nginx.conf
+show() {
+  printf '$ %s\n' "$*"
+  "$@"
+}
+
+corral_rt_mktemp dir
+step "Start containerd and the Corral agent"
+corral_rt_start_containerd "$dir/containerd"
+corral_rt_start_corrald "$dir/agent"
+show "${corral[@]}" get status
+
+step "Run an nginx container labelled app=nginx (rootfs from Debian's nginx and bash)"
+corral_rt_build_nginx_rootfs "$dir/nginx"
+corral_rt_run nginx "$dir/nginx" app=nginx -- /usr/sbin/nginx
+corral_rt_wait_for 10 corral_rt_http nginx || corral_rt_die "nginx does not answer"
+printf 'nginx answers: %s' "$(corral_rt_http nginx)"
+
+step "Find what the workload runs (the seed's 'ps aux' step)"
+ps -o pid,user,args --ppid "${CORRAL_RT_PIDS[nginx]}" --pid "${CORRAL_RT_PIDS[nginx]}"
+
+step "Seed step: set the namespace's default posture to block"
+show "${corral[@]}" annotate ns default kubearmor-file-posture=block --overwrite
+
+step "Seed step: apply Listing 2 (only nginx and bash may run)"
+cat "$policy"
+show "${corral[@]}" apply -f "$policy"
+show "${corral[@]}" get workloads -o wide
+
+step "nginx keeps serving"
+printf 'HTTP GET / -> %s' "$(corral_rt_http nginx)"
+
+step "Seed step: try an unauthorized program: bash -c chroot"
+set +e
+corral_rt_exec nginx bash -c chroot
+rc=$?
+set -e
+echo "exit code: $rc"
+[[ $rc -eq 126 ]] || corral_rt_die "chroot was not denied (exit $rc)"
+
+step "Seed step: the central log of violations"
+show "${corral[@]}" logs -n default
+show "${corral[@]}" logs -n default --json --limit 1
+
+step "Clean up"

@@ -9,5 +9,10 @@ namespace corral::cli {
 void add_version(CLI::App& app, int& exit_code);
 void add_validate(CLI::App& app, int& exit_code);
 void add_explain(CLI::App& app, int& exit_code);
+void add_apply(CLI::App& app, int& exit_code);
+void add_delete(CLI::App& app, int& exit_code);
+void add_get(CLI::App& app, int& exit_code);
+void add_annotate(CLI::App& app, int& exit_code);
+void add_logs(CLI::App& app, int& exit_code);
 
 } // namespace corral::cli

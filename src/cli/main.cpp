@@ -14,6 +14,11 @@ int main(int argc, char** argv) {
   corral::cli::add_version(app, exit_code);
   corral::cli::add_validate(app, exit_code);
   corral::cli::add_explain(app, exit_code);
+  corral::cli::add_apply(app, exit_code);
+  corral::cli::add_delete(app, exit_code);
+  corral::cli::add_get(app, exit_code);
+  corral::cli::add_annotate(app, exit_code);
+  corral::cli::add_logs(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -9,24 +9,28 @@
 
 namespace corral::cli {
 
+Result<std::string> read_policy_text(const std::string& file) {
+  if (file == "-") {
+    return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  }
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return errno_error("cannot read " + file, "check the path given with -f");
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  if (in.bad()) return errno_error("cannot read " + file, "is it a regular file?");
+  return buf.str();
+}
+
 policy::ParseResult load_policy_files(const std::vector<std::string>& files) {
   policy::ParseResult all;
   for (const auto& file : files) {
-    std::string text;
-    if (file == "-") {
-      text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-    } else {
-      std::ifstream in(file, std::ios::binary);
-      std::ostringstream buf;
-      if (!in || !(buf << in.rdbuf() || in.peek() == EOF)) {
-        all.diagnostics.push_back({policy::Diagnostic::Level::Error, file, 0, 0, "",
-                                   std::string("cannot read: ") + std::strerror(errno),
-                                   "check the path given with -f"});
-        continue;
-      }
-      text = buf.str();
+    auto text = read_policy_text(file);
+    if (!text) {
+      all.diagnostics.push_back({policy::Diagnostic::Level::Error, file, 0, 0, "",
+                                 text.error().message, text.error().hint});
+      continue;
     }
-    auto one = policy::parse_policies(text, file == "-" ? "<stdin>" : file);
+    auto one = policy::parse_policies(*text, file == "-" ? "<stdin>" : file);
     all.policies.insert(all.policies.end(), one.policies.begin(), one.policies.end());
     all.diagnostics.insert(all.diagnostics.end(), one.diagnostics.begin(), one.diagnostics.end());
   }

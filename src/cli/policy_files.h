@@ -4,9 +4,13 @@
 #include <string>
 #include <vector>
 
+#include "core/result.h"
 #include "policy/parser.h"
 
 namespace corral::cli {
+
+// The text of a policy file ("-" = standard input), or why it cannot be read.
+Result<std::string> read_policy_text(const std::string& file);
 
 // Parses every file ("-" = standard input); unreadable files become diagnostics.
 policy::ParseResult load_policy_files(const std::vector<std::string>& files);

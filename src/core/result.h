@@ -31,6 +31,8 @@ public:
   T&& value() && { return std::move(checked()); }
   const T& value() const& { return std::get<0>(v_); }
   T& operator*() & { return checked(); }
+  T&& operator*() && { return std::move(checked()); }
+  const T& operator*() const& { return value(); }
   T* operator->() { return &checked(); }
   const T* operator->() const { return &std::get<0>(v_); }
   [[nodiscard]] const Error& error() const { return std::get<1>(v_); }

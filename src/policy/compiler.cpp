@@ -33,9 +33,14 @@ public:
 
 private:
   void add_rule(const Rule& r, const Policy& p) {
-    CompiledRule c{&r, &p, r.from_source};
+    CompiledRule c{&r, &p, r.from_source, {}};
     for (const auto& s : r.from_source) add_canonical(c.sources, s);
     ++rs_->rule_count_;
+    CategoryTraits& traits = rs_->traits_[static_cast<int>(r.category)];
+    ++traits.rules;
+    traits.source |= !r.from_source.empty();
+    traits.owner |= r.owner_only;
+    traits.write |= r.read_only;
     if (r.action == Action::Allow) rs_->has_allow_[static_cast<int>(r.category)] = true;
     if (r.category == Category::Network || r.category == Category::Capabilities) {
       auto& names = r.category == Category::Network ? rs_->protocols_ : rs_->capabilities_;
@@ -58,13 +63,29 @@ private:
       }
       for (const auto& k : keys) node_for(idx.root, k).dirs.push_back(c);
       return;
-    case Target::Pattern:
-      // Patterns are matched literally against the kernel's (canonical) path.
-      node_for(idx.root, glob_literal_dir(r.value)).patterns.push_back(std::move(c));
-      return;
+    case Target::Pattern: add_pattern(idx, std::move(c)); return;
     case Target::Protocol:
     case Target::Capability: return;
     }
+  }
+
+  // POLICY.md: paths are compared canonical and literal, either match counts. The kernel
+  // reports canonical paths, so a pattern under a symlinked directory (/bin/*sh where /bin
+  // -> usr/bin) is also indexed with that directory resolved (/usr/bin/*sh). Symlinks
+  // inside the wildcard part cannot be resolved ahead of time.
+  void add_pattern(PathIndex& idx, CompiledRule c) const {
+    const std::string_view dir = glob_literal_dir(c.rule->value);
+    if (dir.size() > 1) {
+      std::vector<std::string> resolved{std::string(dir.substr(0, dir.size() - 1))};
+      add_canonical(resolved, resolved[0]);
+      if (resolved.size() > 1) {
+        CompiledRule canonical = c;
+        canonical.canonical_pattern = resolved[1] + "/" + c.rule->value.substr(dir.size());
+        node_for(idx.root, glob_literal_dir(canonical.canonical_pattern))
+            .patterns.push_back(std::move(canonical));
+      }
+    }
+    node_for(idx.root, dir).patterns.push_back(std::move(c));
   }
 
   // Appends the canonical form of `path` inside the workload's root when it differs.

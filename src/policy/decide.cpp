@@ -72,7 +72,7 @@ const CompiledRule* best_pattern(const TrieNode& root, const Access& a) {
   std::string_view rest = a.target.substr(1);
   while (node != nullptr) {
     for (const auto& c : node->patterns) {
-      if ((best == nullptr || stronger(c, *best)) && glob_match(c.rule->value, a.target) &&
+      if ((best == nullptr || stronger(c, *best)) && glob_match(c.pattern(), a.target) &&
           covers(c, a))
         best = &c;
     }

@@ -64,6 +64,7 @@ struct Policy {
   Selector selector;
   std::vector<Rule> rules;
   Origin origin;
+  std::string source; // the document's YAML, re-emitted (what the agent stores)
 
   // The identity of a policy: (kind, namespace, name).
   [[nodiscard]] std::string key() const;

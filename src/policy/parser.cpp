@@ -1,7 +1,12 @@
 #include "policy/parser.h"
 
+#include <algorithm>
 #include <array>
+#include <optional>
+#include <sstream>
 
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include "policy/rules_parser.h"
@@ -32,7 +37,8 @@ public:
     const size_t errors_before = r_.error_count();
     if (!r_.expect_map(doc_, "", kTopFields)) return std::nullopt;
     Policy p;
-    p.origin = Origin{r_.file(), doc_.Mark().line + 1, doc_.Mark().column + 1, ""};
+    const auto [line, column] = r_.position(doc_);
+    p.origin = Origin{r_.file(), line, column, ""};
     parse_header(p);
     parse_metadata(p);
     const YAML::Node& spec = doc_["spec"];
@@ -51,7 +57,7 @@ private:
     if (!api.IsDefined()) {
       r_.error(doc_, "apiVersion", "missing required field", std::string(kApiVersion));
     } else if (auto v = r_.string(api, "apiVersion"); v && *v != kApiVersion) {
-      r_.error(api, "apiVersion", "unsupported apiVersion '" + *v + "'",
+      r_.error(api, "apiVersion", "unsupported apiVersion " + quote(*v),
                "use " + std::string(kApiVersion));
     }
     const YAML::Node& kind = doc_["kind"];
@@ -67,7 +73,7 @@ private:
         return;
       }
     }
-    r_.error(kind, "kind", "unknown kind '" + *k + "'", "one of " + list_of(kKinds));
+    r_.error(kind, "kind", "unknown kind " + quote(*k), "one of " + list_of(kKinds));
   }
 
   void parse_metadata(Policy& p) {
@@ -147,7 +153,7 @@ private:
     for (const auto& kv : ml) {
       const auto key = r_.string(kv.first, field);
       if (!key) continue;
-      if (auto value = r_.string(kv.second, field + "." + *key)) out[*key] = *value;
+      if (auto value = r_.string(kv.second, field + "." + display_key(*key))) out[*key] = *value;
     }
   }
 
@@ -183,11 +189,183 @@ private:
   const YAML::Node& doc_;
 };
 
+// A first pass over the parser's events, without building nodes: it finds syntax errors
+// and says where they are (yaml-cpp reports some at its read-ahead position, often the end
+// of the input, rather than at the construct that caused them), and it stops input that
+// yaml-cpp 0.7 cannot get past: on e.g. "- a\n," its parser returns an empty document
+// without consuming a token, forever, and LoadAll collects them until memory runs out
+// (jbeder/yaml-cpp#1040, fixed upstream after 0.8.0).
+class SyntaxCheck : public YAML::EventHandler {
+public:
+  SyntaxCheck(const std::string& text, YamlReader& reader) : text_(text), reader_(reader) {}
+
+  // False, with the error reported, when LoadAll must not be called on the text.
+  bool run() {
+    try {
+      std::istringstream in(text_);
+      YAML::Parser parser(in);
+      while (parser.HandleNextDocument(*this)) {
+        if (stuck_) return report_stuck();
+      }
+      return true;
+    } catch (const YAML::Exception& e) {
+      report(e);
+      return false;
+    }
+  }
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    stuck_ = documents_++ > 0 && mark.pos == document_.pos;
+    document_ = mark;
+    open_.clear();
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t /*anchor*/) override { last_ = mark; }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t /*anchor*/) override { last_ = mark; }
+  void OnScalar(const YAML::Mark& mark, const std::string& /*tag*/, YAML::anchor_t /*anchor*/,
+                const std::string& /*value*/) override {
+    last_ = mark;
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string& /*tag*/,
+                       YAML::anchor_t /*anchor*/, YAML::EmitterStyle::value style) override {
+    start(mark, style, true);
+  }
+  void OnSequenceEnd() override { end(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string& /*tag*/, YAML::anchor_t /*anchor*/,
+                  YAML::EmitterStyle::value style) override {
+    start(mark, style, false);
+  }
+  void OnMapEnd() override { end(); }
+
+private:
+  struct Open {
+    YAML::Mark mark;
+    bool flow = false;
+    bool sequence = false;
+  };
+
+  void start(const YAML::Mark& mark, YAML::EmitterStyle::value style, bool sequence) {
+    last_ = mark;
+    open_.push_back({mark, style == YAML::EmitterStyle::Flow, sequence});
+  }
+  void end() {
+    if (!open_.empty()) open_.pop_back();
+  }
+
+  bool report_stuck() {
+    const size_t bom = text_.starts_with("\xEF\xBB\xBF") ? 3 : 0;
+    const size_t at = static_cast<size_t>(document_.pos) + bom;
+    const std::string token = at < text_.size() ? text_.substr(at, 1) : "";
+    reader_.error_at(document_, "invalid YAML: unexpected " + quote(token),
+                     token == "," ? "',' separates items only inside [...] or {...}" : "");
+    return false;
+  }
+
+  void report(const YAML::Exception& e) {
+    if (const auto* deep = dynamic_cast<const YAML::DeepRecursion*>(&e)) {
+      reader_.error_at(last_.is_null() ? e.mark : last_,
+                       "invalid YAML: nested too deeply (the parser's limit is " +
+                           std::to_string(deep->depth()) + " levels of nodes)",
+                       "a policy needs a few levels; look for unclosed '[' or '{'");
+      return;
+    }
+    const Open* flow = nullptr;
+    for (auto it = open_.rbegin(); it != open_.rend() && flow == nullptr; ++it) {
+      if (it->flow) flow = &*it;
+    }
+    if (flow != nullptr &&
+        (e.msg == YAML::ErrorMsg::END_OF_SEQ_FLOW || e.msg == YAML::ErrorMsg::END_OF_MAP_FLOW)) {
+      reader_.error_at(flow->mark,
+                       std::string("invalid YAML: this ") + (flow->sequence ? "'['" : "'{'") +
+                           " is never closed (" + e.msg + ")",
+                       std::string("close it with ") + (flow->sequence ? "']'" : "'}'"));
+      return;
+    }
+    reader_.error_at(e.mark, "invalid YAML: " + e.msg, "");
+  }
+
+  const std::string& text_;
+  YamlReader& reader_;
+  size_t documents_ = 0;
+  bool stuck_ = false;
+  YAML::Mark document_;
+  YAML::Mark last_ = YAML::Mark::null_mark();
+  std::vector<Open> open_;
+};
+
+// The last node of the input in text order: the last entry of the last document, descended.
+// Bounded, because aliases can make the tree cyclic. (reset() rebinds a handle; operator=
+// would overwrite the node it refers to, inside the document.)
+YAML::Node last_node(const std::vector<YAML::Node>& docs) {
+  YAML::Node node = docs.back();
+  for (int step = 0; step < 1000; ++step) {
+    YAML::Node next;
+    if (node.IsSequence() && node.size() > 0) {
+      next.reset(node[node.size() - 1]);
+    } else if (node.IsMap() && node.size() > 0) {
+      for (const auto& kv : node) next.reset(kv.second.IsNull() ? kv.first : kv.second);
+    } else {
+      break;
+    }
+    node.reset(next);
+  }
+  return node;
+}
+
+// yaml-cpp accepts a quoted scalar that is never closed, taking the rest of the input as its
+// value; YAML (and go-yaml, KubeArmor's parser) reject it. Such a scalar runs to the end of
+// the input, so only the last node can be one. Returns the offset of its opening quote.
+std::optional<size_t> unclosed_quote(const std::vector<YAML::Node>& docs, std::string_view text) {
+  if (docs.empty()) return std::nullopt;
+  const YAML::Node node = last_node(docs);
+  if (!node.IsScalar() || node.Mark().is_null() || node.Mark().pos < 0) return std::nullopt;
+  size_t i = static_cast<size_t>(node.Mark().pos) + (text.starts_with("\xEF\xBB\xBF") ? 3 : 0);
+  // The node's mark is at its first property (`&anchor`, `!tag`), if any.
+  for (int property = 0; property < 2 && i < text.size() && (text[i] == '&' || text[i] == '!');
+       ++property) {
+    i = text.find_first_of(" \t\r\n", i);
+    i = i == std::string_view::npos ? text.size() : text.find_first_not_of(" \t\r\n", i);
+  }
+  if (i >= text.size() || (text[i] != '"' && text[i] != '\'')) return std::nullopt;
+  const char quote = text[i];
+  for (size_t k = i + 1; k < text.size(); ++k) {
+    if (quote == '"' && text[k] == '\\') {
+      ++k; // an escape: the next character is not the end
+    } else if (text[k] == quote) {
+      if (quote == '"' || k + 1 >= text.size() || text[k + 1] != '\'') return std::nullopt;
+      ++k; // '' is a quote inside a single-quoted scalar
+    }
+  }
+  return i;
+}
+
+// yaml-cpp's whole input, or a diagnostic for what it cannot or should not parse.
+std::optional<std::vector<YAML::Node>> load_yaml(const std::string& text, YamlReader& reader) {
+  if (const auto bad = find_invalid_text(text)) {
+    reader.error_at(bad->first, "not YAML text: " + bad->second,
+                    "policies are UTF-8 text; remove the character or save the file as UTF-8");
+    return std::nullopt;
+  }
+  if (!SyntaxCheck(text, reader).run()) return std::nullopt;
+  try {
+    auto docs = YAML::LoadAll(text);
+    if (const auto quote = unclosed_quote(docs, text)) {
+      reader.error_at(*quote, "invalid YAML: quoted string without its closing quote",
+                      std::string("end it with ") + text[*quote]);
+      return std::nullopt;
+    }
+    return docs;
+  } catch (const YAML::Exception& e) {
+    // Not expected: the syntax check ran the same parser without an error.
+    reader.error_at(e.mark, "invalid YAML: " + e.msg, "");
+  }
+  return std::nullopt;
+}
+
 } // namespace
 
 ParseResult parse_policies(std::string_view text, std::string_view file) {
   ParseResult result;
-  YamlReader reader(std::string(file), 1000 + 4 * text.size(), result.diagnostics);
   if (text.size() > kMaxPolicyBytes) {
     result.diagnostics.push_back(
         {Diagnostic::Level::Error, std::string(file), 0, 0, "",
@@ -195,19 +373,12 @@ ParseResult parse_policies(std::string_view text, std::string_view file) {
          "policies are at most " + std::to_string(kMaxPolicyBytes) + " bytes"});
     return result;
   }
-  std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(std::string(text));
-  } catch (const YAML::Exception& e) {
-    // Includes YAML::DeepRecursion: yaml-cpp bounds nesting depth itself.
-    const bool has_mark = !e.mark.is_null();
-    result.diagnostics.push_back({Diagnostic::Level::Error, std::string(file),
-                                  has_mark ? e.mark.line + 1 : 0, has_mark ? e.mark.column + 1 : 0,
-                                  "", "invalid YAML: " + e.msg, ""});
-    return result;
-  }
+  const std::string input(text);
+  YamlReader reader(std::string(file), input, 1000 + 4 * text.size(), result.diagnostics);
+  const auto docs = load_yaml(input, reader);
+  if (!docs) return result;
   size_t count = 0;
-  for (const auto& doc : docs) {
+  for (const auto& doc : *docs) {
     if (doc.IsNull()) continue; // an empty document, e.g. after a trailing '---'
     ++count;
     if (auto p = DocumentParser(reader, doc).parse()) {
@@ -216,10 +387,15 @@ ParseResult parse_policies(std::string_view text, std::string_view file) {
   }
   if (count == 0) {
     result.diagnostics.push_back(
-        {Diagnostic::Level::Error, std::string(file), 0, 0, "",
+        {Diagnostic::Level::Error, std::string(file), 1, 1, "",
          "no policy found: the input is empty",
          "a policy starts with 'apiVersion: " + std::string(kApiVersion) + "'"});
   }
+  // Errors are found field by field; the reader wants them in the order of the text.
+  std::stable_sort(result.diagnostics.begin(), result.diagnostics.end(),
+                   [](const Diagnostic& a, const Diagnostic& b) {
+                     return std::pair(a.line, a.column) < std::pair(b.line, b.column);
+                   });
   return result;
 }
 

@@ -139,25 +139,44 @@ private:
     rule.tags = own.tags;
     rule.message = own.message;
     rule.action = own.action;
-    rule.origin = Origin{r_.file(), n.Mark().line + 1, n.Mark().column + 1, field};
+    const auto [line, column] = r_.position(n);
+    rule.origin = Origin{r_.file(), line, column, field};
     rule.recursive = flag(n, field, "recursive");
     rule.owner_only = flag(n, field, "ownerOnly");
     rule.read_only = flag(n, field, "readOnly");
-    if (const YAML::Node& fs = n["fromSource"]; fs.IsDefined()) {
-      rule.from_source = from_source(fs, field + ".fromSource");
-    } else if (p_.kind == Kind::HostPolicy &&
-               (spec.category == Category::Network || spec.category == Category::Capabilities)) {
+    // For host policies fromSource is required on network and capability rules; an empty
+    // list would silently mean "every program", so it does not count.
+    const bool needs_source =
+        p_.kind == Kind::HostPolicy &&
+        (spec.category == Category::Network || spec.category == Category::Capabilities);
+    const YAML::Node& fs = n["fromSource"];
+    if (fs.IsDefined()) rule.from_source = from_source(fs, field + ".fromSource");
+    if (needs_source && !fs.IsDefined()) {
       r_.error(n, field + ".fromSource",
-               "required on network and capability rules of a "
-               "KubeArmorHostPolicy",
+               "required on network and capability rules of a KubeArmorHostPolicy",
+               "name the programs the rule applies to");
+    } else if (needs_source && fs.IsSequence() && fs.size() == 0) {
+      r_.error(fs, field + ".fromSource",
+               "must not be empty on network and capability rules of a KubeArmorHostPolicy",
                "name the programs the rule applies to");
     }
     for (auto& target : targets(spec, n, field)) {
+      if (!r_.spend(copy_cost(rule, target.second))) return;
       Rule r = rule;
       r.target = target.first;
       r.value = std::move(target.second);
       p_.rules.push_back(std::move(r));
     }
+  }
+
+  // Every rule holds its own copy of what it inherits, so a long spec-level tag list or
+  // message times many rules would cost memory quadratic in the input without this charge.
+  static size_t copy_cost(const Rule& r, const std::string& value) {
+    constexpr size_t kBytesPerUnit = 16;
+    size_t bytes = value.size() + r.message.size();
+    for (const auto& t : r.tags) bytes += t.size();
+    for (const auto& f : r.from_source) bytes += f.size();
+    return 1 + r.tags.size() + r.from_source.size() + bytes / kBytesPerUnit;
   }
 
   bool flag(const YAML::Node& n, const std::string& field, const char* name) {
@@ -229,7 +248,7 @@ private:
     auto v = r_.string(n, field);
     if (!v) return std::nullopt;
     if (v->empty() || (*v)[0] != '/') {
-      r_.error(n, field, "'" + *v + "' is not an absolute path", "start it with '/'");
+      r_.error(n, field, quote(*v) + " is not an absolute path", "start it with '/'");
       return std::nullopt;
     }
     if (v->size() > kCompatPathBytes) {
@@ -241,8 +260,8 @@ private:
   std::optional<std::string> file_path(const YAML::Node& n, const std::string& field) {
     auto v = absolute(n, field);
     if (v && v->back() == '/') {
-      r_.error(n, field, "'" + *v + "' ends in '/', which names a directory",
-               "use matchDirectories with dir: " + *v);
+      r_.error(n, field, quote(*v) + " ends in '/', which names a directory",
+               "use matchDirectories with dir: " + quote(*v));
       return std::nullopt;
     }
     return v;
@@ -251,7 +270,7 @@ private:
   std::optional<std::string> dir(const YAML::Node& n, const std::string& field) {
     auto v = absolute(n, field);
     if (v && v->back() != '/') {
-      r_.error(n, field, "a directory must end in '/'", "dir: " + *v + "/");
+      r_.error(n, field, "a directory must end in '/'", "dir: " + quote(*v + "/"));
       return std::nullopt;
     }
     return v;
@@ -266,7 +285,7 @@ private:
       if (depth < 0 || depth > 1) break;
     }
     if (depth != 0) {
-      r_.error(n, field, "unbalanced '[' ']' in pattern '" + *v + "'", "e.g. /tmp/[a-z]*.sh");
+      r_.error(n, field, "unbalanced '[' ']' in pattern " + quote(*v), "e.g. /tmp/[a-z]*.sh");
       return std::nullopt;
     }
     return v;
@@ -285,7 +304,13 @@ private:
     std::vector<std::string> out;
     const auto v = r_.string(n, field);
     if (!v) return out;
+    const std::string what = protocol ? "protocol" : "capability";
     for (const auto& item : split(*v, ',')) {
+      if (trim(item).empty()) {
+        r_.error(n, field, "empty " + what + " name in " + quote(*v),
+                 "separate names with single commas, e.g. tcp,udp");
+        continue;
+      }
       auto norm = protocol ? normalize_protocol(item) : normalize_capability(item);
       if (norm) {
         out.push_back(std::move(*norm));
@@ -293,9 +318,7 @@ private:
       }
       const auto valid = protocol ? protocol_names() : capability_names();
       const std::string near = nearest(trim(item), valid);
-      r_.error(n, field,
-               std::string("unknown ") + (protocol ? "protocol" : "capability") + " '" +
-                   std::string(trim(item)) + "'",
+      r_.error(n, field, "unknown " + what + " " + quote(trim(item)),
                near.empty() ? "valid: " + list_of(valid) : "did you mean '" + near + "'?");
     }
     return out;

@@ -21,8 +21,13 @@ struct CompiledRule {
   const Rule* rule = nullptr;
   const Policy* policy = nullptr;
   std::vector<std::string> sources; // fromSource paths, literal and canonical
+  std::string canonical_pattern;    // matchPatterns: the glob with its directory canonical
 
   [[nodiscard]] bool qualified() const { return !rule->from_source.empty(); }
+  // The glob to match the access against: the rule's own, or its canonical form.
+  [[nodiscard]] const std::string& pattern() const {
+    return canonical_pattern.empty() ? rule->value : canonical_pattern;
+  }
 };
 
 // Directories and patterns under one path prefix.
@@ -39,6 +44,18 @@ struct PathIndex {
   TrieNode root;
 };
 
+// What the rules of one category need to know about an access: an enforcer reads only
+// these facts, and may cache an allow in the kernel only when no rule depends on the
+// subject (fromSource, ownerOnly) or on the open mode (readOnly).
+struct CategoryTraits {
+  size_t rules = 0;
+  bool source = false; // some rule has fromSource
+  bool owner = false;  // some rule is ownerOnly
+  bool write = false;  // some rule is readOnly
+
+  [[nodiscard]] bool subject_dependent() const { return source || owner || write; }
+};
+
 // Resolves a path inside the workload's root, following symlinks there; returns the
 // canonical path when it differs (e.g. /bin/bash -> /usr/bin/bash), else nullopt.
 using PathResolver = std::function<std::optional<std::string>(const std::string&)>;
@@ -48,6 +65,9 @@ public:
   [[nodiscard]] const Settings& settings() const { return settings_; }
   [[nodiscard]] bool has_allow(Category c) const { return has_allow_[static_cast<int>(c)]; }
   [[nodiscard]] size_t rule_count() const { return rule_count_; }
+  [[nodiscard]] const CategoryTraits& traits(Category c) const {
+    return traits_[static_cast<int>(c)];
+  }
   // Conflicting rules found while compiling ("... wins"), for `corral apply` to print.
   [[nodiscard]] const std::vector<std::string>& warnings() const { return warnings_; }
   [[nodiscard]] const std::vector<PolicyPtr>& policies() const { return policies_; }
@@ -69,6 +89,7 @@ private:
   StringMap<std::vector<CompiledRule>> capabilities_;
   std::array<bool, 4> has_allow_{};
   size_t rule_count_ = 0;
+  std::array<CategoryTraits, 4> traits_{};
   std::vector<std::string> warnings_;
 };
 

@@ -7,6 +7,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <yaml-cpp/yaml.h>
@@ -17,13 +19,18 @@ namespace corral::policy {
 
 class YamlReader {
 public:
-  YamlReader(std::string file, size_t node_budget, std::vector<Diagnostic>& out)
-      : file_(std::move(file)), budget_(node_budget), out_(out) {}
+  // `text` is the whole input, kept to turn yaml-cpp's byte offsets into line:column.
+  YamlReader(std::string file, std::string_view text, size_t node_budget,
+             std::vector<Diagnostic>& out);
 
   void error(const YAML::Node& at, const std::string& field, std::string reason,
              std::string hint = {});
   void warning(const YAML::Node& at, const std::string& field, std::string reason,
                std::string hint = {});
+  // An error at a position yaml-cpp reported itself (a syntax error).
+  void error_at(const YAML::Mark& mark, std::string reason, std::string hint);
+  // An error at a byte offset of the text.
+  void error_at(size_t offset, std::string reason, std::string hint);
 
   // Checks that `node` is a mapping whose keys are all in `allowed` (reporting unknown and
   // duplicate keys with the nearest valid name); false when it is not a mapping.
@@ -39,24 +46,50 @@ public:
   std::optional<std::string> choice(const YAML::Node& node, const std::string& field,
                                     std::span<const std::string_view> values);
 
-  // Counts a visited node; false once the document has used up its budget (alias bombs).
-  bool spend();
+  // Counts `units` of work (a visited node, an item copied into a rule); false once the
+  // input has used up its budget, which bounds time and memory for alias bombs and for
+  // large spec-level tags inherited by many rules.
+  bool spend(size_t units = 1);
   [[nodiscard]] size_t error_count() const { return errors_; }
   [[nodiscard]] const std::string& file() const { return file_; }
+  // 1-based line and column (in characters) of `node`, as diagnostics report them.
+  [[nodiscard]] std::pair<int, int> position(const YAML::Node& node);
 
 private:
-  void add(Diagnostic::Level level, const YAML::Node& at, const std::string& field,
+  void add(Diagnostic::Level level, const YAML::Mark& mark, const std::string& field,
            std::string reason, std::string hint);
+  YAML::Mark mark_of(const YAML::Node& node);
+  YAML::Mark before_empty(const YAML::Mark& mark);
+  std::pair<int, int> locate(const YAML::Mark& mark);
+  size_t offset_of(const YAML::Mark& mark) const;
+  size_t line_index(size_t offset);
 
   std::string file_;
+  std::string_view text_;
+  size_t bom_ = 0; // yaml-cpp's offsets do not count a UTF-8 byte order mark
+  std::vector<size_t> line_starts_;
   size_t budget_;
   bool budget_reported_ = false;
   size_t errors_ = 0;
   std::vector<Diagnostic>& out_;
   YAML::Mark last_mark_;
+  // yaml-cpp marks an empty value (`key:` and nothing after it) at the token that follows,
+  // often on a later line; the key's mark, by the value's offset, says where it really is.
+  std::unordered_multimap<int, std::pair<YAML::Node, YAML::Mark>> empty_values_;
 };
 
 // "a, b, c" for hints.
 std::string list_of(std::span<const std::string_view> values);
+
+// `value` in single quotes for a diagnostic: control characters escaped, and cut short
+// after 60 characters so that one long value cannot flood the output.
+std::string quote(std::string_view value);
+
+// A mapping key as it appears in a field path: as it is when short and plain, else quoted.
+std::string display_key(std::string_view key);
+
+// The first byte sequence YAML does not allow (invalid UTF-8, or a control character other
+// than tab, LF and CR): its offset in `text` and a description; nullopt when clean.
+std::optional<std::pair<size_t, std::string>> find_invalid_text(std::string_view text);
 
 } // namespace corral::policy

@@ -1,0 +1,279 @@
+#include "agent/agent.h"
+
+#include <chrono>
+
+#include "agent/canonical_path.h"
+#include "events/format.h"
+
+namespace corral::agent {
+namespace {
+
+std::string now_rfc3339() {
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  return events::rfc3339_micros(us);
+}
+
+std::string label(const policy::Policy& p) {
+  return std::string(to_string(p.kind)) + "/" + p.name;
+}
+
+bool same_settings(const policy::Settings& a, const policy::Settings& b) {
+  return a.dry_run == b.dry_run && a.postures.file == b.postures.file &&
+         a.postures.network == b.postures.network &&
+         a.postures.capabilities == b.postures.capabilities;
+}
+
+policy::ParseResult parse_all(const std::vector<std::pair<std::string, std::string>>& files) {
+  policy::ParseResult all;
+  for (const auto& [name, text] : files) {
+    auto one = policy::parse_policies(text, name);
+    all.policies.insert(all.policies.end(), one.policies.begin(), one.policies.end());
+    all.diagnostics.insert(all.diagnostics.end(), one.diagnostics.begin(), one.diagnostics.end());
+  }
+  return all;
+}
+
+Error invalid_input(const policy::ParseResult& parsed) {
+  std::string lines;
+  for (const auto& d : parsed.diagnostics) lines += d.to_string() + "\n";
+  return Error{"invalid policy input, nothing was applied:\n" + lines,
+               "fix every error above; `corral validate -f FILE` checks files offline"};
+}
+
+// The annotations `corral annotate` understands, and their valid values.
+Result<void> check_annotation(const std::string& key, const std::string& value) {
+  const std::string v = to_lower(value);
+  if (key.ends_with("-posture") && key.starts_with("kubearmor-")) {
+    if (key != "kubearmor-file-posture" && key != "kubearmor-network-posture" &&
+        key != "kubearmor-capabilities-posture") {
+      return Error{"unknown posture annotation " + key,
+                   "kubearmor-file-posture, kubearmor-network-posture or "
+                   "kubearmor-capabilities-posture"};
+    }
+    if (v != "audit" && v != "block") {
+      return Error{"invalid value " + key + "=" + value, "audit or block"};
+    }
+  } else if (key == "kubearmor-policy" && v != "enabled" && v != "audited" && v != "disabled") {
+    return Error{"invalid value kubearmor-policy=" + value, "enabled, audited or disabled"};
+  }
+  return {};
+}
+
+} // namespace
+
+Agent::Agent(AgentConfig config, StateStore& store, enforce::Enforcer* enforcer,
+             std::function<void(const std::string&)> log)
+    : config_(std::move(config)), store_(store), enforcer_(enforcer), log_(std::move(log)) {}
+
+Result<void> Agent::restore() {
+  auto state = store_.load();
+  if (!state) return state.error();
+  std::lock_guard lock(mu_);
+  namespaces_ = state->namespaces;
+  for (const auto& [file, text] : state->policies) {
+    auto parsed = policy::parse_policies(text, file);
+    if (!parsed.ok()) return invalid_input(parsed);
+    for (auto& p : parsed.policies) policies_[p->key()] = Applied{p, now_rfc3339()};
+  }
+  log_("restored " + std::to_string(policies_.size()) + " policies and " +
+       std::to_string(namespaces_.size()) + " namespace annotations");
+  reconcile_locked();
+  return {};
+}
+
+Result<Agent::Outcome> Agent::apply(const std::vector<std::pair<std::string, std::string>>& files) {
+  const auto parsed = parse_all(files);
+  if (!parsed.ok()) return invalid_input(parsed);
+  Outcome out;
+  for (const auto& d : parsed.diagnostics) out.warnings.push_back(d.to_string());
+  std::lock_guard lock(mu_);
+  std::vector<policy::PolicyPtr> written;
+  for (const auto& p : parsed.policies) {
+    if (auto r = store_.put_policy(*p); !r) {
+      // Undo the files already written so that the state matches what is enforced.
+      for (const auto& w : written) {
+        const auto prev = policies_.find(w->key());
+        (void)(prev != policies_.end() ? store_.put_policy(*prev->second.policy)
+                                       : store_.delete_policy(*w));
+      }
+      return Error{"store policy " + p->key() + ": " + r.error().to_string() +
+                       "; nothing was applied",
+                   "check the agent's --state-dir"};
+    }
+    written.push_back(p);
+  }
+  const std::string now = now_rfc3339();
+  for (const auto& p : parsed.policies) {
+    policies_[p->key()] = Applied{p, now};
+    out.lines.push_back(label(*p) + " configured");
+  }
+  auto warnings = reconcile_locked();
+  out.warnings.insert(out.warnings.end(), warnings.begin(), warnings.end());
+  for (const auto& p : parsed.policies) {
+    bool any = false;
+    for (const auto& [id, e] : workloads_) any = any || policy::selects(*p, e.w.policy_view());
+    if (!any) out.warnings.push_back(label(*p) + " selects no running workload now");
+  }
+  return out;
+}
+
+Result<std::vector<std::string>>
+Agent::keys_of(const std::vector<std::pair<std::string, std::string>>& files) const {
+  const auto parsed = parse_all(files);
+  if (!parsed.ok()) return invalid_input(parsed);
+  std::vector<std::string> keys;
+  for (const auto& p : parsed.policies) keys.push_back(p->key());
+  return keys;
+}
+
+Result<Agent::Outcome> Agent::remove(const std::vector<std::string>& keys) {
+  std::lock_guard lock(mu_);
+  for (const auto& k : keys) {
+    if (policies_.count(k) == 0) {
+      return Error{"policy " + k + " is not applied; nothing was deleted",
+                   "`corral get policies` lists the applied policies"};
+    }
+  }
+  Outcome out;
+  for (const auto& k : keys) {
+    const auto& p = *policies_.at(k).policy;
+    if (auto r = store_.delete_policy(p); !r) return r.error();
+    out.lines.push_back(label(p) + " deleted");
+    policies_.erase(k);
+  }
+  out.warnings = reconcile_locked();
+  return out;
+}
+
+Result<Agent::Outcome> Agent::annotate(const std::string& ns, const policy::Labels& set,
+                                       const std::vector<std::string>& remove, bool overwrite) {
+  std::lock_guard lock(mu_);
+  policy::Labels next = namespaces_[ns];
+  for (const auto& [k, v] : set) {
+    if (auto r = check_annotation(k, v); !r) return r.error();
+    const auto it = next.find(k);
+    if (it != next.end() && it->second != v && !overwrite) {
+      return Error{"namespace " + ns + " already has " + k + "=" + it->second +
+                       "; nothing was changed",
+                   "add --overwrite to replace it"};
+    }
+    next[k] = v;
+  }
+  for (const auto& k : remove) next.erase(k);
+  if (auto r = store_.put_namespace(ns, next); !r) return r.error();
+  namespaces_[ns] = next;
+  Outcome out;
+  out.lines.push_back("namespace/" + ns + " annotated");
+  out.warnings = reconcile_locked(ns);
+  return out;
+}
+
+policy::Labels Agent::annotations(const std::string& ns) const {
+  std::lock_guard lock(mu_);
+  const auto it = namespaces_.find(ns);
+  return it == namespaces_.end() ? policy::Labels{} : it->second;
+}
+
+void Agent::upsert_workload(const workload::Workload& w) {
+  std::lock_guard lock(mu_);
+  Entry& e = workloads_[w.id];
+  const bool moved = e.w.init_pid != w.init_pid;
+  e.w = w;
+  if (moved) e.rules.reset(); // a new task: enforce afresh
+  for (const auto& m : reconcile_one_locked(e)) log_("workload " + w.id + ": " + m);
+}
+
+void Agent::remove_workload(const std::string& id) {
+  std::lock_guard lock(mu_);
+  const auto it = workloads_.find(id);
+  if (it == workloads_.end()) return;
+  if (it->second.enforced && enforcer_ != nullptr) enforcer_->release(id);
+  workloads_.erase(it);
+}
+
+std::vector<policy::PolicyPtr> Agent::policy_list_locked() const {
+  std::vector<policy::PolicyPtr> out;
+  for (const auto& [key, a] : policies_) out.push_back(a.policy);
+  return out;
+}
+
+std::vector<std::string> Agent::reconcile_locked(const std::string& only_namespace) {
+  std::vector<std::string> warnings;
+  for (auto& [id, e] : workloads_) {
+    if (!only_namespace.empty() && e.w.namespace_name != only_namespace) continue;
+    auto w = reconcile_one_locked(e);
+    warnings.insert(warnings.end(), w.begin(), w.end());
+  }
+  return warnings;
+}
+
+std::vector<std::string> Agent::reconcile_one_locked(Entry& e) {
+  std::vector<std::string> warnings;
+  const auto ns = namespaces_.find(e.w.namespace_name);
+  const auto settings = policy::resolve_settings(
+      config_.default_postures, ns == namespaces_.end() ? policy::Labels{} : ns->second,
+      e.w.annotations, &warnings);
+  std::vector<policy::PolicyPtr> selected;
+  for (const auto& [key, a] : policies_) {
+    if (policy::selects(*a.policy, e.w.policy_view())) selected.push_back(a.policy);
+  }
+  // Unchanged selection and settings: keep the enforcement (and its kernel cache) as is.
+  if (e.rules && e.rules->policies() == selected && same_settings(e.rules->settings(), settings))
+    return warnings;
+  const std::string root = e.w.root_path;
+  const policy::PathResolver resolve = [root](const std::string& path) {
+    return root.empty() ? std::nullopt : resolve_in_root(root, path);
+  };
+  e.rules = policy::compile(selected, e.w.policy_view(), settings, resolve);
+  warnings.insert(warnings.end(), e.rules->warnings().begin(), e.rules->warnings().end());
+  if (enforcer_ == nullptr || e.w.init_pid == 0) return warnings;
+  if (e.rules->rule_count() == 0) {
+    if (e.enforced) enforcer_->release(e.w.id);
+    e.enforced = false;
+    return warnings;
+  }
+  if (auto r = enforcer_->enforce(e.w, e.rules); !r) {
+    warnings.push_back("cannot enforce on " + e.w.name + ": " + r.error().to_string());
+    log_(warnings.back());
+    e.enforced = false;
+  } else {
+    e.enforced = true;
+  }
+  return warnings;
+}
+
+std::vector<PolicyView> Agent::policies(const std::string& ns) const {
+  std::lock_guard lock(mu_);
+  std::vector<PolicyView> out;
+  for (const auto& [key, a] : policies_) {
+    if (!ns.empty() && a.policy->kind == policy::Kind::Policy && a.policy->namespace_name != ns)
+      continue;
+    PolicyView v{a.policy, {}, a.applied};
+    for (const auto& [id, e] : workloads_) {
+      if (policy::selects(*a.policy, e.w.policy_view())) v.workloads.push_back(id);
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+std::vector<WorkloadView> Agent::workloads(const std::string& ns) const {
+  std::lock_guard lock(mu_);
+  std::vector<WorkloadView> out;
+  for (const auto& [id, e] : workloads_) {
+    if (!ns.empty() && e.w.namespace_name != ns) continue;
+    WorkloadView v{e.w, {}, {}, 0, "none"};
+    if (e.rules) {
+      for (const auto& p : e.rules->policies()) v.policies.push_back(p->name);
+      v.settings = e.rules->settings();
+      v.rules = e.rules->rule_count();
+    }
+    if (e.enforced && enforcer_ != nullptr) v.enforcer = std::string(enforcer_->name());
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+} // namespace corral::agent

@@ -1,0 +1,96 @@
+// The agent's core: the applied policies, namespace annotations and known workloads, and
+// the reconciliation that turns them into one RuleSet per workload for the enforcer.
+// Thread-safe: the API server, the workload source and the startup code call it.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "agent/state_store.h"
+#include "core/result.h"
+#include "enforce/enforcer.h"
+#include "events/hub.h"
+#include "policy/parser.h"
+#include "workload/workload.h"
+
+namespace corral::agent {
+
+struct AgentConfig {
+  policy::Postures default_postures;
+  std::string cluster_name = "default";
+  std::string host_name;
+};
+
+struct PolicyView {
+  policy::PolicyPtr policy;
+  std::vector<std::string> workloads; // ids selected now
+  std::string applied;                // RFC3339
+};
+
+struct WorkloadView {
+  workload::Workload workload;
+  std::vector<std::string> policies;
+  policy::Settings settings;
+  size_t rules = 0;
+  std::string enforcer; // "none" when not enforced
+};
+
+class Agent {
+public:
+  Agent(AgentConfig config, StateStore& store, enforce::Enforcer* enforcer,
+        std::function<void(const std::string&)> log);
+
+  // Loads the stored policies and annotations (at start, before serving the API).
+  Result<void> restore();
+
+  struct Outcome {
+    std::vector<std::string> lines;    // "KubeArmorPolicy/name configured"
+    std::vector<std::string> warnings; // conflicts, validation warnings, empty selections
+  };
+  // Validates every file first; on any error nothing is applied and the Error lists all
+  // diagnostics, one per line.
+  Result<Outcome> apply(const std::vector<std::pair<std::string, std::string>>& files);
+  Result<Outcome> remove(const std::vector<std::string>& keys);
+  // Keys of the policies the files define (for `corral delete -f`).
+  Result<std::vector<std::string>>
+  keys_of(const std::vector<std::pair<std::string, std::string>>& files) const;
+  Result<Outcome> annotate(const std::string& ns, const policy::Labels& set,
+                           const std::vector<std::string>& remove, bool overwrite);
+  [[nodiscard]] policy::Labels annotations(const std::string& ns) const;
+
+  void upsert_workload(const workload::Workload& w);
+  void remove_workload(const std::string& id);
+
+  [[nodiscard]] std::vector<PolicyView> policies(const std::string& ns) const;
+  [[nodiscard]] std::vector<WorkloadView> workloads(const std::string& ns) const;
+  [[nodiscard]] const AgentConfig& config() const { return config_; }
+  [[nodiscard]] enforce::Enforcer* enforcer() const { return enforcer_; }
+
+private:
+  struct Entry {
+    workload::Workload w;
+    std::shared_ptr<const policy::RuleSet> rules;
+    bool enforced = false;
+  };
+  struct Applied {
+    policy::PolicyPtr policy;
+    std::string applied;
+  };
+  // Recompiles and re-enforces workloads; returns the RuleSets' warnings. Caller holds mu_.
+  std::vector<std::string> reconcile_locked(const std::string& only_namespace = "");
+  std::vector<std::string> reconcile_one_locked(Entry& e);
+  std::vector<policy::PolicyPtr> policy_list_locked() const;
+
+  AgentConfig config_;
+  StateStore& store_;
+  enforce::Enforcer* enforcer_; // null with --enforcer none
+  std::function<void(const std::string&)> log_;
+  mutable std::mutex mu_;
+  std::map<std::string, Applied> policies_;          // by Policy::key()
+  std::map<std::string, policy::Labels> namespaces_; // annotations
+  std::map<std::string, Entry> workloads_;           // by container id
+};
+
+} // namespace corral::agent

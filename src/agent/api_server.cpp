@@ -1,0 +1,230 @@
+#include "agent/api_server.h"
+
+#include <filesystem>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/version.h"
+#include "corral.grpc.pb.h"
+#include "events/proto_convert.h"
+#include "policy/selector.h"
+
+namespace corral::agent {
+namespace {
+
+grpc::Status to_status(const Error& e) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, e.message, e.hint);
+}
+
+std::vector<std::pair<std::string, std::string>>
+files_of(const google::protobuf::RepeatedPtrField<api::PolicyFile>& files) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& f : files) out.emplace_back(f.name(), f.text());
+  return out;
+}
+
+void fill(const Agent::Outcome& o, google::protobuf::RepeatedPtrField<std::string>* lines,
+          google::protobuf::RepeatedPtrField<std::string>* warnings) {
+  for (const auto& l : o.lines) *lines->Add() = l;
+  for (const auto& w : o.warnings) *warnings->Add() = w;
+}
+
+} // namespace
+
+class ApiServer::Service final : public api::Agent::Service {
+public:
+  Service(Agent& agent, events::EventHub& hub, int64_t started)
+      : agent_(agent), hub_(hub), started_(started) {}
+  std::atomic<bool> stopping{false};
+
+  grpc::Status Apply(grpc::ServerContext*, const api::ApplyRequest* req,
+                     api::ApplyReply* reply) override {
+    auto r = agent_.apply(files_of(req->files()));
+    if (!r) return to_status(r.error());
+    fill(*r, reply->mutable_configured(), reply->mutable_warnings());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Delete(grpc::ServerContext*, const api::DeleteRequest* req,
+                      api::DeleteReply* reply) override {
+    std::vector<std::string> keys;
+    if (req->files_size() > 0) {
+      auto k = agent_.keys_of(files_of(req->files()));
+      if (!k) return to_status(k.error());
+      keys = *k;
+    } else {
+      policy::Policy p;
+      p.name = req->name();
+      p.namespace_name = req->namespace_();
+      const std::string kind = to_lower(req->kind());
+      if (kind == "kubearmorclusterpolicy" || kind == "ksp-cluster" || kind == "csp") {
+        p.kind = policy::Kind::ClusterPolicy;
+      } else if (kind == "kubearmorhostpolicy" || kind == "hsp") {
+        p.kind = policy::Kind::HostPolicy;
+      } else if (kind != "kubearmorpolicy" && kind != "ksp") {
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "unknown kind " + req->kind(),
+                            "KubeArmorPolicy (ksp), KubeArmorClusterPolicy (csp) or "
+                            "KubeArmorHostPolicy (hsp)");
+      }
+      if (p.kind != policy::Kind::Policy) p.namespace_name.clear();
+      keys.push_back(p.key());
+    }
+    auto r = agent_.remove(keys);
+    if (!r) return grpc::Status(grpc::StatusCode::NOT_FOUND, r.error().message, r.error().hint);
+    for (const auto& l : r->lines) *reply->add_deleted() = l;
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListPolicies(grpc::ServerContext*, const api::ListRequest* req,
+                            api::PolicyList* reply) override {
+    for (const auto& v : agent_.policies(req->namespace_())) {
+      auto* p = reply->add_policies();
+      p->set_kind(std::string(to_string(v.policy->kind)));
+      p->set_namespace_(v.policy->namespace_name);
+      p->set_name(v.policy->name);
+      p->set_rules(static_cast<int32_t>(v.policy->rules.size()));
+      for (const auto& w : v.workloads) *p->add_workloads() = w;
+      p->set_applied(v.applied);
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListWorkloads(grpc::ServerContext*, const api::ListRequest* req,
+                             api::WorkloadList* reply) override {
+    for (const auto& v : agent_.workloads(req->namespace_())) {
+      auto* w = reply->add_workloads();
+      w->set_id(v.workload.id);
+      w->set_name(v.workload.name);
+      w->set_namespace_(v.workload.namespace_name);
+      w->set_pod(v.workload.pod);
+      w->mutable_labels()->insert(v.workload.labels.begin(), v.workload.labels.end());
+      w->set_image(v.workload.image);
+      w->set_pid(v.workload.init_pid);
+      w->set_enforcer(v.enforcer);
+      for (const auto& p : v.policies) *w->add_policies() = p;
+      w->set_file_posture(std::string(to_string(v.settings.postures.file)));
+      w->set_network_posture(std::string(to_string(v.settings.postures.network)));
+      w->set_capabilities_posture(std::string(to_string(v.settings.postures.capabilities)));
+      w->set_rules(static_cast<int32_t>(v.rules));
+      w->set_runtime_namespace(v.workload.runtime_namespace);
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Annotate(grpc::ServerContext*, const api::AnnotateRequest* req,
+                        api::AnnotateReply* reply) override {
+    const policy::Labels set(req->set().begin(), req->set().end());
+    const std::vector<std::string> remove(req->remove().begin(), req->remove().end());
+    auto r = agent_.annotate(req->namespace_(), set, remove, req->overwrite());
+    if (!r) return to_status(r.error());
+    const auto now = agent_.annotations(req->namespace_());
+    reply->mutable_annotations()->insert(now.begin(), now.end());
+    for (const auto& w : r->warnings) *reply->add_warnings() = w;
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Status(grpc::ServerContext*, const api::StatusRequest*,
+                      api::StatusReply* reply) override {
+    const auto& c = agent_.config();
+    reply->set_version(kVersion);
+    reply->set_cluster_name(c.cluster_name);
+    reply->set_host_name(c.host_name);
+    reply->set_started(started_);
+    reply->set_policies(static_cast<int32_t>(agent_.policies("").size()));
+    reply->set_workloads(static_cast<int32_t>(agent_.workloads("").size()));
+    reply->set_default_file_posture(std::string(to_string(c.default_postures.file)));
+    reply->set_default_network_posture(std::string(to_string(c.default_postures.network)));
+    reply->set_default_capabilities_posture(
+        std::string(to_string(c.default_postures.capabilities)));
+    reply->set_alerts(hub_.alerts());
+    reply->set_alerts_dropped(hub_.evicted());
+    if (const auto* e = agent_.enforcer()) {
+      const auto n = e->counters();
+      reply->set_enforcer(std::string(e->name()));
+      reply->set_enforced(static_cast<int32_t>(n.enforced));
+      reply->set_events(n.events);
+      reply->set_denied(n.denied);
+      reply->set_errors_allowed(n.errors_allowed);
+      reply->set_timeouts_allowed(n.timeouts_allowed);
+    } else {
+      reply->set_enforcer("none");
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Watch(grpc::ServerContext* ctx, const api::WatchRequest* req,
+                     grpc::ServerWriter<api::Event>* writer) override {
+    events::Filter f;
+    f.log_filter = req->filter().empty() ? "policy" : req->filter();
+    f.namespace_name = req->namespace_();
+    f.pod = req->pod();
+    f.container = req->container();
+    f.operation = req->operation();
+    f.resource = req->resource();
+    f.source = req->source();
+    uint64_t last = 0;
+    auto batch = hub_.newest(f, static_cast<size_t>(std::max(0, req->limit())), &last);
+    while (true) {
+      for (const auto& a : batch) {
+        api::Event ev;
+        if (a.is_alert()) {
+          *ev.mutable_alert() = events::to_proto_alert(a);
+        } else {
+          *ev.mutable_log() = events::to_proto_log(a);
+        }
+        if (!writer->Write(ev)) return grpc::Status::OK;
+      }
+      if (!req->follow()) return grpc::Status::OK;
+      // Wake up regularly to notice a client that went away or an agent shutting down.
+      while (!hub_.wait(last, std::chrono::milliseconds(250))) {
+        if (ctx->IsCancelled() || stopping) return grpc::Status::OK;
+      }
+      batch = hub_.since(last, f, &last);
+    }
+  }
+
+private:
+  Agent& agent_;
+  events::EventHub& hub_;
+  int64_t started_;
+};
+
+Result<std::unique_ptr<ApiServer>> ApiServer::make(const std::string& socket_path, Agent& agent,
+                                                   events::EventHub& hub, int64_t started) {
+  std::unique_ptr<ApiServer> s(new ApiServer());
+  s->socket_path_ = socket_path;
+  const auto dir = std::filesystem::path(socket_path).parent_path();
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Error{"create " + dir.string() + ": " + ec.message(), "choose --api-socket"};
+  ::unlink(socket_path.c_str()); // a stale socket from a killed agent
+  s->service_ = std::make_unique<Service>(agent, hub, started);
+  grpc::ServerBuilder b;
+  b.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
+  b.RegisterService(s->service_.get());
+  // The socket is created by BuildAndStart; a umask keeps it private from the first moment.
+  const mode_t old = ::umask(0077);
+  s->server_ = b.BuildAndStart();
+  ::umask(old);
+  if (!s->server_) {
+    return Error{"cannot listen on unix:" + socket_path,
+                 "is another corrald running? choose another --api-socket"};
+  }
+  ::chmod(socket_path.c_str(), 0600);
+  return s;
+}
+
+void ApiServer::shutdown() {
+  if (!server_) return;
+  service_->stopping = true;
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  server_.reset();
+  ::unlink(socket_path_.c_str());
+}
+
+ApiServer::~ApiServer() {
+  shutdown();
+}
+
+} // namespace corral::agent

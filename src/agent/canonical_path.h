@@ -1,0 +1,16 @@
+// Canonical paths inside a workload's root (DESIGN.md "Canonical paths"): a rule naming
+// /bin/bash must match an exec of /usr/bin/bash in a merged-/usr image.
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace corral::agent {
+
+// Resolves `path` inside `root` (e.g. /proc/<pid>/root), following symlinks as if `root`
+// were '/': absolute link targets restart at `root`, '..' never climbs above it. Uses only
+// readlink (no open), so it never triggers a fanotify permission event. nullopt when the
+// path does not exist or has too many links.
+std::optional<std::string> resolve_in_root(const std::string& root, const std::string& path);
+
+} // namespace corral::agent

@@ -1,0 +1,61 @@
+#include "cli/client.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+
+#include <sys/stat.h>
+
+namespace corral::cli {
+namespace {
+
+constexpr const char* kStartHint =
+    "start the agent: sudo systemctl start corrald (deploy/corrald.service), or run "
+    "sudo corrald --api-socket PATH; pass --socket PATH or set CORRAL_SOCKET if it listens "
+    "elsewhere";
+
+} // namespace
+
+void add_socket_option(CLI::App* cmd, std::string& socket) {
+  const char* env = std::getenv("CORRAL_SOCKET");
+  socket = env != nullptr && *env != '\0' ? env : kDefaultSocket;
+  cmd->add_option("--socket", socket, "The agent's socket (env CORRAL_SOCKET)")
+      ->capture_default_str();
+}
+
+std::unique_ptr<api::Agent::Stub> connect(const std::string& socket, const char* command) {
+  struct stat st {};
+  if (::stat(socket.c_str(), &st) != 0) {
+    std::cerr << "corral " << command << ": cannot reach the agent at " << socket << ": "
+              << std::strerror(errno) << " (hint: " << kStartHint << ")\n";
+    return nullptr;
+  }
+  auto channel = grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials());
+  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(3))) {
+    std::cerr << "corral " << command << ": the agent at " << socket
+              << " does not answer (hint: " << kStartHint << ")\n";
+    return nullptr;
+  }
+  return api::Agent::NewStub(channel);
+}
+
+std::unique_ptr<grpc::ClientContext> unary_context() {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  return ctx;
+}
+
+int report(const grpc::Status& status, const char* command, const std::string& socket) {
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    std::cerr << "corral " << command << ": lost the agent at " << socket << ": "
+              << status.error_message() << " (hint: " << kStartHint << ")\n";
+    return 1;
+  }
+  std::cerr << "corral " << command << ": " << status.error_message();
+  if (!status.error_details().empty()) std::cerr << " (hint: " << status.error_details() << ")";
+  std::cerr << "\n";
+  return 1;
+}
+
+} // namespace corral::cli

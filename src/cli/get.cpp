@@ -1,0 +1,134 @@
+// corral get policies|workloads|status
+#include <iomanip>
+#include <iostream>
+
+#include <google/protobuf/util/json_util.h>
+
+#include "cli/client.h"
+#include "cli/commands.h"
+#include "core/strings.h"
+
+namespace corral::cli {
+namespace {
+
+struct Options {
+  std::string what;
+  std::string namespace_name;
+  std::string output = "text";
+  std::string socket;
+};
+
+// -o json prints the reply message as JSON; -o yaml the same, as YAML-compatible JSON lines.
+int print_message(const google::protobuf::Message& m, const std::string& output) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.add_whitespace = output == "yaml";
+  opts.always_print_primitive_fields = true;
+  opts.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &json, opts);
+  std::cout << json << (json.ends_with("\n") ? "" : "\n");
+  return 0;
+}
+
+std::string labels_of(const google::protobuf::Map<std::string, std::string>& labels) {
+  std::vector<std::string> parts;
+  for (const auto& [k, v] : labels) parts.push_back(k + "=" + v);
+  std::sort(parts.begin(), parts.end());
+  return join(parts, ",");
+}
+
+void row(const std::vector<std::string>& cells, const std::vector<int>& widths) {
+  for (size_t i = 0; i < cells.size(); ++i) {
+    std::cout << std::left << std::setw(i + 1 < cells.size() ? widths[i] : 0) << cells[i];
+  }
+  std::cout << "\n";
+}
+
+int policies(api::Agent::Stub& stub, const Options& o) {
+  api::ListRequest req;
+  req.set_namespace_(o.namespace_name);
+  api::PolicyList reply;
+  const auto status = stub.ListPolicies(unary_context().get(), req, &reply);
+  if (!status.ok()) return report(status, "get", o.socket);
+  if (o.output == "json" || o.output == "yaml") return print_message(reply, o.output);
+  const bool wide = o.output == "wide";
+  row({"KIND", "NAMESPACE", "NAME", "RULES", "WORKLOADS", wide ? "APPLIED" : ""},
+      {24, 12, 32, 7, 10});
+  for (const auto& p : reply.policies()) {
+    row({p.kind(), p.namespace_().empty() ? "-" : p.namespace_(), p.name(),
+         std::to_string(p.rules()), std::to_string(p.workloads_size()), wide ? p.applied() : ""},
+        {24, 12, 32, 7, 10});
+  }
+  return 0;
+}
+
+int workloads(api::Agent::Stub& stub, const Options& o) {
+  api::ListRequest req;
+  req.set_namespace_(o.namespace_name);
+  api::WorkloadList reply;
+  const auto status = stub.ListWorkloads(unary_context().get(), req, &reply);
+  if (!status.ok()) return report(status, "get", o.socket);
+  if (o.output == "json" || o.output == "yaml") return print_message(reply, o.output);
+  const bool wide = o.output == "wide";
+  const std::vector<int> w{12, 16, 20, 8, 10, 13, 24};
+  row({"NAMESPACE", "NAME", "ID", "PID", "ENFORCER", "FILE-POSTURE", "POLICIES",
+       wide ? "LABELS" : ""},
+      w);
+  for (const auto& x : reply.workloads()) {
+    std::vector<std::string> names(x.policies().begin(), x.policies().end());
+    row({x.namespace_(), x.name(), wide ? x.id() : x.id().substr(0, 12), std::to_string(x.pid()),
+         x.enforcer(), x.file_posture(), names.empty() ? "-" : join(names, ","),
+         wide ? labels_of(x.labels()) : ""},
+        w);
+  }
+  return 0;
+}
+
+int status(api::Agent::Stub& stub, const Options& o) {
+  api::StatusReply reply;
+  const auto s = stub.Status(unary_context().get(), api::StatusRequest(), &reply);
+  if (!s.ok()) return report(s, "get", o.socket);
+  if (o.output == "json" || o.output == "yaml") return print_message(reply, o.output);
+  std::cout << "Version:            " << reply.version() << "\n"
+            << "Cluster / host:     " << reply.cluster_name() << " / " << reply.host_name() << "\n"
+            << "Enforcer:           " << reply.enforcer() << "\n"
+            << "Default postures:   file=" << reply.default_file_posture()
+            << " network=" << reply.default_network_posture()
+            << " capabilities=" << reply.default_capabilities_posture() << "\n"
+            << "Policies:           " << reply.policies() << "\n"
+            << "Workloads:          " << reply.workloads() << " (" << reply.enforced()
+            << " enforced)\n"
+            << "Permission events:  " << reply.events() << " (" << reply.denied() << " denied)\n"
+            << "Allowed on error:   " << reply.errors_allowed() << "\n"
+            << "Allowed on timeout: " << reply.timeouts_allowed() << "\n"
+            << "Alerts:             " << reply.alerts() << " (" << reply.alerts_dropped()
+            << " evicted from memory)\n";
+  return 0;
+}
+
+int run(const Options& o) {
+  auto stub = connect(o.socket, "get");
+  if (!stub) return 1;
+  if (o.what == "policies" || o.what == "policy") return policies(*stub, o);
+  if (o.what == "workloads" || o.what == "workload") return workloads(*stub, o);
+  return status(*stub, o);
+}
+
+} // namespace
+
+void add_get(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand("get", "Show the agent's policies, workloads or status");
+  cmd->add_option("what", o->what, "policies, workloads or status")
+      ->required()
+      ->check(CLI::IsMember({"policies", "policy", "workloads", "workload", "status"}));
+  cmd->add_option("-n,--namespace", o->namespace_name, "Only this namespace");
+  cmd->add_option("-o,--output", o->output, "text, wide, json or yaml")
+      ->check(CLI::IsMember({"text", "wide", "json", "yaml"}))
+      ->capture_default_str();
+  add_socket_option(cmd, o->socket);
+  cmd->footer("Examples: corral get workloads -o wide\n          corral get status");
+  cmd->callback([o, &exit_code] { exit_code = run(*o); });
+}
+
+} // namespace corral::cli

@@ -1,0 +1,150 @@
+#include "enforce/fanotify/event_handler.h"
+
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <sys/fanotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "enforce/fanotify/alert_builder.h"
+#include "enforce/fanotify/exec_header.h"
+#include "enforce/fanotify/proc_reader.h"
+#include "enforce/fanotify/root_fs.h"
+#include "policy/decide.h"
+
+namespace corral::enforce::fanotify {
+namespace {
+
+constexpr uint64_t kLoggedErrors = 20; // then every 1000th, to keep a storm readable
+
+} // namespace
+
+EventHandler::EventHandler(HandlerOptions options, Stats& stats)
+    : options_(std::move(options)), stats_(stats), stacks_(kernel_stacks_readable()) {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) == 0) host_name_ = host;
+}
+
+void EventHandler::handle(Group& g, PendingEvent& ev) {
+  if (options_.on_event) options_.on_event(ev.tid(), ev.mask());
+  const bool exec = (ev.mask() & FAN_OPEN_EXEC_PERM) != 0;
+  const auto category = exec ? policy::Category::Process : policy::Category::File;
+  struct stat st {};
+  if (::fstat(ev.fd(), &st) != 0) return allow_on_error(ev, "fstat of the event's file");
+  // The path the kernel opened, as d_path() shows it from the agent's root (relative to
+  // the container root when the runtime used pivot_root).
+  const auto link = read_link("/proc/self/fd/" + std::to_string(ev.fd()));
+  if (!link) return allow_on_error(ev, "readlink of the event's file");
+  const std::string target = strip_root(*link, g.root_prefix());
+  const auto& traits = g.rules().traits(category);
+  const auto cacheable_file = [&] {
+    return options_.cache && !traits.subject_dependent() && S_ISREG(st.st_mode) &&
+           st.st_nlink == 1;
+  };
+  if (exec && is_interpreter(g, ev.tid(), st)) {
+    ++stats_.interpreters;
+    ev.answer(true);
+    // It may be allowed on its own too (no allow-list): then it is cached like any exec.
+    const auto own = policy::decide(g.rules(), policy::Access{category, target, {}, false, true});
+    after_exec_allowed(g, ev, own.allow && !own.alert && cacheable_file());
+    return;
+  }
+
+  policy::Access access{category, target, {}, false, true};
+  std::string source;
+  if (traits.source) {
+    // For exec events too: the exec has not replaced the image yet, so /proc/<tid>/exe is
+    // the program calling exec, which is what fromSource names for process rules.
+    const auto exe = read_link("/proc/" + std::to_string(ev.tid()) + "/exe");
+    if (!exe) return allow_on_error(ev, "read the acting program");
+    source = strip_root(*exe, g.root_prefix());
+    access.source = source;
+  }
+  if (traits.owner) {
+    const auto status = read_status(ev.tid());
+    if (!status) return allow_on_error(ev, "read the process's uid");
+    access.owner = st.st_uid == status->fsuid;
+  }
+  if (!exec && traits.write) {
+    const OpenMode mode = blocked_open_mode(ev.tid());
+    if (mode == OpenMode::Unknown) ++stats_.write_unknown;
+    access.write = mode == OpenMode::Write;
+  }
+  const policy::Verdict v = policy::decide(g.rules(), access);
+  // Who did it is read before the answer: once answered, an allowed exec replaces the
+  // caller's image and a denied process often exits at once (its /proc is then gone).
+  // Only alerting events pay for this.
+  std::optional<Actor> who;
+  if (v.alert && options_.sink) who = read_actor(ev.tid(), g.root_prefix());
+
+  const bool ours = ev.answer(v.allow);
+  const bool allowed = v.allow || !ours; // not ours: the watchdog allowed it
+  const bool cacheable = ours && v.allow && !v.alert && cacheable_file();
+  if (exec && allowed) after_exec_allowed(g, ev, cacheable);
+  else if (cacheable) cache(g, ev.fd(), FAN_OPEN_PERM);
+
+  if (who) {
+    auto alert = make_alert(g.workload(), *who, v, AlertEvent{category, target, ev.mask(), allowed});
+    alert.host_name = host_name_;
+    options_.sink(std::move(alert));
+  }
+}
+
+bool EventHandler::is_interpreter(Group& g, int tid, const struct stat& st) {
+  const FileId id{st.st_dev, st.st_ino};
+  // Every exec event of the thread consumes what its previous exec expected.
+  const auto expected = g.take_expected(tid);
+  bool named = false;
+  if (expected) {
+    const auto expected_id = file_id_in_root(tid, *expected);
+    named = expected_id && *expected_id == id;
+  }
+  if (!named && !(stacks_ && g.cached_interpreters.contains(id))) return false;
+  if (!stacks_) return named;
+  const auto loading = opening_interpreter(tid);
+  return loading && *loading;
+}
+
+void EventHandler::after_exec_allowed(Group& g, const PendingEvent& ev, bool cacheable) {
+  const auto interp = interpreter_of(ev.fd());
+  if (interp) g.expect_interpreter(ev.tid(), *interp);
+  if (!cacheable) return;
+  if (interp) {
+    // With the exec cached, only the interpreter's event remains, and only the kernel
+    // stack tells it from a direct exec of the interpreter.
+    if (!stacks_) return;
+    const auto id = file_id_in_root(ev.tid(), *interp);
+    if (!id) return;
+    g.cached_interpreters.insert(*id);
+  }
+  cache(g, ev.fd(), FAN_OPEN_EXEC_PERM);
+}
+
+void EventHandler::cache(Group& g, int event_fd, uint64_t mask) {
+  // Ignore marks pin inodes in the kernel: bounded per group (a new group starts afresh).
+  if (g.cached >= options_.max_cached_per_group) return;
+  // An inode ignore mark of this group: the kernel skips `mask` events on this inode for
+  // the group's mount marks; SURV_MODIFY keeps it across writes (verdicts are by path).
+  if (::fanotify_mark(g.fd(), FAN_MARK_ADD | FAN_MARK_IGNORED_MASK | FAN_MARK_IGNORED_SURV_MODIFY,
+                      mask, event_fd, nullptr) != 0) {
+    if (!cache_failure_logged_ && options_.log) {
+      options_.log("fanotify: cannot add an ignore mark: " + std::string(strerror(errno)));
+      cache_failure_logged_ = true;
+    }
+    return;
+  }
+  ++g.cached;
+  ++stats_.cached;
+}
+
+void EventHandler::allow_on_error(PendingEvent& ev, const std::string& what) {
+  ev.answer(true);
+  const uint64_t n = ++stats_.errors_allowed;
+  if (options_.log && (n <= kLoggedErrors || n % 1000 == 0)) {
+    options_.log("fanotify: allowed an event of tid " + std::to_string(ev.tid()) + " after an " +
+                 "error (" + std::to_string(n) + " so far): cannot " + what);
+  }
+}
+
+} // namespace corral::enforce::fanotify

@@ -1,0 +1,68 @@
+// The fanotify enforcement backend (DESIGN.md "Enforcement backends"): one fanotify group
+// per workload with a permission mark on every mount of its mount namespace; verdicts from
+// policy::decide() on an event thread; allows that cannot depend on the subject cached in
+// the kernel with ignore marks. Works on any kernel >= 5.1 with
+// CONFIG_FANOTIFY_ACCESS_PERMISSIONS, LSM or not.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "enforce/enforcer.h"
+
+namespace corral::enforce {
+
+namespace fanotify {
+class Group;
+class Responder;
+class EventHandler;
+struct Stats;
+} // namespace fanotify
+
+class FanotifyEnforcer final : public Enforcer {
+public:
+  struct Options {
+    AlertSink sink; // may be empty: no alerts
+    // The longest an event may wait for its verdict before it is allowed (and counted in
+    // timeouts_allowed). A decision takes tens of microseconds; 200 ms is far above that
+    // and above the scheduling delays of a loaded node, yet short enough that a stuck
+    // /proc read or a blocked alert sink stalls a workload's open only briefly.
+    std::chrono::milliseconds reply_bound{200};
+    std::function<void(const std::string&)> log; // operational messages; may be empty
+    bool cache = true;                           // inode ignore marks (off: benchmarks)
+    size_t max_cached_per_workload = 16384;      // ignore marks pin inodes in the kernel
+    // Tests only: called on the event thread for every event before it is decided.
+    std::function<void(int tid, uint64_t mask)> on_event;
+  };
+
+  // Fails when this kernel or process cannot create a permission-class fanotify group.
+  static Result<std::unique_ptr<FanotifyEnforcer>> make(Options options);
+  ~FanotifyEnforcer() override;
+  FanotifyEnforcer(const FanotifyEnforcer&) = delete;
+  FanotifyEnforcer& operator=(const FanotifyEnforcer&) = delete;
+
+  [[nodiscard]] std::string_view name() const override { return "fanotify"; }
+  // Builds the workload's new group completely (init + marks), then swaps it in and
+  // closes the old one, which also drops the old cache. Rules without process or file
+  // rules release the workload.
+  Result<void> enforce(const workload::Workload& w,
+                       std::shared_ptr<const policy::RuleSet> rules) override;
+  void release(const std::string& id) override;
+  [[nodiscard]] Counters counters() const override;
+
+private:
+  explicit FanotifyEnforcer(Options options);
+
+  Options options_;
+  std::unique_ptr<fanotify::Stats> stats_;
+  std::unique_ptr<fanotify::EventHandler> handler_;
+  std::unique_ptr<fanotify::Responder> responder_; // destroyed first: joins the threads
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<fanotify::Group>> groups_; // by workload id
+};
+
+} // namespace corral::enforce

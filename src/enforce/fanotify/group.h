@@ -1,0 +1,69 @@
+// One fanotify group: the marks and rules of one workload. A group is immutable once built
+// except for the interpreter bookkeeping, which only the event thread touches. New rules
+// get a new group (DESIGN.md: building a new group and closing the old one is also how the
+// kernel cache is flushed — ignore marks belong to the group that placed them).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+
+#include "core/fd.h"
+#include "core/result.h"
+#include "enforce/fanotify/root_fs.h"
+#include "policy/ruleset.h"
+#include "workload/workload.h"
+
+namespace corral::enforce::fanotify {
+
+using LogFn = std::function<void(const std::string&)>;
+
+// The fanotify events a RuleSet needs: FAN_OPEN_EXEC_PERM for process rules,
+// FAN_OPEN_PERM for file rules; 0 when it has neither.
+uint64_t event_mask(const policy::RuleSet& rules);
+
+class Group {
+public:
+  // fanotify_init + a mount mark on every mount of w's mount namespace. Refuses a workload
+  // that shares the agent's mount namespace: its mounts are the host's.
+  static Result<std::shared_ptr<Group>> make(const workload::Workload& w,
+                                             std::shared_ptr<const policy::RuleSet> rules,
+                                             const LogFn& log);
+
+  [[nodiscard]] int fd() const { return fd_.get(); }
+  [[nodiscard]] uint64_t mask() const { return mask_; }
+  [[nodiscard]] const workload::Workload& workload() const { return workload_; }
+  [[nodiscard]] const policy::RuleSet& rules() const { return *rules_; }
+  // readlink of the workload's /proc/<pid>/root: "/" after pivot_root (see strip_root).
+  [[nodiscard]] const std::string& root_prefix() const { return root_prefix_; }
+
+  // --- event thread only ---
+  // An allowed exec of `interp`'s user by thread `tid`: its interpreter may follow.
+  void expect_interpreter(int tid, std::string interp);
+  // Takes the interpreter expected for `tid`, if any and not stale.
+  std::optional<std::string> take_expected(int tid);
+  // Interpreters of binaries whose exec is cached by an ignore mark: their exec produces
+  // no event, so only the interpreter's open tells us about it.
+  std::set<FileId> cached_interpreters;
+  size_t cached = 0; // ignore marks placed by this group
+
+private:
+  Group() = default;
+  struct Expectation {
+    std::string interp;
+    std::chrono::steady_clock::time_point expires;
+  };
+  Fd fd_;
+  uint64_t mask_ = 0;
+  workload::Workload workload_;
+  std::shared_ptr<const policy::RuleSet> rules_;
+  std::string root_prefix_;
+  std::unordered_map<int, Expectation> expected_;
+};
+
+} // namespace corral::enforce::fanotify

@@ -1,0 +1,53 @@
+// What the fanotify backend learns about the process behind a permission event, read from
+// /proc. procfs is never marked (fanotify refuses permission marks on it with EINVAL), so
+// these reads can never wait for our own verdict.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace corral::enforce::fanotify {
+
+// The contents of a small /proc file (at most `cap` bytes), or nullopt.
+std::optional<std::string> read_proc_file(const std::string& path, size_t cap = 4096);
+// The target of a symlink such as /proc/<pid>/exe or /proc/self/fd/<n>, or nullopt.
+std::optional<std::string> read_link(const std::string& path);
+
+// `path` as seen inside a workload whose root reads `root_prefix` from the agent (the
+// readlink of /proc/<pid>/root): "/" after pivot_root, as runc does, so paths are already
+// relative to the container root; a host directory after a plain chroot, stripped here.
+std::string strip_root(std::string_view path, std::string_view root_prefix);
+
+// From /proc/<tid>/status. Ids are as the agent's namespaces see them.
+struct ProcStatus {
+  int tgid = 0;
+  int ppid = 0;
+  uint32_t uid = 0;   // real uid (what KubeArmor reports as UID)
+  uint32_t fsuid = 0; // the uid the kernel checks file access with: our "owner"
+  int ns_pid = 0;     // the pid in the task's own pid namespace (last NSpid field)
+  int ns_depth = 0;   // how many pid namespaces NSpid lists
+};
+std::optional<ProcStatus> read_status(int tid);
+
+// argv[1..] of `pid` joined by spaces ("" when there are none or it is unreadable).
+std::string read_args(int pid);
+// The controlling terminal as KubeArmor names it ("pts0"), or "".
+std::string read_tty(int pid);
+
+// Whether the open that `tid` is blocked in writes. fanotify reports no open flags, so
+// they are read from the blocked syscall's arguments in /proc/<tid>/syscall.
+enum class OpenMode { Read, Write, Unknown };
+OpenMode blocked_open_mode(int tid);
+
+// Whether `tid` is opening an interpreter for an exec in progress: its kernel stack
+// (/proc/<tid>/stack) runs through a binary format handler (load_elf_binary for PT_INTERP,
+// load_script for "#!", load_misc_binary), whereas the exec's own file is opened from
+// alloc_bprm/do_execveat_common. nullopt when the stack is unreadable.
+std::optional<bool> opening_interpreter(int tid);
+// Whether this kernel shows kernel stacks (CONFIG_STACKTRACE, CAP_SYS_ADMIN).
+bool kernel_stacks_readable();
+
+} // namespace corral::enforce::fanotify

@@ -1,0 +1,122 @@
+#include "fixture.h"
+
+#include <iostream>
+#include <thread>
+
+#include "enforce/fanotify/root_fs.h"
+#include "policy/parser.h"
+
+namespace corral::testing {
+
+std::unique_ptr<Sandbox> FanotifyTest::sandbox_;
+std::string FanotifyTest::setup_error_;
+
+SandboxOptions default_sandbox() {
+  SandboxOptions o;
+  o.programs = {"/usr/bin/true", "/usr/bin/bash", "/bin/sh", "/usr/sbin/chroot", "/usr/bin/cat"};
+  o.files = {{"/usr/local/bin/hello.sh", "#!/bin/sh\necho hello\n", 0755},
+             {"/data/ro.txt", "read me\n", 0666},
+             {"/data/secret.txt", "secret\n", 0644},
+             {"/data/owned.txt", "root's\n", 0644}};
+  return o;
+}
+
+void FanotifyTest::SetUpTestSuite() {
+  auto s = Sandbox::make(default_sandbox());
+  if (!s) {
+    setup_error_ = s.error().to_string();
+    return;
+  }
+  sandbox_ = std::move(*s);
+}
+
+void FanotifyTest::TearDownTestSuite() { sandbox_.reset(); }
+
+void FanotifyTest::SetUp() {
+  ASSERT_TRUE(sandbox_) << "cannot create the sandbox: " << setup_error_;
+}
+
+void FanotifyTest::TearDown() {
+  // Closing the groups releases anything still pending (fanotify_release allows it).
+  enforcer_.reset();
+}
+
+const workload::Workload& FanotifyTest::workload() {
+  static const workload::Workload w = sandbox_->workload("sandbox-0123456789abcdef");
+  return w;
+}
+
+void FanotifyTest::start(
+    const std::function<void(enforce::FanotifyEnforcer::Options&)>& tweak) {
+  enforce::FanotifyEnforcer::Options o;
+  o.sink = [this](events::Alert&& a) {
+    std::lock_guard lock(mu_);
+    alerts_.push_back(std::move(a));
+    cv_.notify_all();
+  };
+  o.log = [](const std::string& m) { std::cerr << "enforcer: " << m << "\n"; };
+  if (tweak) tweak(o);
+  auto e = enforce::FanotifyEnforcer::make(std::move(o));
+  ASSERT_TRUE(e) << e.error().to_string();
+  enforcer_ = std::move(*e);
+}
+
+std::shared_ptr<const policy::RuleSet> FanotifyTest::compile(const std::string& yaml,
+                                                             policy::Posture file_posture) const {
+  const auto parsed = policy::parse_policies(yaml, "test.yaml");
+  for (const auto& d : parsed.diagnostics) ADD_FAILURE() << d.to_string();
+  policy::Settings settings;
+  settings.postures.file = file_posture;
+  return policy::compile(parsed.policies, workload().policy_view(), settings,
+                         enforce::fanotify::root_resolver(sandbox_->init_pid()));
+}
+
+void FanotifyTest::enforce(const std::string& yaml, policy::Posture file_posture) {
+  if (!enforcer_) start();
+  ASSERT_TRUE(enforcer_);
+  const auto r = enforcer_->enforce(workload(), compile(yaml, file_posture));
+  ASSERT_TRUE(r) << r.error().to_string();
+}
+
+RunResult FanotifyTest::run(const std::vector<std::string>& argv, uint32_t uid) {
+  auto r = sandbox_->run(argv, uid);
+  EXPECT_TRUE(r) << r.error().to_string();
+  return r ? *r : RunResult{};
+}
+
+RunResult FanotifyTest::loop(const std::vector<std::string>& argv, int n) {
+  auto r = sandbox_->loop(argv, n);
+  EXPECT_TRUE(r) << r.error().to_string();
+  return r ? *r : RunResult{};
+}
+
+std::optional<events::Alert> FanotifyTest::alert_for(const std::string& resource) {
+  std::unique_lock lock(mu_);
+  std::optional<events::Alert> found;
+  cv_.wait_for(lock, std::chrono::seconds(2), [&] {
+    for (const auto& a : alerts_) {
+      if (a.resource == resource) {
+        found = a;
+        return true;
+      }
+    }
+    return false;
+  });
+  return found;
+}
+
+bool FanotifyTest::eventually(const std::function<bool()>& condition) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+std::vector<events::Alert> FanotifyTest::alerts() {
+  std::lock_guard lock(mu_);
+  return alerts_;
+}
+
+} // namespace corral::testing

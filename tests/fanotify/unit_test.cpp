@@ -1,0 +1,78 @@
+// The fanotify backend's pure parts: mountinfo, interpreters, paths. No root needed.
+#include <cstdio>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <string>
+#include <unistd.h>
+
+#include "core/fd.h"
+#include "enforce/fanotify/exec_header.h"
+#include "enforce/fanotify/mounts.h"
+#include "enforce/fanotify/proc_reader.h"
+
+namespace corral::enforce::fanotify {
+namespace {
+
+TEST(Mountinfo, ParsesIdsMountPointsAndTypes) {
+  const auto m = parse_mountinfo(
+      "63 42 0:39 / / rw,relatime - tmpfs tmpfs rw,size=65536k\n"
+      "70 63 254:1 /srv /data\\040dir rw shared:1 master:2 - ext4 /dev/vda rw\n"
+      "44 63 0:40 / /proc rw,relatime - proc proc rw\n"
+      "garbage\n");
+  ASSERT_EQ(m.size(), 3U);
+  EXPECT_EQ(m[0].id, 63);
+  EXPECT_EQ(m[0].mount_point, "/");
+  EXPECT_EQ(m[0].fstype, "tmpfs");
+  EXPECT_EQ(m[1].mount_point, "/data dir");
+  EXPECT_EQ(m[1].fstype, "ext4");
+  EXPECT_EQ(m[2].fstype, "proc");
+}
+
+Fd temp_file(const std::string& content) {
+  char path[] = "/tmp/corral-unit-XXXXXX";
+  Fd fd(::mkstemp(path));
+  ::unlink(path);
+  EXPECT_EQ(::write(fd.get(), content.data(), content.size()),
+            static_cast<ssize_t>(content.size()));
+  return fd;
+}
+
+TEST(Interpreter, OfADynamicElfIsItsPtInterp) {
+  const Fd fd(::open("/usr/bin/true", O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(fd);
+  const auto interp = interpreter_of(fd.get());
+  ASSERT_TRUE(interp);
+  EXPECT_TRUE(interp->find("ld-linux") != std::string::npos) << *interp;
+}
+
+TEST(Interpreter, OfAScriptIsItsShebang) {
+  EXPECT_EQ(interpreter_of(temp_file("#!/bin/sh\necho hi\n").get()), "/bin/sh");
+  EXPECT_EQ(interpreter_of(temp_file("#! /usr/bin/env python3\n").get()), "/usr/bin/env");
+  EXPECT_EQ(interpreter_of(temp_file("#!/bin/sh").get()), "/bin/sh"); // no newline: EOF ends it
+  EXPECT_EQ(interpreter_of(temp_file("#!" + std::string(300, 'a')).get()), std::nullopt);
+  EXPECT_EQ(interpreter_of(temp_file("#!   \n").get()), std::nullopt);
+}
+
+TEST(Interpreter, NoneForOtherFiles) {
+  EXPECT_EQ(interpreter_of(temp_file("plain text file\n").get()), std::nullopt);
+  EXPECT_EQ(interpreter_of(temp_file("\x7f" "ELF").get()), std::nullopt); // truncated
+  EXPECT_EQ(interpreter_of(-1), std::nullopt);
+}
+
+TEST(Paths, StripRootRemovesAHostPrefixOnly) {
+  EXPECT_EQ(strip_root("/usr/bin/true", "/"), "/usr/bin/true");
+  EXPECT_EQ(strip_root("/tmp/r/usr/bin/true", "/tmp/r"), "/usr/bin/true");
+  EXPECT_EQ(strip_root("/tmp/rx/usr/bin/true", "/tmp/r"), "/tmp/rx/usr/bin/true");
+  EXPECT_EQ(strip_root("/tmp/r", "/tmp/r"), "/tmp/r");
+}
+
+TEST(Proc, ReadsOwnStatus) {
+  const auto st = read_status(::getpid());
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->tgid, ::getpid());
+  EXPECT_EQ(st->uid, ::getuid());
+  EXPECT_GE(st->ns_depth, 1);
+}
+
+} // namespace
+} // namespace corral::enforce::fanotify
