@@ -63,8 +63,14 @@ double median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
+// Owned here so that die() can remove it (std::exit does not unwind main's locals).
+std::unique_ptr<testing::Sandbox> g_sandbox;
+std::map<bool, std::unique_ptr<enforce::FanotifyEnforcer>> g_enforcers; // by cache on/off
+
 [[noreturn]] void die(const std::string& what) {
   std::fprintf(stderr, "fanotify_exec_bench: %s\n", what.c_str());
+  g_enforcers.clear();
+  g_sandbox.reset();
   std::exit(1);
 }
 
@@ -110,11 +116,12 @@ int main(int argc, char** argv) {
 
   testing::SandboxOptions so;
   so.programs = {"/usr/bin/true", "/usr/sbin/chroot"};
-  auto sb = testing::Sandbox::make(so); // before any enforcer thread exists
-  if (!sb) die(sb.error().to_string());
-  const auto w = (*sb)->workload("bench");
-
-  std::map<bool, std::unique_ptr<enforce::FanotifyEnforcer>> enforcers;
+  auto made = testing::Sandbox::make(so); // before any enforcer thread exists
+  if (!made) die(made.error().to_string());
+  g_sandbox = std::move(*made);
+  testing::Sandbox& sb = *g_sandbox;
+  const auto w = sb.workload("bench");
+  auto& enforcers = g_enforcers;
   for (const bool cache : {true, false}) {
     enforce::FanotifyEnforcer::Options o;
     o.cache = cache;
@@ -135,7 +142,7 @@ int main(int argc, char** argv) {
     for (const auto& m : modes) {
       auto* e = enforcers[m.cache].get();
       const auto before = e->counters().events;
-      ms[m.name].push_back(static_cast<double>(measure(**sb, w, e, m, execs)) / 1e6);
+      ms[m.name].push_back(static_cast<double>(measure(sb, w, e, m, execs)) / 1e6);
       if (m.policy != nullptr) events[m.name] = e->counters().events - before;
     }
   }
@@ -145,16 +152,16 @@ int main(int argc, char** argv) {
   const double base = median(ms["none"]);
   for (const auto& m : modes) {
     const double t = median(ms[m.name]);
-    std::printf("%-22s %10.1f %10.1f %8.3f %14llu\n", m.name.c_str(), t, t * 1000 / execs,
-                t / base, static_cast<unsigned long long>(events[m.name]));
+    std::printf("%-22s %10.1f %10.1f %8.3f %14llu\n", m.name.c_str(), t, t * 1000 / execs, t / base,
+                static_cast<unsigned long long>(events[m.name]));
   }
 
   // Cold: one exec in a group that has seen nothing (2 round trips: true and ld-linux).
   std::vector<double> cold_none, cold_enforced;
   for (int i = 0; i < cold_samples; ++i) {
-    cold_none.push_back(static_cast<double>(measure(**sb, w, nullptr, modes[0], 1)) / 1e3);
+    cold_none.push_back(static_cast<double>(measure(sb, w, nullptr, modes[0], 1)) / 1e3);
     cold_enforced.push_back(
-        static_cast<double>(measure(**sb, w, enforcers[true].get(), modes[1], 1)) / 1e3);
+        static_cast<double>(measure(sb, w, enforcers[true].get(), modes[1], 1)) / 1e3);
   }
   const double cn = median(cold_none), ce = median(cold_enforced);
   std::printf("\nfirst exec of /bin/true in a fresh group (allow-list), median of %d:\n",
@@ -168,5 +175,6 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(c.errors_allowed),
               static_cast<unsigned long long>(c.timeouts_allowed));
   enforcers.clear();
+  g_sandbox.reset();
   return 0;
 }

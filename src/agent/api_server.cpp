@@ -147,6 +147,10 @@ public:
       reply->set_denied(n.denied);
       reply->set_errors_allowed(n.errors_allowed);
       reply->set_timeouts_allowed(n.timeouts_allowed);
+      auto& extra = *reply->mutable_counters();
+      extra["cached_allows"] = std::to_string(n.cached);
+      extra["interpreters_allowed"] = std::to_string(n.interpreters);
+      extra["open_mode_unknown"] = std::to_string(n.write_unknown);
     } else {
       reply->set_enforcer("none");
     }

@@ -52,6 +52,11 @@ int policies(api::Agent::Stub& stub, const Options& o) {
   if (!status.ok()) return report(status, "get", o.socket);
   if (o.output == "json" || o.output == "yaml") return print_message(reply, o.output);
   const bool wide = o.output == "wide";
+  if (reply.policies_size() == 0) {
+    std::cerr << "No policies applied"
+              << (o.namespace_name.empty() ? "" : " in namespace " + o.namespace_name) << "\n";
+    return 0;
+  }
   row({"KIND", "NAMESPACE", "NAME", "RULES", "WORKLOADS", wide ? "APPLIED" : ""},
       {24, 12, 32, 7, 10});
   for (const auto& p : reply.policies()) {
@@ -70,6 +75,15 @@ int workloads(api::Agent::Stub& stub, const Options& o) {
   if (!status.ok()) return report(status, "get", o.socket);
   if (o.output == "json" || o.output == "yaml") return print_message(reply, o.output);
   const bool wide = o.output == "wide";
+  if (reply.workloads_size() == 0) {
+    std::cerr << "No workloads"
+              << (o.namespace_name.empty() ? std::string()
+                                           : " in namespace " + o.namespace_name +
+                                                 " (hint: `corral get workloads` lists every "
+                                                 "namespace's)")
+              << "\n";
+    return 0;
+  }
   const std::vector<int> w{12, 16, 20, 8, 10, 13, 24};
   row({"NAMESPACE", "NAME", "ID", "PID", "ENFORCER", "FILE-POSTURE", "POLICIES",
        wide ? "LABELS" : ""},
@@ -103,6 +117,9 @@ int status(api::Agent::Stub& stub, const Options& o) {
             << "Allowed on timeout: " << reply.timeouts_allowed() << "\n"
             << "Alerts:             " << reply.alerts() << " (" << reply.alerts_dropped()
             << " evicted from memory)\n";
+  for (const auto& [k, v] : reply.counters()) {
+    std::cout << std::left << std::setw(20) << (k + ":") << v << "\n";
+  }
   return 0;
 }
 

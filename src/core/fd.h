@@ -1,8 +1,9 @@
 // Fd: the owner of one file descriptor (STYLE.md: every kernel handle is RAII).
 #pragma once
 
-#include <unistd.h>
 #include <utility>
+
+#include <unistd.h>
 
 namespace corral {
 

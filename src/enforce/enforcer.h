@@ -21,8 +21,8 @@ struct Counters {
   uint64_t timeouts_allowed = 0; // not decided within the bound -> allowed
   uint64_t enforced = 0;         // workloads currently enforced
   // Backend details (0 where a backend has no such thing):
-  uint64_t cached = 0;       // allows cached in the kernel (fanotify: inode ignore marks)
-  uint64_t interpreters = 0; // interpreters allowed with an allowed exec (POLICY.md)
+  uint64_t cached = 0;        // allows cached in the kernel (fanotify: inode ignore marks)
+  uint64_t interpreters = 0;  // interpreters allowed with an allowed exec (POLICY.md)
   uint64_t write_unknown = 0; // open mode unreadable -> judged as a read
 };
 

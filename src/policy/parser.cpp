@@ -281,7 +281,25 @@ private:
                        std::string("close it with ") + (flow->sequence ? "']'" : "'}'"));
       return;
     }
-    reader_.error_at(e.mark, "invalid YAML: " + e.msg, "");
+    reader_.error_at(e.mark, "invalid YAML: " + e.msg, hint_for(e));
+  }
+
+  // Most block-structure errors come from indentation: a tab, or a line indented more or
+  // less than its siblings.
+  [[nodiscard]] std::string hint_for(const YAML::Exception& e) const {
+    const size_t bom = text_.starts_with("\xEF\xBB\xBF") ? 3 : 0;
+    const size_t at = std::min(text_.size(), static_cast<size_t>(std::max(e.mark.pos, 0)) + bom);
+    const size_t newline = at == 0 ? std::string::npos : text_.rfind('\n', at - 1);
+    const size_t line_start = newline == std::string::npos ? 0 : newline + 1;
+    const size_t indent_end = text_.find_first_not_of(" \t", line_start);
+    if (text_.substr(line_start, indent_end - line_start).find('\t') != std::string::npos) {
+      return "indent with spaces: YAML does not allow tabs in indentation";
+    }
+    if (e.msg == YAML::ErrorMsg::END_OF_MAP || e.msg == YAML::ErrorMsg::END_OF_SEQ ||
+        e.msg == YAML::ErrorMsg::BLOCK_ENTRY) {
+      return "check this line's indentation against the lines above it";
+    }
+    return "";
   }
 
   const std::string& text_;
@@ -382,6 +400,7 @@ ParseResult parse_policies(std::string_view text, std::string_view file) {
     if (doc.IsNull()) continue; // an empty document, e.g. after a trailing '---'
     ++count;
     if (auto p = DocumentParser(reader, doc).parse()) {
+      p->source = YAML::Dump(doc); // what the agent stores and reloads
       result.policies.push_back(std::make_shared<const Policy>(std::move(*p)));
     }
   }

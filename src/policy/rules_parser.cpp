@@ -278,17 +278,25 @@ private:
 
   std::optional<std::string> pattern(const YAML::Node& n, const std::string& field) {
     auto v = absolute(n, field);
-    if (!v) return v;
-    int depth = 0;
-    for (const char c : *v) {
-      depth += c == '[' ? 1 : c == ']' ? -1 : 0;
-      if (depth < 0 || depth > 1) break;
+    if (!v || balanced_classes(*v)) return v;
+    r_.error(n, field, "unbalanced '[' ']' in pattern " + quote(*v), "e.g. /tmp/[a-z]*.sh");
+    return std::nullopt;
+  }
+
+  // Whether every '[' opens a class that a ']' closes, read as glob_match reads classes:
+  // a ']' right after '[', '[!' or '[^' is a member, not the end. glob_match relies on
+  // this; a stray ']' is refused as a likely typo.
+  static bool balanced_classes(std::string_view p) {
+    for (size_t i = 0; i < p.size(); ++i) {
+      if (p[i] == ']') return false;
+      if (p[i] != '[') continue;
+      size_t j = i + 1;
+      if (j < p.size() && (p[j] == '!' || p[j] == '^')) ++j;
+      if (j < p.size() && p[j] == ']') ++j;
+      i = p.find(']', j);
+      if (i == std::string_view::npos) return false;
     }
-    if (depth != 0) {
-      r_.error(n, field, "unbalanced '[' ']' in pattern " + quote(*v), "e.g. /tmp/[a-z]*.sh");
-      return std::nullopt;
-    }
-    return v;
+    return true;
   }
 
   std::optional<std::string> execname(const YAML::Node& n, const std::string& field) {

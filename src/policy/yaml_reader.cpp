@@ -266,8 +266,13 @@ bool YamlReader::expect_map(const YAML::Node& node, const std::string& field,
   if (!spend()) return false;
   if (node.IsDefined() && !node.Mark().is_null()) last_mark_ = mark_of(node);
   if (!node.IsMap()) {
-    error(node, field, "expected a mapping, found " + kind_name(node),
-          field.empty() ? "a policy starts with 'apiVersion: security.kubearmor.com/v1'" : "");
+    std::string hint;
+    if (field.empty()) {
+      hint = "a policy starts with 'apiVersion: security.kubearmor.com/v1'";
+    } else if (node.IsScalar() && node.Scalar().find(':') != std::string::npos) {
+      hint = "put a space after ':' to write a field (key: value)";
+    }
+    error(node, field, "expected a mapping, found " + kind_name(node), hint);
     return false;
   }
   std::set<std::string> seen;

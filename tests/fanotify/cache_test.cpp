@@ -13,7 +13,8 @@ std::string process_policy(const std::string& name, const std::string& path,
 apiVersion: security.kubearmor.com/v1
 kind: KubeArmorPolicy
 metadata:
-  name: )" + name +
+  name: )" +
+         name +
          R"(
 spec:
   selector:
@@ -21,9 +22,11 @@ spec:
       app: sandbox
   process:
     matchPaths:
-    - path: )" + path +
+    - path: )" +
+         path +
          R"(
-  action: )" + action + "\n";
+  action: )" +
+         action + "\n";
 }
 
 TEST_F(FanotifyTest, CachedExecsProduceNoFurtherEvents) {

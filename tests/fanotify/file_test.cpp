@@ -9,7 +9,8 @@ std::string file_policy(const std::string& name, const std::string& rule) {
 apiVersion: security.kubearmor.com/v1
 kind: KubeArmorPolicy
 metadata:
-  name: )" + name +
+  name: )" +
+         name +
          R"(
 spec:
   selector:
@@ -17,7 +18,8 @@ spec:
       app: sandbox
   file:
     matchPaths:
-)" + rule + R"(
+)" + rule +
+         R"(
   action: Block
 )";
 }

@@ -30,7 +30,9 @@ void FanotifyTest::SetUpTestSuite() {
   sandbox_ = std::move(*s);
 }
 
-void FanotifyTest::TearDownTestSuite() { sandbox_.reset(); }
+void FanotifyTest::TearDownTestSuite() {
+  sandbox_.reset();
+}
 
 void FanotifyTest::SetUp() {
   ASSERT_TRUE(sandbox_) << "cannot create the sandbox: " << setup_error_;
@@ -46,15 +48,18 @@ const workload::Workload& FanotifyTest::workload() {
   return w;
 }
 
-void FanotifyTest::start(
-    const std::function<void(enforce::FanotifyEnforcer::Options&)>& tweak) {
+void FanotifyTest::start(const std::function<void(enforce::FanotifyEnforcer::Options&)>& tweak) {
   enforce::FanotifyEnforcer::Options o;
   o.sink = [this](events::Alert&& a) {
     std::lock_guard lock(mu_);
     alerts_.push_back(std::move(a));
     cv_.notify_all();
   };
-  o.log = [](const std::string& m) { std::cerr << "enforcer: " << m << "\n"; };
+  o.log = [this](const std::string& m) {
+    std::cerr << "enforcer: " << m << "\n";
+    std::lock_guard lock(mu_);
+    logs_.push_back(m);
+  };
   if (tweak) tweak(o);
   auto e = enforce::FanotifyEnforcer::make(std::move(o));
   ASSERT_TRUE(e) << e.error().to_string();
@@ -112,6 +117,11 @@ bool FanotifyTest::eventually(const std::function<bool()>& condition) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   return true;
+}
+
+std::vector<std::string> FanotifyTest::logs() {
+  std::lock_guard lock(mu_);
+  return logs_;
 }
 
 std::vector<events::Alert> FanotifyTest::alerts() {

@@ -5,12 +5,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
-#include <gtest/gtest.h>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "enforce/fanotify/fanotify_enforcer.h"
 #include "policy/selector.h"
@@ -43,6 +44,7 @@ protected:
   // after the kernel is answered, so they may trail the command's exit).
   std::optional<events::Alert> alert_for(const std::string& resource);
   std::vector<events::Alert> alerts();
+  std::vector<std::string> logs(); // the enforcer's operational messages
   // Polls `condition` for up to 2 s: for what the event thread does after answering.
   static bool eventually(const std::function<bool()>& condition);
 
@@ -57,6 +59,7 @@ private:
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<events::Alert> alerts_;
+  std::vector<std::string> logs_;
 };
 
 } // namespace corral::testing

@@ -5,6 +5,8 @@
 #include <csignal>
 #include <iostream>
 #include <thread>
+
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "enforce/fanotify/proc_reader.h"
@@ -109,7 +111,7 @@ TEST_F(FanotifyTest, ADecisionBeyondTheBoundIsAllowedAndCounted) {
   const auto a = alert_for("/usr/sbin/chroot");
   ASSERT_TRUE(a);
   EXPECT_EQ(a->action, "Block");
-  EXPECT_EQ(a->result, "Passed"); // what the kernel was told
+  EXPECT_EQ(a->result, "Passed");                                      // what the kernel was told
   EXPECT_EQ(run({"/usr/sbin/chroot", "--version"}).exec_errno, EPERM); // back to normal
   enforcer_.reset(); // the hook refers to this test's locals
 }
@@ -126,6 +128,19 @@ TEST_F(FanotifyTest, RefusesAWorkloadInTheAgentsMountNamespace) {
   EXPECT_EQ(std::system("/usr/sbin/chroot --version >/dev/null"), 0);
 }
 
+TEST_F(FanotifyTest, AWorkloadWhoseProcessIsGoneIsAnError) {
+  const pid_t child = ::fork();
+  if (child == 0) _exit(0);
+  ::waitpid(child, nullptr, 0);
+  start();
+  auto w = workload();
+  w.init_pid = child;
+  const auto r = enforcer_->enforce(w, compile(kBlockChroot, policy::Posture::Audit));
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find(std::to_string(child)), std::string::npos) << r.error().message;
+  EXPECT_EQ(counters().enforced, 0U);
+}
+
 TEST_F(FanotifyTest, AChrootedWorkloadSeesPathsRelativeToItsRoot) {
   auto options = default_sandbox();
   options.pivot_root = false;
@@ -140,12 +155,33 @@ TEST_F(FanotifyTest, AChrootedWorkloadSeesPathsRelativeToItsRoot) {
   const auto rules = policy::compile(parsed.policies, w.policy_view(), policy::Settings{},
                                      enforce::fanotify::root_resolver(w.init_pid));
   ASSERT_TRUE(enforcer_->enforce(w, rules));
+  // The shared sandbox, enforced at the same time with other rules: each its own group.
+  enforce(R"(
+apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: block-cat
+spec:
+  selector:
+    matchLabels:
+      app: sandbox
+  process:
+    matchPaths:
+    - path: /usr/bin/cat
+  action: Block
+)");
+  EXPECT_EQ(counters().enforced, 2U);
   const auto r = (*chrooted)->run({"/usr/sbin/chroot", "--version"});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->exec_errno, EPERM);
   const auto a = alert_for("/usr/sbin/chroot");
   ASSERT_TRUE(a);
   EXPECT_EQ(a->container_id, "chrooted");
+  const auto cat = (*chrooted)->run({"/usr/bin/cat", "/data/ro.txt"});
+  ASSERT_TRUE(cat);
+  EXPECT_EQ(cat->exit_code, 0); // cat is blocked only in the other workload
+  EXPECT_EQ(run({"/usr/bin/cat", "/data/ro.txt"}).exec_errno, EPERM);
+  EXPECT_EQ(run({"/usr/sbin/chroot", "--version"}).exit_code, 0);
   enforcer_.reset(); // before the sandbox goes
 }
 

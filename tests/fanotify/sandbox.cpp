@@ -8,12 +8,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <dirent.h>
-#include <fcntl.h>
 #include <filesystem>
-#include <grp.h>
 #include <iostream>
 #include <map>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <sched.h>
 #include <spawn.h>
@@ -128,8 +129,10 @@ void populate(const std::string& root, const Plan& plan, int report_fd) {
                         "/proc", "/etc", "/data"})
     make_dirs(root + d);
   ::mkdir((root + "/tmp").c_str(), 01777);
-  for (const auto& [link, target] : std::map<std::string, std::string>{
-           {"/bin", "usr/bin"}, {"/sbin", "usr/sbin"}, {"/lib", "usr/lib"}, {"/lib64", "usr/lib64"}})
+  for (const auto& [link, target] : std::map<std::string, std::string>{{"/bin", "usr/bin"},
+                                                                       {"/sbin", "usr/sbin"},
+                                                                       {"/lib", "usr/lib"},
+                                                                       {"/lib64", "usr/lib64"}})
     if (::symlink(target.c_str(), (root + link).c_str()) != 0) fail(report_fd, "symlink");
   for (const auto& [inside, host] : plan.copies) {
     make_dirs(std::filesystem::path(root + inside).parent_path().string());
@@ -365,8 +368,7 @@ Result<RunResult> Sandbox::request(uint32_t op, uint32_t arg,
   if (::poll(&p, 1, kReplyTimeoutMs) != 1) return Error{"the sandbox did not answer", "", 0};
   std::vector<char> buf(kMaxMessage + sizeof(ResponseHeader));
   const ssize_t n = ::recv(control_.get(), buf.data(), buf.size(), 0);
-  if (n < static_cast<ssize_t>(sizeof(ResponseHeader)))
-    return Error{"the sandbox hung up", "", 0};
+  if (n < static_cast<ssize_t>(sizeof(ResponseHeader))) return Error{"the sandbox hung up", "", 0};
   ResponseHeader r{};
   std::memcpy(&r, buf.data(), sizeof r);
   RunResult out{r.exit_code, r.signal, r.exec_errno, r.nanos, {}};

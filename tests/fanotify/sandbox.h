@@ -11,9 +11,10 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <sys/types.h>
 #include <utility>
 #include <vector>
+
+#include <sys/types.h>
 
 #include "core/fd.h"
 #include "core/result.h"
@@ -22,11 +23,11 @@
 namespace corral::testing {
 
 struct RunResult {
-  int exit_code = -1;  // exit status, or -1 when killed
-  int signal = 0;      // the signal that killed it, or 0
-  int exec_errno = 0;  // errno of the failed execve, 0 when the program ran
-  uint64_t nanos = 0;  // wall time of the whole run (or loop)
-  std::string output;  // stdout and stderr, first 64 KiB
+  int exit_code = -1; // exit status, or -1 when killed
+  int signal = 0;     // the signal that killed it, or 0
+  int exec_errno = 0; // errno of the failed execve, 0 when the program ran
+  uint64_t nanos = 0; // wall time of the whole run (or loop)
+  std::string output; // stdout and stderr, first 64 KiB
 };
 
 struct SandboxFile {

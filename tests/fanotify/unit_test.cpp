@@ -1,8 +1,9 @@
 // The fanotify backend's pure parts: mountinfo, interpreters, paths. No root needed.
 #include <cstdio>
+#include <string>
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <string>
 #include <unistd.h>
 
 #include "core/fd.h"
@@ -14,11 +15,11 @@ namespace corral::enforce::fanotify {
 namespace {
 
 TEST(Mountinfo, ParsesIdsMountPointsAndTypes) {
-  const auto m = parse_mountinfo(
-      "63 42 0:39 / / rw,relatime - tmpfs tmpfs rw,size=65536k\n"
-      "70 63 254:1 /srv /data\\040dir rw shared:1 master:2 - ext4 /dev/vda rw\n"
-      "44 63 0:40 / /proc rw,relatime - proc proc rw\n"
-      "garbage\n");
+  const auto m =
+      parse_mountinfo("63 42 0:39 / / rw,relatime - tmpfs tmpfs rw,size=65536k\n"
+                      "70 63 254:1 /srv /data\\040dir rw shared:1 master:2 - ext4 /dev/vda rw\n"
+                      "44 63 0:40 / /proc rw,relatime - proc proc rw\n"
+                      "garbage\n");
   ASSERT_EQ(m.size(), 3U);
   EXPECT_EQ(m[0].id, 63);
   EXPECT_EQ(m[0].mount_point, "/");
@@ -55,7 +56,10 @@ TEST(Interpreter, OfAScriptIsItsShebang) {
 
 TEST(Interpreter, NoneForOtherFiles) {
   EXPECT_EQ(interpreter_of(temp_file("plain text file\n").get()), std::nullopt);
-  EXPECT_EQ(interpreter_of(temp_file("\x7f" "ELF").get()), std::nullopt); // truncated
+  EXPECT_EQ(interpreter_of(temp_file("\x7f"
+                                     "ELF")
+                               .get()),
+            std::nullopt); // truncated
   EXPECT_EQ(interpreter_of(-1), std::nullopt);
 }
 

@@ -22,7 +22,8 @@ CORRAL_RT_ADDRESS=${CORRAL_RT_ADDRESS:-}  # gRPC socket of the running private c
 CORRAL_RT_CONTAINERD_DIR=${CORRAL_RT_CONTAINERD_DIR:-}
 CORRAL_RT_CONTAINERD_PID=${CORRAL_RT_CONTAINERD_PID:-}
 CORRAL_RT_CONTAINERS=()
-declare -A CORRAL_RT_PIDS=() # container id -> host pid of its init process, as started
+declare -A CORRAL_RT_PIDS=()          # container id -> host pid of its init process, as started
+declare -A CORRAL_RT_CONTAINER_NS=() # container id -> containerd namespace it was started in
 CORRAL_RT_TMPDIRS=()
 CORRAL_RT_EXEC_SEQ=0
 
@@ -56,6 +57,10 @@ corral_rt_ctr() {
   [[ -n $CORRAL_RT_ADDRESS ]] || corral_rt_die "corral_rt_ctr: no containerd started"
   ctr --address "$CORRAL_RT_ADDRESS" --namespace "$CORRAL_RT_NS" "$@"
 }
+
+# Containers remember the namespace they were started in (CORRAL_RT_NS may be switched
+# between corral_rt_run calls); the functions taking a container ID use that namespace.
+_corral_rt_ns_of() { printf '%s' "${CORRAL_RT_CONTAINER_NS[$1]:-$CORRAL_RT_NS}"; }
 
 # corral_rt_start_containerd DIR: starts containerd with its root, state, socket and log under
 # DIR (created if needed; reusing a DIR restarts the same containerd, its containers included).
@@ -203,6 +208,7 @@ corral_rt_run() {
   (($#)) || corral_rt_die "corral_rt_run: missing command"
   rootfs=$(cd "$rootfs" && pwd)
   CORRAL_RT_CONTAINERS+=("$id")
+  CORRAL_RT_CONTAINER_NS[$id]=$CORRAL_RT_NS
   # --rootfs has no image config to take PATH from; execs inherit the init process's env.
   corral_rt_ctr run -d --rootfs --log-uri "file://$CORRAL_RT_CONTAINERD_DIR/logs/$id.log" \
     --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
@@ -215,8 +221,14 @@ corral_rt_run() {
 
 # corral_rt_task_status ID / corral_rt_pid ID: the task's status (RUNNING, STOPPED...) and
 # the host pid of its init process, as `ctr task ls` shows them.
-corral_rt_task_status() { corral_rt_ctr task ls 2>/dev/null | awk -v id="$1" '$1 == id {print $3}'; }
-corral_rt_pid() { corral_rt_ctr task ls 2>/dev/null | awk -v id="$1" '$1 == id {print $2}'; }
+corral_rt_task_status() {
+  CORRAL_RT_NS=$(_corral_rt_ns_of "$1") corral_rt_ctr task ls 2>/dev/null |
+    awk -v id="$1" '$1 == id {print $3}'
+}
+corral_rt_pid() {
+  CORRAL_RT_NS=$(_corral_rt_ns_of "$1") corral_rt_ctr task ls 2>/dev/null |
+    awk -v id="$1" '$1 == id {print $2}'
+}
 _corral_rt_task_is() { [[ $(corral_rt_task_status "$1") == "$2" ]]; }
 
 # corral_rt_exec [--user U] ID CMD...: runs CMD in container ID in the foreground, passing its
@@ -230,14 +242,18 @@ corral_rt_exec() {
   local id=$1
   shift
   CORRAL_RT_EXEC_SEQ=$((CORRAL_RT_EXEC_SEQ + 1))
-  corral_rt_ctr task exec "${user[@]}" --fifo-dir "$CORRAL_RT_CONTAINERD_DIR/fifo" \
-    --exec-id "exec-$$-$CORRAL_RT_EXEC_SEQ" "$id" "$@"
+  # $RANDOM too: a call in $(...) cannot advance the parent's sequence number.
+  CORRAL_RT_NS=$(_corral_rt_ns_of "$id") corral_rt_ctr task exec "${user[@]}" \
+    --fifo-dir "$CORRAL_RT_CONTAINERD_DIR/fifo" \
+    --exec-id "exec-$$-$CORRAL_RT_EXEC_SEQ-$RANDOM" "$id" "$@"
 }
 
 # corral_rt_kill ID: SIGKILLs container ID's task, waits for it to stop, deletes the task and
 # the container.
 corral_rt_kill() {
   local id=$1
+  local CORRAL_RT_NS # this container's namespace, for every ctr call below
+  CORRAL_RT_NS=$(_corral_rt_ns_of "$id")
   corral_rt_ctr task kill -s SIGKILL "$id" >/dev/null 2>&1 || true
   corral_rt_wait_for 10 _corral_rt_task_gone_or_stopped "$id" ||
     corral_rt_log "container $id did not stop within 10 s"
@@ -246,7 +262,7 @@ corral_rt_kill() {
   local kept=() c
   for c in "${CORRAL_RT_CONTAINERS[@]}"; do [[ $c == "$id" ]] || kept+=("$c"); done
   CORRAL_RT_CONTAINERS=("${kept[@]}")
-  unset "CORRAL_RT_PIDS[$id]"
+  unset "CORRAL_RT_PIDS[$id]" "CORRAL_RT_CONTAINER_NS[$id]"
 }
 _corral_rt_task_gone_or_stopped() {
   local s

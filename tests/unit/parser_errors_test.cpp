@@ -117,8 +117,25 @@ metadata:
 )"));
   EXPECT_FALSE(r.ok());
   ASSERT_EQ(r.diagnostics.size(), 1u) << dump(r);
-  EXPECT_EQ(r.diagnostics[0].line, 5);
-  EXPECT_NE(r.diagnostics[0].reason.find("invalid YAML"), std::string::npos);
+  EXPECT_TRUE(has_error(r, "", 5, 2, "invalid YAML: end of map not found",
+                        "check this line's indentation against the lines above it"));
+}
+
+TEST(ParserErrors, TabIndentation) {
+  const auto r = parse(policy_with("  process:\n\tmatchPaths:\n    - path: /bin/sh\n"));
+  ASSERT_EQ(r.diagnostics.size(), 1u) << dump(r);
+  EXPECT_TRUE(has_error(r, "", 10, 2, "invalid YAML",
+                        "indent with spaces: YAML does not allow tabs in indentation"));
+}
+
+TEST(ParserErrors, MissingSpaceAfterColon) {
+  const auto r = parse(policy_with(R"(
+  process:
+    matchPaths:
+    - path:/bin/sh
+)"));
+  expect_only(r, "spec.process.matchPaths[0]", 11, 7, "expected a mapping, found a scalar",
+              "put a space after ':' to write a field (key: value)");
 }
 
 TEST(ParserErrors, WrongApiVersionAndKind) {
@@ -554,11 +571,29 @@ TEST(ParserErrors, UnbalancedPattern) {
     matchPatterns:
     - pattern: /tmp/[a-z*.sh
     - pattern: /tmp/a]b
+    - pattern: /tmp/[!]
+    - pattern: /tmp/[]
 )"));
-  EXPECT_EQ(error_count(r), 2u) << dump(r);
+  EXPECT_EQ(error_count(r), 4u) << dump(r);
   EXPECT_TRUE(has_error(r, "spec.file.matchPatterns[0].pattern", 11, 16,
                         "unbalanced '[' ']' in pattern '/tmp/[a-z*.sh'", "e.g. /tmp/[a-z]*.sh"));
   EXPECT_TRUE(has_error(r, "spec.file.matchPatterns[1].pattern", 12, 16, "unbalanced"));
+  // A ']' right after '[' or '[!' is a member of the class (as glob_match reads it), so
+  // these classes are never closed.
+  EXPECT_TRUE(has_error(r, "spec.file.matchPatterns[2].pattern", 13, 16, "unbalanced"));
+  EXPECT_TRUE(has_error(r, "spec.file.matchPatterns[3].pattern", 14, 16, "unbalanced"));
+}
+
+TEST(ParserErrors, ClassesAsGlobReadsThem) {
+  const auto r = parse(policy_with(R"(
+  file:
+    matchPatterns:
+    - pattern: /tmp/[]]x
+    - pattern: /tmp/[!]a]
+    - pattern: /tmp/[[]/[^x]/[a-z]*
+)"));
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.policies[0]->rules.size(), 3u);
 }
 
 TEST(ParserErrors, SectionWithNoRules) {

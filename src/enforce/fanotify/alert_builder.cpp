@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+
 #include <sys/fanotify.h>
 
 #include "core/strings.h"
@@ -63,8 +64,8 @@ Actor read_actor(int tid, const std::string& root_prefix) {
   return a;
 }
 
-events::Alert make_alert(const workload::Workload& w, const Actor& who,
-                         const policy::Verdict& v, const AlertEvent& e) {
+events::Alert make_alert(const workload::Workload& w, const Actor& who, const policy::Verdict& v,
+                         const AlertEvent& e) {
   events::Alert a;
   a.updated_time = rfc3339(std::chrono::system_clock::now(), &a.timestamp);
   a.namespace_name = w.namespace_name;

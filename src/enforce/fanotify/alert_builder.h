@@ -30,7 +30,7 @@ struct AlertEvent {
 // Process alerts follow KubeArmor: ProcessName is the exec'd program, ParentProcessName
 // and Source the program calling exec (at FAN_OPEN_EXEC_PERM time the caller's image is
 // still in place). File alerts name the opening program and its parent.
-events::Alert make_alert(const workload::Workload& w, const Actor& who,
-                         const policy::Verdict& v, const AlertEvent& e);
+events::Alert make_alert(const workload::Workload& w, const Actor& who, const policy::Verdict& v,
+                         const AlertEvent& e);
 
 } // namespace corral::enforce::fanotify

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <optional>
+
 #include <sys/fanotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -37,40 +38,11 @@ void EventHandler::handle(Group& g, PendingEvent& ev) {
   const auto link = read_link("/proc/self/fd/" + std::to_string(ev.fd()));
   if (!link) return allow_on_error(ev, "readlink of the event's file");
   const std::string target = strip_root(*link, g.root_prefix());
-  const auto& traits = g.rules().traits(category);
-  const auto cacheable_file = [&] {
-    return options_.cache && !traits.subject_dependent() && S_ISREG(st.st_mode) &&
-           st.st_nlink == 1;
-  };
-  if (exec && is_interpreter(g, ev.tid(), st)) {
-    ++stats_.interpreters;
-    ev.answer(true);
-    // It may be allowed on its own too (no allow-list): then it is cached like any exec.
-    const auto own = policy::decide(g.rules(), policy::Access{category, target, {}, false, true});
-    after_exec_allowed(g, ev, own.allow && !own.alert && cacheable_file());
-    return;
-  }
+  if (exec && is_interpreter(g, ev.tid(), st)) return allow_interpreter(g, ev, target, st);
 
   policy::Access access{category, target, {}, false, true};
   std::string source;
-  if (traits.source) {
-    // For exec events too: the exec has not replaced the image yet, so /proc/<tid>/exe is
-    // the program calling exec, which is what fromSource names for process rules.
-    const auto exe = read_link("/proc/" + std::to_string(ev.tid()) + "/exe");
-    if (!exe) return allow_on_error(ev, "read the acting program");
-    source = strip_root(*exe, g.root_prefix());
-    access.source = source;
-  }
-  if (traits.owner) {
-    const auto status = read_status(ev.tid());
-    if (!status) return allow_on_error(ev, "read the process's uid");
-    access.owner = st.st_uid == status->fsuid;
-  }
-  if (!exec && traits.write) {
-    const OpenMode mode = blocked_open_mode(ev.tid());
-    if (mode == OpenMode::Unknown) ++stats_.write_unknown;
-    access.write = mode == OpenMode::Write;
-  }
+  if (!read_subject(g, ev, st, access, source)) return;
   const policy::Verdict v = policy::decide(g.rules(), access);
   // Who did it is read before the answer: once answered, an allowed exec replaces the
   // caller's image and a denied process often exits at once (its /proc is then gone).
@@ -80,15 +52,64 @@ void EventHandler::handle(Group& g, PendingEvent& ev) {
 
   const bool ours = ev.answer(v.allow);
   const bool allowed = v.allow || !ours; // not ours: the watchdog allowed it
-  const bool cacheable = ours && v.allow && !v.alert && cacheable_file();
-  if (exec && allowed) after_exec_allowed(g, ev, cacheable);
-  else if (cacheable) cache(g, ev.fd(), FAN_OPEN_PERM);
+  const bool cacheable = ours && v.allow && !v.alert && cacheable_file(g, category, st);
+  if (exec && allowed)
+    after_exec_allowed(g, ev, cacheable);
+  else if (cacheable)
+    cache(g, ev.fd(), FAN_OPEN_PERM);
 
   if (who) {
-    auto alert = make_alert(g.workload(), *who, v, AlertEvent{category, target, ev.mask(), allowed});
+    auto alert =
+        make_alert(g.workload(), *who, v, AlertEvent{category, target, ev.mask(), allowed});
     alert.host_name = host_name_;
     options_.sink(std::move(alert));
   }
+}
+
+bool EventHandler::read_subject(Group& g, PendingEvent& ev, const struct stat& st,
+                                policy::Access& access, std::string& source) {
+  const auto& traits = g.rules().traits(access.category);
+  if (traits.source) {
+    // For exec events too: the exec has not replaced the image yet, so /proc/<tid>/exe is
+    // the program calling exec, which is what fromSource names for process rules.
+    const auto exe = read_link("/proc/" + std::to_string(ev.tid()) + "/exe");
+    if (!exe) {
+      allow_on_error(ev, "read the acting program");
+      return false;
+    }
+    source = strip_root(*exe, g.root_prefix());
+    access.source = source;
+  }
+  if (traits.owner) {
+    const auto status = read_status(ev.tid());
+    if (!status) {
+      allow_on_error(ev, "read the process's uid");
+      return false;
+    }
+    access.owner = st.st_uid == status->fsuid;
+  }
+  if (access.category == policy::Category::File && traits.write) {
+    const OpenMode mode = blocked_open_mode(ev.tid());
+    if (mode == OpenMode::Unknown) ++stats_.write_unknown;
+    access.write = mode == OpenMode::Write;
+  }
+  return true;
+}
+
+bool EventHandler::cacheable_file(const Group& g, policy::Category c, const struct stat& st) const {
+  return options_.cache && !g.rules().traits(c).subject_dependent() && S_ISREG(st.st_mode) &&
+         st.st_nlink == 1;
+}
+
+void EventHandler::allow_interpreter(Group& g, PendingEvent& ev, const std::string& target,
+                                     const struct stat& st) {
+  ++stats_.interpreters;
+  ev.answer(true);
+  // It may be allowed on its own too (no allow-list): then it is cached like any exec.
+  const auto own =
+      policy::decide(g.rules(), policy::Access{policy::Category::Process, target, {}, false, true});
+  after_exec_allowed(g, ev,
+                     own.allow && !own.alert && cacheable_file(g, policy::Category::Process, st));
 }
 
 bool EventHandler::is_interpreter(Group& g, int tid, const struct stat& st) {
@@ -123,7 +144,7 @@ void EventHandler::after_exec_allowed(Group& g, const PendingEvent& ev, bool cac
 
 void EventHandler::cache(Group& g, int event_fd, uint64_t mask) {
   // Ignore marks pin inodes in the kernel: bounded per group (a new group starts afresh).
-  if (g.cached >= options_.max_cached_per_group) return;
+  if (g.cached >= options_.max_cached_per_group || g.closed()) return;
   // An inode ignore mark of this group: the kernel skips `mask` events on this inode for
   // the group's mount marks; SURV_MODIFY keeps it across writes (verdicts are by path).
   if (::fanotify_mark(g.fd(), FAN_MARK_ADD | FAN_MARK_IGNORED_MASK | FAN_MARK_IGNORED_SURV_MODIFY,

@@ -20,9 +20,12 @@
 #include <functional>
 #include <string>
 
+#include <sys/stat.h>
+
 #include "enforce/enforcer.h"
 #include "enforce/fanotify/group.h"
 #include "enforce/fanotify/responder.h"
+#include "policy/decide.h"
 
 namespace corral::enforce::fanotify {
 
@@ -40,7 +43,15 @@ public:
   void handle(Group& g, PendingEvent& ev);
 
 private:
+  // Fills the subject facts the category's rules need; false (event allowed, counted)
+  // when they cannot be read.
+  bool read_subject(Group& g, PendingEvent& ev, const struct stat& st, policy::Access& access,
+                    std::string& source);
+  [[nodiscard]] bool cacheable_file(const Group& g, policy::Category c,
+                                    const struct stat& st) const;
   bool is_interpreter(Group& g, int tid, const struct stat& st);
+  void allow_interpreter(Group& g, PendingEvent& ev, const std::string& target,
+                         const struct stat& st);
   void after_exec_allowed(Group& g, const PendingEvent& ev, bool cacheable);
   void cache(Group& g, int event_fd, uint64_t mask);
   void allow_on_error(PendingEvent& ev, const std::string& what);

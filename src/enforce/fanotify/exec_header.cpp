@@ -2,8 +2,9 @@
 
 #include <array>
 #include <cstring>
-#include <elf.h>
 #include <string_view>
+
+#include <elf.h>
 #include <unistd.h>
 
 namespace corral::enforce::fanotify {

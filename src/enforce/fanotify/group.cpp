@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/fanotify.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "enforce/fanotify/mounts.h"
 #include "enforce/fanotify/proc_reader.h"
@@ -52,16 +53,25 @@ Result<std::shared_ptr<Group>> Group::make(const workload::Workload& w,
   g->root_prefix_ = *root;
   // FAN_REPORT_TID: the event names the thread, whose /proc/<tid>/syscall and stack are
   // the ones blocked in the open.
+  g->placeholder_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!g->placeholder_) return errno_error("open /dev/null");
   g->fd_.reset(::fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_TID,
                                O_RDONLY | O_LARGEFILE | O_CLOEXEC));
-  if (!g->fd_) return errno_error("fanotify_init", "needs CAP_SYS_ADMIN and a kernel with "
-                                                   "CONFIG_FANOTIFY_ACCESS_PERMISSIONS");
+  if (!g->fd_)
+    return errno_error("fanotify_init", "needs CAP_SYS_ADMIN and a kernel with "
+                                        "CONFIG_FANOTIFY_ACCESS_PERMISSIONS");
   auto report = mark_mounts(g->fd(), w.init_pid, g->mask_);
   if (!report) return report.error();
   if (log) {
     for (const auto& f : report->failed) log("fanotify: " + w.id + ": cannot mark " + f);
   }
   return g;
+}
+
+void Group::shut_down() {
+  if (closed_.exchange(true)) return;
+  // dup3 onto an open number allocates nothing, so it cannot fail with EMFILE.
+  (void)::dup3(placeholder_.get(), fd_.get(), O_CLOEXEC);
 }
 
 void Group::expect_interpreter(int tid, std::string interp) {

@@ -4,6 +4,7 @@
 // kernel cache is flushed — ignore marks belong to the group that placed them).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -31,11 +32,17 @@ class Group {
 public:
   // fanotify_init + a mount mark on every mount of w's mount namespace. Refuses a workload
   // that shares the agent's mount namespace: its mounts are the host's.
-  static Result<std::shared_ptr<Group>> make(const workload::Workload& w,
-                                             std::shared_ptr<const policy::RuleSet> rules,
-                                             const LogFn& log);
+  static Result<std::shared_ptr<Group>>
+  make(const workload::Workload& w, std::shared_ptr<const policy::RuleSet> rules, const LogFn& log);
 
   [[nodiscard]] int fd() const { return fd_.get(); }
+  // Releases the fanotify group now, keeping the fd number reserved: the group's file is
+  // replaced by /dev/null (dup3), so threads still holding the number get EBADF/EOF
+  // instead of writing to a reused descriptor. Releasing it allows every event the kernel
+  // holds for it and removes its marks (fanotify_release); that waits for an SRCU grace
+  // period (fsnotify_destroy_group: milliseconds), so the caller pays, not the event thread.
+  void shut_down();
+  [[nodiscard]] bool closed() const { return closed_; }
   [[nodiscard]] uint64_t mask() const { return mask_; }
   [[nodiscard]] const workload::Workload& workload() const { return workload_; }
   [[nodiscard]] const policy::RuleSet& rules() const { return *rules_; }
@@ -59,6 +66,8 @@ private:
     std::chrono::steady_clock::time_point expires;
   };
   Fd fd_;
+  Fd placeholder_; // /dev/null, for shut_down
+  std::atomic<bool> closed_{false};
   uint64_t mask_ = 0;
   workload::Workload workload_;
   std::shared_ptr<const policy::RuleSet> rules_;

@@ -2,8 +2,9 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fcntl.h>
 #include <set>
+
+#include <fcntl.h>
 #include <sys/fanotify.h>
 #include <sys/stat.h>
 
@@ -20,10 +21,9 @@ std::string unescape(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() && octal(s[i + 1]) && octal(s[i + 2]) &&
-        octal(s[i + 3])) {
-      out.push_back(static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 +
-                                      (s[i + 3] - '0')));
+    if (s[i] == '\\' && i + 3 < s.size() && octal(s[i + 1]) && octal(s[i + 2]) && octal(s[i + 3])) {
+      out.push_back(
+          static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
       i += 3;
     } else {
       out.push_back(s[i]);
@@ -33,7 +33,9 @@ std::string unescape(std::string_view s) {
 }
 
 // fanotify refuses permission marks on these (EINVAL: FS_DISALLOW_NOTIFY_PERM, e.g. procfs).
-bool refuses_permission_marks(std::string_view fstype) { return fstype == "proc"; }
+bool refuses_permission_marks(std::string_view fstype) {
+  return fstype == "proc";
+}
 
 std::optional<int> mount_id_of(int fd) {
   struct statx stx {};
@@ -92,8 +94,8 @@ Result<MarkReport> mark_mounts(int group_fd, int pid, uint64_t mask) {
     // fanotify_mark() cannot take an O_PATH fd as the object (fdget refuses FMODE_PATH),
     // but the magic link /proc/self/fd/<n> resolves to exactly that mount and dentry.
     const std::string object = "/proc/self/fd/" + std::to_string(fd->get());
-    if (::fanotify_mark(group_fd, FAN_MARK_ADD | FAN_MARK_MOUNT, mask, AT_FDCWD,
-                        object.c_str()) != 0) {
+    if (::fanotify_mark(group_fd, FAN_MARK_ADD | FAN_MARK_MOUNT, mask, AT_FDCWD, object.c_str()) !=
+        0) {
       report.failed.push_back(m.mount_point + " (" + m.fstype + "): " + std::strerror(errno));
       continue;
     }

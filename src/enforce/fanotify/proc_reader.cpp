@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <array>
 #include <cstdlib>
+
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -17,7 +19,9 @@ std::string proc_path(int pid, std::string_view leaf) {
   return "/proc/" + std::to_string(pid) + "/" + std::string(leaf);
 }
 
-uint32_t to_u32(std::string_view s) { return static_cast<uint32_t>(std::strtoul(s.data(), nullptr, 10)); }
+uint32_t to_u32(std::string_view s) {
+  return static_cast<uint32_t>(std::strtoul(s.data(), nullptr, 10));
+}
 
 // The flags of an openat2() call: the first field of the caller's struct open_how.
 std::optional<uint64_t> openat2_flags(int tid, uint64_t how_addr) {
@@ -77,8 +81,10 @@ std::optional<ProcStatus> read_status(int tid) {
     const std::string_view key(line.data(), colon);
     const auto fields = split(trim(std::string_view(line).substr(colon + 1)), '\t');
     if (fields.empty()) continue;
-    if (key == "Tgid") st.tgid = std::atoi(fields[0].c_str());
-    else if (key == "PPid") st.ppid = std::atoi(fields[0].c_str());
+    if (key == "Tgid")
+      st.tgid = std::atoi(fields[0].c_str());
+    else if (key == "PPid")
+      st.ppid = std::atoi(fields[0].c_str());
     else if (key == "Uid" && fields.size() >= 4) {
       st.uid = to_u32(fields[0]);
       st.fsuid = to_u32(fields[3]);
@@ -120,16 +126,39 @@ std::string read_tty(int pid) {
   return {};
 }
 
+namespace {
+
+// fanotify queues a permission event and wakes the reader before the task parks in
+// fanotify_get_response(), so the first look at it may find it still running (syscall
+// shows "running", the stack unwinder sees nothing). Looks again for up to ~2 ms.
+template <class Parked>
+std::optional<std::string> read_parked(int tid, std::string_view leaf, size_t cap, Parked parked) {
+  constexpr int kTries = 40;
+  for (int i = 0;; ++i) {
+    auto text = read_proc_file(proc_path(tid, leaf), cap);
+    if (!text || parked(*text) || i == kTries) return text;
+    if (i < 4) {
+      sched_yield();
+    } else {
+      usleep(50);
+    }
+  }
+}
+
+} // namespace
+
 OpenMode blocked_open_mode(int tid) {
   // "<nr> <arg1> ... <arg6> <sp> <pc>" while blocked in a syscall (fs/proc/base.c
   // proc_pid_syscall); "running" or "-1 <sp> <pc>" otherwise.
-  const auto text = read_proc_file(proc_path(tid, "syscall"), 256);
+  const auto text = read_parked(tid, "syscall", 256,
+                                [](const std::string& t) { return !t.starts_with("running"); });
   if (!text) return OpenMode::Unknown;
   const auto fields = split(trim(*text), ' ');
   if (fields.size() < 7) return OpenMode::Unknown;
   const long nr = std::strtol(fields[0].c_str(), nullptr, 10);
   std::array<uint64_t, 6> arg{};
-  for (size_t i = 0; i < arg.size(); ++i) arg[i] = std::strtoull(fields[i + 1].c_str(), nullptr, 16);
+  for (size_t i = 0; i < arg.size(); ++i)
+    arg[i] = std::strtoull(fields[i + 1].c_str(), nullptr, 16);
   switch (nr) {
 #ifdef SYS_open
   case SYS_open: return mode_of(arg[1]);
@@ -150,11 +179,14 @@ OpenMode blocked_open_mode(int tid) {
 }
 
 std::optional<bool> opening_interpreter(int tid) {
-  const auto stack = read_proc_file(proc_path(tid, "stack"), 8192);
-  if (!stack || stack->empty()) return std::nullopt;
-  for (const std::string_view handler :
-       {"] load_elf_binary+", "] load_compat_elf_binary+", "] load_script+",
-        "] load_misc_binary+"}) {
+  // Parked: the permission wait's frames are on the stack (fanotify_get_response is
+  // inlined into fanotify_handle_event on some builds).
+  const auto stack = read_parked(tid, "stack", 8192, [](const std::string& t) {
+    return t.find("] fanotify_") != std::string::npos;
+  });
+  if (!stack || stack->find("] fanotify_") == std::string::npos) return std::nullopt;
+  for (const std::string_view handler : {"] load_elf_binary+", "] load_compat_elf_binary+",
+                                         "] load_script+", "] load_misc_binary+"}) {
     if (stack->find(handler) != std::string::npos) return true;
   }
   return false;

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 #include <exception>
+
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/fanotify.h>
@@ -48,7 +49,9 @@ std::vector<RawEvent> parse_events(const char* buf, ssize_t len, const LogFn& lo
 
 } // namespace
 
-bool PendingEvent::answer(bool allow) { return responder_.answer(slot_, allow); }
+bool PendingEvent::answer(bool allow) {
+  return responder_.answer(slot_, allow);
+}
 
 bool PendingEvent::answered() const {
   std::lock_guard lock(responder_.batch_mu_);
@@ -58,8 +61,8 @@ bool PendingEvent::answered() const {
 Responder::Responder(std::chrono::milliseconds bound, Handler handler, Stats& stats, LogFn log)
     : bound_(bound), handler_(std::move(handler)), stats_(stats), log_(std::move(log)) {}
 
-Result<std::unique_ptr<Responder>> Responder::make(std::chrono::milliseconds bound,
-                                                   Handler handler, Stats& stats, LogFn log) {
+Result<std::unique_ptr<Responder>> Responder::make(std::chrono::milliseconds bound, Handler handler,
+                                                   Stats& stats, LogFn log) {
   std::unique_ptr<Responder> r(new Responder(bound, std::move(handler), stats, std::move(log)));
   r->epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
   if (!r->epoll_) return errno_error("epoll_create1");
@@ -107,8 +110,12 @@ Result<void> Responder::add(std::shared_ptr<Group> g) {
 
 void Responder::remove(const std::shared_ptr<Group>& g) {
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, g->fd(), nullptr);
-  std::lock_guard lock(groups_mu_);
-  groups_.erase(g->fd());
+  {
+    std::lock_guard lock(groups_mu_);
+    groups_.erase(g->fd());
+  }
+  // Now, on this thread: a group nobody reads would hold its events until closed.
+  g->shut_down();
 }
 
 void Responder::event_loop() {
@@ -140,7 +147,7 @@ void Responder::handle_ready(int group_fd) {
   }
   alignas(fanotify_event_metadata) std::array<char, kReadBytes> buf{};
   const ssize_t len = ::read(g->fd(), buf.data(), buf.size());
-  if (len <= 0) return; // EAGAIN: nothing left (the watchdog may have taken it)
+  if (len <= 0) return; // EAGAIN: nothing left (the watchdog took it, or it was shut down)
   const auto events = parse_events(buf.data(), len, log_);
   {
     std::lock_guard lock(batch_mu_);
@@ -183,9 +190,9 @@ void Responder::write_answer(int group_fd, int event_fd, bool allow) {
   ++stats_.events;
   if (!allow) ++stats_.denied;
   const fanotify_response r{event_fd, static_cast<uint32_t>(allow ? FAN_ALLOW : FAN_DENY)};
-  if (::write(group_fd, &r, sizeof r) != static_cast<ssize_t>(sizeof r)) {
+  if (::write(group_fd, &r, sizeof r) != static_cast<ssize_t>(sizeof r) && errno != EBADF) {
     // Only a bug gets here (ENOENT: no such pending event); closing the group would
-    // still release the event.
+    // still release the event. (EBADF: the group was shut down, which allowed it.)
     if (log_) log_(std::string("fanotify: writing a response: ") + strerror(errno));
   }
 }

@@ -59,16 +59,15 @@ class Responder {
 public:
   using Handler = std::function<void(Group&, PendingEvent&)>;
 
-  static Result<std::unique_ptr<Responder>> make(std::chrono::milliseconds bound,
-                                                 Handler handler, Stats& stats, LogFn log);
+  static Result<std::unique_ptr<Responder>> make(std::chrono::milliseconds bound, Handler handler,
+                                                 Stats& stats, LogFn log);
   ~Responder(); // stops and joins both threads
   Responder(const Responder&) = delete;
   Responder& operator=(const Responder&) = delete;
 
   // Starts answering the events of `g`.
   Result<void> add(std::shared_ptr<Group> g);
-  // Stops reading `g`; its fd closes when the last event in hand is answered (closing a
-  // group allows whatever the kernel still holds for it: fanotify_release).
+  // Stops reading `g` and shuts it down (Group::shut_down) on the calling thread.
   void remove(const std::shared_ptr<Group>& g);
 
 private:

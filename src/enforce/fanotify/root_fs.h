@@ -7,8 +7,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <sys/stat.h>
 #include <utility>
+
+#include <sys/stat.h>
 
 #include "core/fd.h"
 #include "core/result.h"

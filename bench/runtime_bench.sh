@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# Whole-process benchmarks of enforcement with real containers (issue #3's figures). Each
+# figure is a ratio against a baseline measured in the same run on the same container with
+# the agent stopped, alternating, median of CORRAL_BENCH_RUNS (default 5) runs.
+#
+#   sudo bash bench/runtime_bench.sh            # all figures
+#   sudo bash bench/runtime_bench.sh exec open  # some of: exec open cold apply rss start window
+#
+# Not a test: it asserts nothing about durations; it prints figures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source tests/runtime/lib.sh
+trap corral_rt_cleanup EXIT
+
+runs=${CORRAL_BENCH_RUNS:-5}
+loops=${CORRAL_BENCH_LOOPS:-2000}
+what=("$@")
+((${#what[@]})) || what=(exec open cold apply start rss window)
+corral=("$CORRAL_RT_BIN/corral")
+
+median() { sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a/b}'; }
+# In-container timing with bash's own clock, so that ctr's overhead is not measured.
+in_bash() { corral_rt_exec bench bash -c "s=\$EPOCHREALTIME; $1; e=\$EPOCHREALTIME; echo \$(( (\${e/./}-\${s/./}) ))"; }
+
+corral_rt_mktemp dir
+corral_rt_start_containerd "$dir/containerd"
+corral_rt_build_rootfs "$dir/rootfs" bash /usr/bin/true cat sleep chroot
+mkdir -p "$dir/rootfs/opt/cold"
+for ((i = 0; i < 200; i++)); do cp "$dir/rootfs/usr/bin/true" "$dir/rootfs/opt/cold/true$i"; done
+corral_rt_run bench "$dir/rootfs" app=bench -- sleep 1000000
+
+cat >"$dir/policy.yaml" <<'YAML'
+apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: bench-allow
+  namespace: corral-test
+spec:
+  selector:
+    matchLabels:
+      app: bench
+  process:
+    matchPaths:
+    - path: /usr/bin/bash
+    - path: /usr/bin/true
+    - path: /usr/bin/sleep
+    matchDirectories:
+    - dir: /opt/cold/
+  file:
+    matchDirectories:
+    - dir: /
+      recursive: true
+  action: Allow
+YAML
+
+first=1
+# Starts the agent; the first time, applies the policy and the block posture (later starts
+# restore both from the agent's state). Returns once the container is enforced.
+agent_up() {
+  corral_rt_start_corrald "$dir/agent" "$@"
+  if ((first)); then
+    "${corral[@]}" annotate ns corral-test kubearmor-file-posture=block >/dev/null
+    "${corral[@]}" apply -f "$dir/policy.yaml" >/dev/null
+    first=0
+  fi
+  corral_rt_wait_for 10 bash -c "'${corral[0]}' get workloads | grep -q fanotify" ||
+    corral_rt_die "the bench container is not enforced"
+}
+agent_down() { corral_rt_stop_corrald TERM; }
+setup_agent() { agent_up "$@"; }
+
+# alternate LABEL CMD: median time of CMD without and with enforcement, and their ratio.
+alternate() {
+  local label=$1 cmd=$2 base=() enf=() r
+  for ((r = 0; r < runs; r++)); do
+    agent_down
+    base+=("$(in_bash "$cmd")")
+    setup_agent
+    in_bash "$cmd" >/dev/null # warm: the first round trips fill the kernel cache
+    enf+=("$(in_bash "$cmd")")
+  done
+  local b e
+  b=$(printf '%s\n' "${base[@]}" | median)
+  e=$(printf '%s\n' "${enf[@]}" | median)
+  printf '%-46s baseline %9.0f us  enforced %9.0f us  ratio %s\n' "$label" "$b" "$e" "$(ratio "$e" "$b")"
+}
+
+for w in "${what[@]}"; do
+  case $w in
+  exec) alternate "exec loop: $loops x /usr/bin/true" "for ((i=0;i<$loops;i++)); do /usr/bin/true; done" ;;
+  open) alternate "open loop: $loops x open(/etc/passwd)" "for ((i=0;i<$loops;i++)); do : </etc/passwd; done" ;;
+  cold)
+    # 200 distinct binaries, each exec'd once right after enforcement starts: every one is a
+    # round trip to the agent (nothing cached yet).
+    base=() enf=()
+    for ((r = 0; r < runs; r++)); do
+      agent_down
+      base+=("$(in_bash 'for f in /opt/cold/*; do $f; done')")
+      setup_agent
+      enf+=("$(in_bash 'for f in /opt/cold/*; do $f; done')")
+    done
+    b=$(printf '%s\n' "${base[@]}" | median)
+    e=$(printf '%s\n' "${enf[@]}" | median)
+    printf '%-46s %.1f us per exec (baseline %.1f us, enforced %.1f us)\n' \
+      "first exec of a new binary (cold, 200 binaries)" "$(awk -v a="$e" -v b="$b" 'BEGIN{print (a-b)/200}')" \
+      "$(awk -v b="$b" 'BEGIN{print b/200}')" "$(awk -v a="$e" 'BEGIN{print a/200}')"
+    ;;
+  apply)
+    # From `corral apply` starting to its return, the rules are in the kernel (the agent
+    # places the marks before it answers); then the denied exec is checked right away.
+    setup_agent
+    times=()
+    for ((r = 0; r < runs; r++)); do
+      sed "s/bench-allow/bench-allow-$r/" "$dir/policy.yaml" >"$dir/p$r.yaml"
+      s=$(date +%s%N)
+      "${corral[@]}" apply -f "$dir/p$r.yaml" >/dev/null
+      e=$(date +%s%N)
+      times+=($(((e - s) / 1000)))
+      if corral_rt_exec bench /usr/sbin/chroot --version >/dev/null 2>&1; then
+        echo "apply: chroot was NOT denied right after apply returned" >&2
+      fi
+    done
+    printf '%-46s %s us (median of %d)\n' "corral apply -> enforced in the kernel" \
+      "$(printf '%s\n' "${times[@]}" | median)" "$runs"
+    ;;
+  start)
+    # Containers whose first command execs a denied binary at once: how often is the policy
+    # in the kernel before that first exec (marks placed on containerd's /tasks/create)?
+    setup_agent
+    n=${CORRAL_BENCH_STARTS:-20} denied=0
+    for ((i = 0; i < n; i++)); do
+      corral_rt_run "start$i-$$" "$dir/rootfs" app=bench -- bash -c '/usr/sbin/chroot --version >/dev/null 2>&1; echo $? >/tmp/first; sleep 100000'
+      corral_rt_wait_for 5 corral_rt_exec "start$i-$$" bash -c 'read -r x </tmp/first'
+      rc=$(corral_rt_exec "start$i-$$" bash -c 'read -r x </tmp/first; echo $x')
+      [[ $rc == 126 ]] && denied=$((denied + 1))
+      corral_rt_kill "start$i-$$"
+    done
+    printf '%-46s %d of %d containers\n' "first exec denied (policy applied before start)" "$denied" "$n"
+    ;;
+  rss)
+    setup_agent
+    n=${CORRAL_BENCH_CONTAINERS:-50}
+    for ((i = 0; i < n; i++)); do corral_rt_run "rss$i-$$" "$dir/rootfs" app=bench -- sleep 1000000; done
+    corral_rt_wait_for 30 bash -c "test \$('${corral[0]}' get workloads | grep -c fanotify) -ge $n"
+    rss=$(awk '/VmRSS/ {print $2}' "/proc/$CORRAL_RT_CORRALD_PID/status")
+    printf '%-46s %d KiB (%s MiB) with %d enforced containers\n' "agent RSS" "$rss" \
+      "$(awk -v k="$rss" 'BEGIN{printf "%.1f", k/1024}')" "$("${corral[@]}" get status | awk '/^Workloads/ {print $4}' | tr -d '(')"
+    for ((i = 0; i < n; i++)); do corral_rt_kill "rss$i-$$"; done
+    ;;
+  window)
+    # The agent is SIGKILLed and restarted at once (as systemd's Restart=always would): a
+    # loop in the container tries a denied exec every iteration; any success is a hole.
+    setup_agent
+    corral_rt_exec bench bash -c 'end=$((${EPOCHREALTIME/./}+4000000)); ok=0; no=0; first=; last=;
+      while ((${EPOCHREALTIME/./} < end)); do
+        if /usr/sbin/chroot --version >/dev/null 2>&1; then ok=$((ok+1)); t=${EPOCHREALTIME/./}; first=${first:-$t}; last=$t; else no=$((no+1)); fi
+      done; echo "$ok $no $first $last" >/tmp/window' &
+    loop=$!
+    sleep 1
+    killed=$(date +%s%N)
+    corral_rt_stop_corrald KILL
+    agent_up
+    back=$(date +%s%N)
+    wait "$loop"
+    read -r ok no first last < <(corral_rt_exec bench bash -c 'read -r l </tmp/window; echo $l')
+    printf '%-46s %s us (agent down->serving), %d execs passed unenforced, %d denied%s\n' \
+      "SIGKILL + restart" $(((back - killed) / 1000)) "$ok" "$no" \
+      "$([[ $ok -gt 0 ]] && echo ", unenforced window $(((last - first))) us" || echo ", no unenforced window")"
+    ;;
+  *) echo "unknown figure $w" >&2 ;;
+  esac
+done

@@ -1,0 +1,223 @@
+// Unit tests of the agent's pieces that need no kernel: state store, canonical paths,
+// the Agent's apply/delete/annotate semantics (enforcer none), event formats and the hub.
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "agent/canonical_path.h"
+#include "events/format.h"
+#include "events/hub.h"
+
+namespace corral {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kSeed = R"(apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: only-allow-nginx-exec
+spec:
+  selector:
+    matchLabels:
+      app: nginx
+  file:
+    matchDirectories:
+    - dir: /
+      recursive: true
+  process:
+    matchPaths:
+    - path: /usr/sbin/nginx
+    - path: /bin/bash
+  action:
+    Allow
+)";
+
+class TempDir {
+public:
+  TempDir() {
+    char tmpl[] = "/tmp/corral-agent-test.XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+private:
+  std::string path_;
+};
+
+struct AgentFixture : ::testing::Test {
+  TempDir dir;
+  std::unique_ptr<agent::StateStore> store = std::move(*agent::StateStore::make(dir.path()));
+  std::vector<std::string> logs;
+  agent::Agent make_agent() {
+    return agent::Agent(agent::AgentConfig{}, *store, nullptr,
+                        [this](const std::string& m) { logs.push_back(m); });
+  }
+  static workload::Workload nginx() {
+    workload::Workload w;
+    w.id = "c1";
+    w.name = "nginx";
+    w.namespace_name = "default";
+    w.labels = {{"app", "nginx"}};
+    return w;
+  }
+};
+
+TEST_F(AgentFixture, ApplyStoresAndRestoreReloads) {
+  {
+    auto a = make_agent();
+    a.upsert_workload(nginx());
+    auto r = a.apply({{"seed.yaml", kSeed}});
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    ASSERT_EQ(r->lines.size(), 1u);
+    EXPECT_EQ(r->lines[0], "KubeArmorPolicy/only-allow-nginx-exec configured");
+    ASSERT_TRUE(a.annotate("default", {{"kubearmor-file-posture", "block"}}, {}, false).ok());
+    const auto ws = a.workloads("");
+    ASSERT_EQ(ws.size(), 1u);
+    EXPECT_EQ(ws[0].policies, std::vector<std::string>{"only-allow-nginx-exec"});
+    EXPECT_EQ(ws[0].settings.postures.file, policy::Posture::Block);
+  }
+  auto b = make_agent(); // a restarted agent: everything comes back from the state dir
+  ASSERT_TRUE(b.restore().ok());
+  b.upsert_workload(nginx());
+  const auto ws = b.workloads("default");
+  ASSERT_EQ(ws.size(), 1u);
+  EXPECT_EQ(ws[0].policies, std::vector<std::string>{"only-allow-nginx-exec"});
+  EXPECT_EQ(ws[0].settings.postures.file, policy::Posture::Block);
+  EXPECT_EQ(ws[0].rules, 3u);
+}
+
+TEST_F(AgentFixture, InvalidInputAppliesNothing) {
+  auto a = make_agent();
+  const std::string bad = std::string(kSeed) + "---\n" +
+                          "apiVersion: security.kubearmor.com/v1\n"
+                          "kind: KubeArmorPolicy\nmetadata: {name: x}\nspec:\n  selector: {}\n"
+                          "  process:\n    matchPaths:\n    - path: relative\n";
+  auto r = a.apply({{"two.yaml", bad}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("two.yaml:27:"), std::string::npos) << r.error().message;
+  EXPECT_TRUE(a.policies("").empty());
+  EXPECT_TRUE(fs::is_empty(dir.path() + "/policies"));
+}
+
+TEST_F(AgentFixture, DeleteUnknownPolicyChangesNothing) {
+  auto a = make_agent();
+  ASSERT_TRUE(a.apply({{"seed.yaml", kSeed}}).ok());
+  auto r = a.remove({"KubeArmorPolicy/default/only-allow-nginx-exec", "KubeArmorPolicy/default/x"});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("not applied"), std::string::npos);
+  EXPECT_EQ(a.policies("").size(), 1u);
+  ASSERT_TRUE(a.remove({"KubeArmorPolicy/default/only-allow-nginx-exec"}).ok());
+  EXPECT_TRUE(a.policies("").empty());
+  EXPECT_TRUE(fs::is_empty(dir.path() + "/policies"));
+}
+
+TEST_F(AgentFixture, AnnotateNeedsOverwriteAndValidValues) {
+  auto a = make_agent();
+  ASSERT_TRUE(a.annotate("default", {{"kubearmor-file-posture", "audit"}}, {}, false).ok());
+  auto again = a.annotate("default", {{"kubearmor-file-posture", "block"}}, {}, false);
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.error().hint.find("--overwrite"), std::string::npos);
+  EXPECT_FALSE(a.annotate("default", {{"kubearmor-file-posture", "deny"}}, {}, true).ok());
+  EXPECT_EQ(a.annotations("default").at("kubearmor-file-posture"), "audit");
+  ASSERT_TRUE(a.annotate("default", {{"kubearmor-file-posture", "block"}}, {}, true).ok());
+  EXPECT_EQ(a.annotations("default").at("kubearmor-file-posture"), "block");
+  ASSERT_TRUE(a.annotate("default", {}, {"kubearmor-file-posture"}, false).ok());
+  EXPECT_TRUE(a.annotations("default").empty());
+}
+
+TEST(CanonicalPath, FollowsSymlinksInsideTheRoot) {
+  TempDir root;
+  const auto& r = root.path();
+  fs::create_directories(r + "/usr/bin");
+  fs::create_directories(r + "/etc");
+  std::ofstream(r + "/usr/bin/bash") << "x";
+  fs::create_directory_symlink("usr/bin", r + "/bin");
+  fs::create_symlink("/usr/bin/bash", r + "/usr/bin/sh");  // absolute: restarts at the root
+  fs::create_symlink("../../../../../etc", r + "/usr/up"); // cannot climb above the root
+  EXPECT_EQ(agent::resolve_in_root(r, "/bin/bash"), "/usr/bin/bash");
+  EXPECT_EQ(agent::resolve_in_root(r, "/bin/sh"), "/usr/bin/bash");
+  EXPECT_EQ(agent::resolve_in_root(r, "/usr/up"), "/etc");
+  EXPECT_EQ(agent::resolve_in_root(r, "/usr/bin/../bin/./bash"), "/usr/bin/bash");
+  EXPECT_EQ(agent::resolve_in_root(r, "/bin/missing"), std::nullopt);
+  fs::create_symlink("loop", r + "/loop");
+  EXPECT_EQ(agent::resolve_in_root(r, "/loop"), std::nullopt);
+}
+
+events::Alert sample_alert() {
+  events::Alert a;
+  a.timestamp = 1795893960;
+  a.updated_time = events::rfc3339_micros(1795893960123456);
+  a.namespace_name = "default";
+  a.pod_name = "web-0";
+  a.container_name = "nginx";
+  a.policy_name = "DefaultPosture";
+  a.operation = "Process";
+  a.resource = "/usr/sbin/chroot";
+  a.action = "Block";
+  a.result = "Permission denied";
+  a.enforcer = "fanotify";
+  a.host_pid = 42;
+  return a;
+}
+
+TEST(EventFormat, JsonUsesKubeArmorNamesAndRoundTrips) {
+  const auto j = events::to_json(sample_alert());
+  EXPECT_EQ(j["PolicyName"], "DefaultPosture");
+  EXPECT_EQ(j["UpdatedTime"], "2026-11-28T19:26:00.123456Z");
+  EXPECT_EQ(j["HostPID"], 42);
+  EXPECT_FALSE(j.contains("Severity")); // empty fields are omitted, as KubeArmor does
+  const auto back = events::from_json(nlohmann::json::parse(j.dump()));
+  EXPECT_EQ(events::to_json(back), j);
+}
+
+TEST(EventFormat, TextFollowsKarmorOrder) {
+  const std::string t = events::to_text(sample_alert());
+  EXPECT_EQ(t.rfind("== Alert / 2026-11-28T19:26:00.123456Z ==\n", 0), 0u) << t;
+  EXPECT_LT(t.find("NamespaceName: default"), t.find("PodName: web-0"));
+  EXPECT_LT(t.find("PolicyName:"), t.find("Resource:"));
+  EXPECT_LT(t.find("Resource:"), t.find("Operation:"));
+  EXPECT_LT(t.find("Result:"), t.find("HostPID: 42")); // the rest follows, sorted
+}
+
+TEST(EventHub, KeepsTheNewestFiltersAndWritesJsonLines) {
+  TempDir dir;
+  const std::string file = dir.path() + "/events.jsonl";
+  {
+    auto hub = std::move(*events::EventHub::make(3, file));
+    for (int i = 0; i < 5; ++i) {
+      auto a = sample_alert();
+      a.resource = "/r" + std::to_string(i);
+      if (i == 4) a.policy_name.clear(); // a Log
+      hub->publish(std::move(a));
+    }
+    EXPECT_EQ(hub->evicted(), 2u);
+    uint64_t last = 0;
+    events::Filter alerts;
+    const auto got = hub->newest(alerts, 0, &last);
+    ASSERT_EQ(got.size(), 2u); // r2, r3 (r4 is a log; r0, r1 evicted)
+    EXPECT_EQ(got[1].resource, "/r3");
+    EXPECT_EQ(hub->newest(alerts, 1, &last)[0].resource, "/r3");
+    events::Filter all;
+    all.log_filter = "all";
+    all.resource = "r4";
+    EXPECT_EQ(hub->newest(all, 0, &last).size(), 1u);
+    EXPECT_FALSE(hub->wait(last, std::chrono::milliseconds(1)));
+  } // the writer thread flushes before the hub is gone
+  std::ifstream in(file);
+  std::string line;
+  int lines = 0;
+  while (std::getline(in, line)) {
+    EXPECT_EQ(nlohmann::json::parse(line)["Resource"], "/r" + std::to_string(lines));
+    ++lines;
+  }
+  EXPECT_EQ(lines, 5);
+}
+
+} // namespace
+} // namespace corral

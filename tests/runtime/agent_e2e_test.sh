@@ -1,0 +1,993 @@
+#!/usr/bin/env bash
+# End-to-end runtime tests: real containerd containers, the real agent (corrald, fanotify
+# enforcer) and the real CLI. Each case starts its own containerd and agent in a temp dir
+# (tests/runtime/lib.sh) and removes everything it started in a trap, also on failure.
+#
+# Usage: agent_e2e_test.sh BIN_DIR CASE     (BIN_DIR holds corral and corrald)
+# Cases: see the case_* functions below; ctest runs each as runtime.e2e.<case>.
+# Exit 77 (ctest SKIP_RETURN_CODE) with the reason when the machine cannot run it.
+#
+# Every case asserts what the user sees: the exit code and message of the denied command,
+# and the alert's fields in `corral logs --json`.
+# shellcheck disable=SC2016 # single-quoted commands are expanded by the container's shell
+set -euo pipefail
+
+bin_dir=${1:?usage: $0 BIN_DIR CASE}
+case_name=${2:?usage: $0 BIN_DIR CASE}
+here=$(cd "$(dirname "$0")" && pwd)
+src_dir=$(cd "$here/../.." && pwd)
+
+skip() {
+  echo "SKIP: runtime.e2e.$case_name: $*"
+  exit 77
+}
+[[ $(id -u) -eq 0 ]] || skip "needs root (it starts containerd, runs containers and the agent)"
+for b in containerd ctr runc containerd-shim-runc-v2 jq timeout; do
+  command -v "$b" >/dev/null || skip "$b is not installed (run scripts/setup.sh)"
+done
+if [[ ! -x $bin_dir/corral || ! -x $bin_dir/corrald ]]; then
+  echo "FAIL: runtime.e2e.$case_name: $bin_dir/corral or corrald is missing (build them)" >&2
+  exit 1
+fi
+
+export CORRAL_RT_BIN=$bin_dir
+CORRAL_RT_NS=corral-e2e
+# shellcheck source=tests/runtime/lib.sh
+source "$here/lib.sh"
+
+tmp=
+bg_pids=() # background processes this script started (ctr exec loops)
+cleanup() {
+  local rc=$?
+  local p
+  for p in "${bg_pids[@]}"; do
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  if ((rc != 0)); then
+    if [[ -n $CORRAL_RT_CORRALD_DIR && -f $CORRAL_RT_CORRALD_DIR/corrald.log ]]; then
+      echo "--- corrald log (tail) ---" >&2
+      grep -v ' DBG ' "$CORRAL_RT_CORRALD_DIR/corrald.log" | tail -n 40 >&2 || true
+    fi
+    if [[ -n $CORRAL_RT_CONTAINERD_DIR && -f $CORRAL_RT_CONTAINERD_DIR/containerd.log ]]; then
+      echo "--- containerd log, warnings and errors (tail) ---" >&2
+      grep -v 'level=info' "$CORRAL_RT_CONTAINERD_DIR/containerd.log" | tail -n 20 >&2 || true
+    fi
+  fi
+  corral_rt_cleanup
+  exit "$rc"
+}
+trap cleanup EXIT
+
+fail() { corral_rt_die "runtime.e2e.$case_name: $*"; }
+pass() { echo "PASS: $*"; }
+corral() { corral_rt_corral "$@"; }
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+# setup: containerd, the agent and a rootfs ($tmp/rootfs) with the test's programs.
+setup() {
+  corral_rt_mktemp tmp
+  corral_rt_start_containerd "$tmp/containerd" || fail "cannot start containerd"
+  corral_rt_start_corrald "$tmp/agent"
+  corral_rt_build_rootfs "$tmp/rootfs" bash dash sleep cat id ls
+}
+
+# run_in [--user U] ID CMD...: runs CMD in container ID; sets RC and OUT (stdout + stderr).
+# Not in $(...): corral_rt_exec counts its exec ids in this shell.
+run_in() {
+  RC=0
+  corral_rt_exec "$@" >"$tmp/run.out" 2>&1 || RC=$?
+  OUT=$(<"$tmp/run.out")
+}
+
+# expect_run RC TEXT [--user U] ID CMD...: CMD exits with RC and its output contains TEXT.
+expect_run() {
+  local want_rc=$1 want=$2
+  shift 2
+  run_in "$@"
+  [[ $RC == "$want_rc" ]] || fail "'$*' exited $RC, want $want_rc (output: $OUT)"
+  [[ $OUT == *"$want"* ]] || fail "'$*' printed '$OUT', want it to contain '$want'"
+}
+
+# expect_cli RC TEXT ARGS...: `corral ARGS` exits with RC and prints TEXT (stdout or stderr).
+expect_cli() {
+  local want_rc=$1 want=$2
+  shift 2
+  RC=0
+  corral "$@" >"$tmp/cli.out" 2>"$tmp/cli.err" || RC=$?
+  OUT=$(<"$tmp/cli.out")
+  ERR=$(<"$tmp/cli.err")
+  [[ $RC == "$want_rc" ]] || fail "corral $* exited $RC, want $want_rc (out: $OUT; err: $ERR)"
+  [[ "$OUT"$'\n'"$ERR" == *"$want"* ]] ||
+    fail "corral $* printed '$OUT' / '$ERR', want '$want'"
+}
+
+# alerts ID: container ID's stored alerts, oldest first, one JSON object a line.
+alerts() { corral logs --json --container "$1"; }
+alert_count() { alerts "$1" | wc -l; }
+
+# await_alert ID SINCE RESOURCE: waits up to 10 s for an alert of container ID, newer than
+# its SINCE-th, whose Resource is RESOURCE; sets ALERT to the first such.
+await_alert() {
+  local id=$1 since=$2 resource=$3 i
+  for ((i = 0; i < 100; i++)); do
+    ALERT=$(alerts "$id" | tail -n +"$((since + 1))" |
+      jq -c --arg r "$resource" 'select(.Resource == $r)' | head -n 1)
+    [[ -n $ALERT ]] && return 0
+    sleep 0.1
+  done
+  fail "no alert for $resource from $id (after alert #$since); newest: $(alerts "$id" | tail -n 3)"
+}
+
+# check_alert FIELD=VALUE...: ALERT has these fields (a missing field reads "<missing>").
+check_alert() {
+  local kv k have
+  for kv; do
+    k=${kv%%=*}
+    have=$(jq -r --arg k "$k" 'if has($k) then .[$k] | tostring else "<missing>" end' <<<"$ALERT")
+    [[ $have == "${kv#*=}" ]] || fail "alert field $k is '$have', want '${kv#*=}' (alert: $ALERT)"
+  done
+}
+
+# expect_alert ID SINCE RESOURCE FIELD=VALUE...: the alert exists, from fanotify, for this
+# container, with these fields.
+expect_alert() {
+  local id=$1
+  await_alert "$1" "$2" "$3"
+  shift 3
+  check_alert Enforcer=fanotify ContainerName="$id" ContainerID="$id" "$@"
+}
+
+# expect_no_alert ID SINCE RESOURCE: no alert for RESOURCE after the SINCE-th. Alerts are
+# published in event order, so call it after awaiting an alert of a later access.
+expect_no_alert() {
+  local a
+  a=$(alerts "$1" | tail -n +"$(($2 + 1))" | jq -c --arg r "$3" 'select(.Resource == $r)')
+  [[ -z $a ]] || fail "unexpected alert for $3 from $1: $a"
+}
+
+# A process exec denied by fanotify, as bash reports it: exit 126, EPERM.
+denied_exec() { printf 'bash: line 1: %s: Operation not permitted' "$1"; }
+denied_open() { printf 'bash: line 1: %s: Operation not permitted' "$1"; }
+
+# workload_field ID FIELD: a field of the workload in `corral get workloads -o json`.
+workload_field() {
+  corral get workloads -o json | jq -r --arg id "$1" --arg f "$2" \
+    '.workloads[]? | select(.id == $id) | .[$f] | if type == "array" then join(",") else tostring end'
+}
+_is_enforced() { [[ $(workload_field "$1" enforcer) == fanotify ]]; }
+_is_listed() { [[ -n $(workload_field "$1" id) ]]; }
+_is_gone() { [[ -z $(workload_field "$1" id) ]]; }
+await_enforced() {
+  corral_rt_wait_for 10 _is_enforced "$1" ||
+    fail "$1 is not enforced after 10 s: $(corral get workloads -o wide)"
+}
+await_listed() {
+  corral_rt_wait_for 10 _is_listed "$1" || fail "$1 is not listed after 10 s: $(corral get workloads)"
+}
+
+# policy FILE: writes stdin to FILE (a policy for the heredoc that follows).
+policy() { cat >"$1"; }
+
+# A Block policy on one program for workloads labelled app=$2, in namespace $CORRAL_RT_NS.
+block_policy() { # block_policy FILE NAME APP PATH [ACTION]
+  policy "$1" <<YAML
+apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: $2
+  namespace: $CORRAL_RT_NS
+spec:
+  selector:
+    matchLabels:
+      app: $3
+  process:
+    matchPaths:
+    - path: $4
+  action: ${5:-Block}
+YAML
+}
+
+# An allow-list of programs for workloads labelled app=$2 (the rest falls to the posture).
+allow_policy() { # allow_policy FILE NAME APP PATH...
+  local file=$1 name=$2 app=$3 p
+  shift 3
+  {
+    printf 'apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata:\n'
+    printf '  name: %s\n  namespace: %s\nspec:\n  selector:\n    matchLabels:\n      app: %s\n' \
+      "$name" "$CORRAL_RT_NS" "$app"
+    printf '  process:\n    matchPaths:\n'
+    for p; do printf '    - path: %s\n' "$p"; done
+    printf '  action: Allow\n'
+  } >"$file"
+}
+
+# ---- 1. the seed scenario (C-P-02, Listing 2 verbatim) -----------------------------------------
+case_seed() {
+  local b
+  for b in nginx curl nsenter; do
+    command -v "$b" >/dev/null || skip "$b is not installed (Debian packages nginx, curl, util-linux)"
+  done
+  CORRAL_RT_NS=default # the seed's pod runs in namespace "default"
+  corral_rt_mktemp tmp
+  corral_rt_start_containerd "$tmp/containerd" || fail "cannot start containerd"
+  corral_rt_start_corrald "$tmp/agent"
+  corral_rt_build_nginx_rootfs "$tmp/nginx"
+  local c=nginx-$$ m
+  corral_rt_run "$c" "$tmp/nginx" app=nginx -- /usr/sbin/nginx
+  corral_rt_wait_for 10 corral_rt_http "$c" || fail "nginx does not answer"
+  await_listed "$c"
+
+  expect_cli 0 "namespace/default annotated" annotate ns default kubearmor-file-posture=block --overwrite
+  expect_cli 0 "KubeArmorPolicy/only-allow-nginx-exec configured" \
+    apply -f "$src_dir/examples/seed-only-allow-nginx-exec.yaml"
+  _is_enforced "$c" || fail "$c is not enforced right after apply: $(corral get workloads -o wide)"
+  [[ $(workload_field "$c" policies) == only-allow-nginx-exec ]] || fail "policies of $c"
+  [[ $(workload_field "$c" file_posture) == block ]] || fail "file posture of $c"
+  [[ $(corral_rt_http "$c") == "hello from nginx" ]] || fail "nginx stopped serving after apply"
+  pass "seed: posture block and Listing 2 applied; nginx keeps serving"
+
+  m=$(alert_count "$c")
+  # /bin/bash in the policy is /usr/bin/bash in the image (/bin -> usr/bin): bash runs.
+  expect_run 126 "$(denied_exec /usr/sbin/chroot)" "$c" bash -c chroot
+  expect_alert "$c" "$m" /usr/sbin/chroot PolicyName=DefaultPosture Action=Block \
+    Operation=Process Result="Permission denied" NamespaceName=default Labels=app=nginx \
+    Type=MatchedPolicy ParentProcessName=/usr/bin/bash Data=fanotify=FAN_OPEN_EXEC_PERM
+  expect_no_alert "$c" "$m" /usr/bin/bash
+  expect_run 0 "" "$c" bash -c 'echo ok'
+  [[ $(corral_rt_http "$c") == "hello from nginx" ]] || fail "nginx stopped serving"
+  # The seed's last step: the central log, in karmor's text form.
+  expect_cli 0 "PolicyName: DefaultPosture" logs -n default
+  [[ $OUT == *"Resource: /usr/sbin/chroot"* && $OUT == *"Result: Permission denied"* ]] ||
+    fail "corral logs -n default does not show the chroot alert: $OUT"
+  pass "seed: bash -c chroot denied (126, EPERM), alert DefaultPosture/Block/Process; nginx serves"
+}
+
+# ---- 2. Block and Audit rules on a path --------------------------------------------------------
+case_process_block() {
+  setup
+  local c=blk-$$ other=other-$$ m
+  corral_rt_run "$c" "$tmp/rootfs" app=blk -- sleep 1000000
+  corral_rt_run "$other" "$tmp/rootfs" app=other -- sleep 1000000
+  await_listed "$c"
+  await_listed "$other"
+  policy "$tmp/p.yaml" <<YAML
+apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: block-id
+  namespace: $CORRAL_RT_NS
+spec:
+  severity: 5
+  tags: [e2e, T1033]
+  message: no id here
+  selector:
+    matchLabels:
+      app: blk
+  process:
+    matchPaths:
+    - path: /usr/bin/id
+  action: Block
+YAML
+  expect_cli 0 "KubeArmorPolicy/block-id configured" apply -f "$tmp/p.yaml"
+  _is_enforced "$c" || fail "$c is not enforced right after apply"
+  [[ $(workload_field "$other" enforcer) == none ]] || fail "$other (app=other) is enforced"
+
+  m=$(alert_count "$c")
+  expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c id
+  expect_alert "$c" "$m" /usr/bin/id PolicyName=block-id Action=Block Operation=Process \
+    Result="Permission denied" Severity=5 Message="no id here" Tags=e2e,T1033 \
+    NamespaceName="$CORRAL_RT_NS" Labels=app=blk ParentProcessName=/usr/bin/bash \
+    ProcessName=/usr/bin/id Data=fanotify=FAN_OPEN_EXEC_PERM Type=MatchedPolicy
+  jq -e '.HostPID > 0 and .PID > 0 and (.Source | startswith("/usr/bin/bash"))' <<<"$ALERT" \
+    >/dev/null || fail "alert's HostPID/PID/Source: $ALERT"
+  # The same file by another name: the kernel reports the canonical path.
+  m=$(alert_count "$c")
+  expect_run 126 "$(denied_exec /bin/id)" "$c" bash -c /bin/id
+  expect_alert "$c" "$m" /usr/bin/id PolicyName=block-id Action=Block Result="Permission denied"
+  # Denials are not cached: every attempt is denied and alerted.
+  m=$(alert_count "$c")
+  local i
+  for i in 1 2 3; do expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c id; done
+  corral_rt_wait_for 5 test "$(alert_count "$c")" -ge $((m + 3)) ||
+    fail "3 denied execs gave $(($(alert_count "$c") - m)) alerts"
+  # The runtime's own exec of the program (runc, not bash) is denied too.
+  run_in "$c" id
+  ((RC != 0)) || fail "ctr task exec $c id passed (output: $OUT)"
+  [[ ${OUT,,} == *"operation not permitted"* ]] || fail "ctr task exec $c id: $OUT"
+  # Other programs run, unalerted; another workload is not affected.
+  m=$(alert_count "$c")
+  expect_run 0 "bin" "$c" bash -c 'ls /'
+  expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c id
+  await_alert "$c" "$m" /usr/bin/id
+  expect_no_alert "$c" "$m" /usr/bin/ls
+  expect_run 0 "uid=0(root)" "$other" bash -c id
+  [[ $(alert_count "$other") == 0 ]] || fail "alerts for $other: $(alerts "$other")"
+  pass "process Block: denied (126, EPERM) by any name and by runc, alerted each time; others pass"
+}
+
+case_process_audit() {
+  setup
+  local c=aud-$$ m
+  corral_rt_run "$c" "$tmp/rootfs" app=aud -- sleep 1000000
+  await_listed "$c"
+  block_policy "$tmp/p.yaml" audit-id aud /usr/bin/id Audit
+  expect_cli 0 "KubeArmorPolicy/audit-id configured" apply -f "$tmp/p.yaml"
+  _is_enforced "$c" || fail "$c is not enforced right after apply"
+  m=$(alert_count "$c")
+  expect_run 0 "uid=0(root) gid=0(root)" "$c" bash -c id
+  expect_alert "$c" "$m" /usr/bin/id PolicyName=audit-id Action=Audit Operation=Process \
+    Result=Passed ParentProcessName=/usr/bin/bash
+  # Audited execs are not cached: the second one alerts too.
+  m=$(alert_count "$c")
+  expect_run 0 "uid=0(root)" "$c" bash -c id
+  expect_alert "$c" "$m" /usr/bin/id PolicyName=audit-id Action=Audit Result=Passed
+  expect_run 0 "bin" "$c" bash -c 'ls /'
+  expect_no_alert "$c" "$m" /usr/bin/ls
+  pass "process Audit: passes, alert Action Audit, Result Passed, every time"
+}
+
+# ---- 3. matchDirectories (recursive or not) and matchPatterns -----------------------------------
+case_process_dirs_patterns() {
+  setup
+  local r=$tmp/rootfs d
+  for d in /opt/tools /opt/tools/sub /opt/deep/a/b /opt/pat/sub /opt/glob/a/b; do mkdir -p "$r$d"; done
+  for d in /opt/tools/tool /opt/tools/sub/tool /opt/deep/tool /opt/deep/a/b/tool /opt/pat/x.bin \
+    /opt/pat/x.sh /opt/pat/sub/y.bin /opt/glob/a/b/run /opt/glob/a/b/walk; do
+    cp "$r/usr/bin/id" "$r$d"
+  done
+  local c=dirs-$$ m p
+  corral_rt_run "$c" "$tmp/rootfs" app=dirs -- sleep 1000000
+  await_listed "$c"
+  policy "$tmp/p.yaml" <<YAML
+apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: dirs-patterns
+  namespace: $CORRAL_RT_NS
+spec:
+  selector:
+    matchLabels:
+      app: dirs
+  process:
+    matchDirectories:
+    - dir: /opt/tools/
+    - dir: /opt/deep/
+      recursive: true
+    matchPatterns:
+    - pattern: /opt/pat/*.bin
+    - pattern: /opt/glob/**/run
+    - pattern: /bin/l?
+  action: Block
+YAML
+  expect_cli 0 "configured" apply -f "$tmp/p.yaml"
+  _is_enforced "$c" || fail "$c is not enforced right after apply"
+  for p in /opt/tools/tool /opt/deep/tool /opt/deep/a/b/tool /opt/pat/x.bin /opt/glob/a/b/run; do
+    m=$(alert_count "$c")
+    expect_run 126 "$(denied_exec "$p")" "$c" bash -c "$p"
+    expect_alert "$c" "$m" "$p" PolicyName=dirs-patterns Action=Block Operation=Process \
+      Result="Permission denied"
+  done
+  # /bin/l? names /usr/bin/ls in this image (/bin -> usr/bin).
+  m=$(alert_count "$c")
+  expect_run 126 "$(denied_exec /usr/bin/ls)" "$c" bash -c 'ls /'
+  expect_alert "$c" "$m" /usr/bin/ls PolicyName=dirs-patterns Action=Block Result="Permission denied"
+  # Not covered: a subdirectory of a non-recursive dir; * does not cross '/'; other names.
+  m=$(alert_count "$c")
+  for p in /opt/tools/sub/tool /opt/pat/x.sh /opt/pat/sub/y.bin /opt/glob/a/b/walk /usr/bin/id; do
+    expect_run 0 "uid=0(root)" "$c" bash -c "$p"
+  done
+  expect_run 126 "$(denied_exec /opt/tools/tool)" "$c" bash -c /opt/tools/tool
+  await_alert "$c" "$m" /opt/tools/tool
+  for p in /opt/tools/sub/tool /opt/pat/x.sh /opt/pat/sub/y.bin /opt/glob/a/b/walk /usr/bin/id; do
+    expect_no_alert "$c" "$m" "$p"
+  done
+  pass "matchDirectories (non-recursive misses subdirs, recursive covers them), matchPatterns" \
+    "(*, **, ?, through /bin -> usr/bin)"
+}
+
+# ---- 4. fromSource ---------------------------------------------------------------------------
+case_process_fromsource() {
+  setup
+  local c=src-$$ m
+  corral_rt_run "$c" "$tmp/rootfs" app=src -- sleep 1000000
+  await_listed "$c"
+  policy "$tmp/p.yaml" <<YAML
+apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: no-id-from-bash
+  namespace: $CORRAL_RT_NS
+spec:
+  selector:
+    matchLabels:
+      app: src
+  process:
+    matchPaths:
+    - path: /usr/bin/id
+      fromSource:
+      - path: /usr/bin/bash
+    - path: /usr/bin/ls
+      fromSource:
+      - path: /bin/bash
+  action: Block
+YAML
+  expect_cli 0 "configured" apply -f "$tmp/p.yaml"
+  _is_enforced "$c" || fail "$c is not enforced right after apply"
+  m=$(alert_count "$c")
+  expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c id
+  expect_alert "$c" "$m" /usr/bin/id PolicyName=no-id-from-bash Action=Block Operation=Process \
+    Result="Permission denied" ParentProcessName=/usr/bin/bash
+  # fromSource /bin/bash names the same program (canonicalised in the image).
+  m=$(alert_count "$c")
+  expect_run 126 "$(denied_exec /usr/bin/ls)" "$c" bash -c 'ls /'
+  expect_alert "$c" "$m" /usr/bin/ls PolicyName=no-id-from-bash Action=Block \
+    Result="Permission denied" ParentProcessName=/usr/bin/bash
+  # Started another way: by dash, by the runtime, by dash under bash.
+  m=$(alert_count "$c")
+  expect_run 0 "uid=0(root)" "$c" dash -c id
+  expect_run 0 "bin" "$c" dash -c 'ls /'
+  expect_run 0 "uid=0(root)" "$c" id
+  expect_run 0 "uid=0(root)" "$c" bash -c 'dash -c id; true'
+  # ...but bash started by dash is bash again.
+  expect_run 126 "$(denied_exec /usr/bin/id)" "$c" dash -c 'bash -c id'
+  await_alert "$c" "$m" /usr/bin/id
+  [[ $(alerts "$c" | tail -n +"$((m + 1))" | wc -l) == 1 ]] ||
+    fail "alerts for execs not from bash: $(alerts "$c" | tail -n +"$((m + 1))")"
+  pass "fromSource: denied when bash execs it (/usr/bin/bash and /bin/bash), passes from dash or runc"
+}
+
+# ---- 5. file rules ---------------------------------------------------------------------------
+case_file_rules() {
+  setup
+  local r=$tmp/rootfs c=file-$$ m
+  echo "top secret" >"$r/etc/secret"
+  echo "cfg" >"$r/etc/config"
+  echo "mine" >"$r/home/app/owned"
+  echo "root's" >"$r/etc/rootowned"
+  echo "audited" >"$r/etc/audited"
+  chown 1000:1000 "$r/home/app/owned"
+  chmod 0666 "$r/etc/config" # writable by anyone: only the policy stops writes
+  chmod 0644 "$r/etc/secret" "$r/home/app/owned" "$r/etc/rootowned" "$r/etc/audited"
+  corral_rt_run "$c" "$tmp/rootfs" app=files -- sleep 1000000
+  await_listed "$c"
+  policy "$tmp/p.yaml" <<YAML
+apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: file-rules
+  namespace: $CORRAL_RT_NS
+spec:
+  selector:
+    matchLabels:
+      app: files
+  file:
+    matchPaths:
+    - path: /etc/secret
+    - path: /etc/config
+      readOnly: true
+    - path: /home/app/owned
+      ownerOnly: true
+    - path: /etc/rootowned
+      ownerOnly: true
+    - path: /etc/audited
+      action: Audit
+  action: Block
+YAML
+  expect_cli 0 "configured" apply -f "$tmp/p.yaml"
+  _is_enforced "$c" || fail "$c is not enforced right after apply"
+
+  # Block: bash's own open (a builtin redirection), and cat's.
+  m=$(alert_count "$c")
+  expect_run 1 "$(denied_open /etc/secret)" "$c" bash -c ': < /etc/secret'
+  expect_alert "$c" "$m" /etc/secret PolicyName=file-rules Action=Block Operation=File \
+    Result="Permission denied" ProcessName=/usr/bin/bash Data=fanotify=FAN_OPEN_PERM
+  m=$(alert_count "$c")
+  expect_run 1 "cat: /etc/secret: Operation not permitted" "$c" bash -c 'cat /etc/secret'
+  expect_alert "$c" "$m" /etc/secret Action=Block Operation=File ProcessName=/usr/bin/cat
+  pass "file Block: read denied (bash and cat: EPERM), alert Operation File"
+
+  # readOnly: writes (append, truncate) denied, reads pass.
+  m=$(alert_count "$c")
+  expect_run 1 "$(denied_open /etc/config)" "$c" bash -c 'echo x >> /etc/config'
+  expect_alert "$c" "$m" /etc/config PolicyName=file-rules Action=Block Operation=File \
+    Result="Permission denied"
+  expect_run 1 "$(denied_open /etc/config)" "$c" bash -c 'echo x > /etc/config'
+  m=$(alert_count "$c")
+  expect_run 0 "cfg" "$c" bash -c 'echo "[$(</etc/config)]"'
+  [[ $OUT == "[cfg]" ]] || fail "/etc/config changed or unreadable: $OUT"
+  expect_run 0 "cfg" "$c" cat /etc/config
+  expect_run 1 "$(denied_open /etc/secret)" "$c" bash -c ': < /etc/secret'
+  await_alert "$c" "$m" /etc/secret
+  expect_no_alert "$c" "$m" /etc/config
+  pass "file readOnly: write and truncate denied, reads pass unalerted"
+
+  # ownerOnly: only the file's owner passes, root included.
+  m=$(alert_count "$c")
+  expect_run 0 "[mine]" --user 1000 "$c" bash -c 'echo "[$(</home/app/owned)]"'
+  expect_run 1 "$(denied_open /home/app/owned)" "$c" bash -c ': < /home/app/owned'
+  expect_alert "$c" "$m" /home/app/owned PolicyName=file-rules Action=Block Operation=File \
+    Result="Permission denied"
+  check_alert UID="<missing>" # uid 0 (zero fields are left out)
+  m=$(alert_count "$c")
+  expect_run 0 "[root's]" "$c" bash -c 'echo "[$(</etc/rootowned)]"'
+  expect_run 1 "$(denied_open /etc/rootowned)" --user 1000 "$c" bash -c ': < /etc/rootowned'
+  expect_alert "$c" "$m" /etc/rootowned PolicyName=file-rules Action=Block Result="Permission denied" \
+    UID=1000
+  expect_no_alert "$c" "$m" /home/app/owned
+  pass "file ownerOnly: the owner (uid 1000, or root) reads, the other user is denied"
+
+  # Audit: passes, alerted.
+  m=$(alert_count "$c")
+  expect_run 0 "[audited]" "$c" bash -c 'echo "[$(</etc/audited)]"'
+  expect_alert "$c" "$m" /etc/audited PolicyName=file-rules Action=Audit Operation=File \
+    Result=Passed
+  expect_run 0 "root:x:0:0" "$c" cat /etc/passwd
+  expect_no_alert "$c" "$m" /etc/passwd
+  pass "file Audit: passes, alert Action Audit, Result Passed; unmatched files unalerted"
+}
+
+# ---- 6. default posture: audit vs block, and dry run -------------------------------------------
+case_posture() {
+  setup
+  local c=post-$$ m
+  corral_rt_run "$c" "$tmp/rootfs" app=post -- sleep 1000000
+  await_listed "$c"
+  allow_policy "$tmp/p.yaml" allow-list post /usr/bin/bash /usr/bin/sleep /usr/bin/cat
+  expect_cli 0 "configured" apply -f "$tmp/p.yaml"
+  _is_enforced "$c" || fail "$c is not enforced right after apply"
+  [[ $(workload_field "$c" file_posture) == audit ]] || fail "default file posture is not audit"
+
+  m=$(alert_count "$c")
+  expect_run 0 "uid=0(root)" "$c" bash -c id
+  expect_alert "$c" "$m" /usr/bin/id PolicyName=DefaultPosture Action=Audit Operation=Process \
+    Result=Passed
+  expect_run 0 "root:x:0:0" "$c" bash -c 'cat /etc/passwd'
+  expect_no_alert "$c" "$m" /usr/bin/cat
+  pass "posture audit (the default): unlisted program passes, alert DefaultPosture/Audit"
+
+  expect_cli 0 "namespace/$CORRAL_RT_NS annotated" annotate ns "$CORRAL_RT_NS" kubearmor-file-posture=block
+  [[ $(workload_field "$c" file_posture) == block ]] || fail "file posture is not block"
+  m=$(alert_count "$c")
+  expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c id
+  expect_alert "$c" "$m" /usr/bin/id PolicyName=DefaultPosture Action=Block Operation=Process \
+    Result="Permission denied"
+  expect_run 0 "root:x:0:0" "$c" bash -c 'cat /etc/passwd'
+  pass "posture block (annotation): unlisted program denied, listed ones pass"
+
+  expect_cli 1 "--overwrite" annotate ns "$CORRAL_RT_NS" kubearmor-file-posture=audit
+  expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c id
+  expect_cli 1 "invalid value" annotate ns "$CORRAL_RT_NS" kubearmor-file-posture=maybe --overwrite
+  expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c id
+
+  # Dry run: kubearmor-policy=audited turns the deny into allow-and-alert.
+  expect_cli 0 "annotated" annotate ns "$CORRAL_RT_NS" kubearmor-policy=audited
+  m=$(alert_count "$c")
+  expect_run 0 "uid=0(root)" "$c" bash -c id
+  expect_alert "$c" "$m" /usr/bin/id PolicyName=DefaultPosture Action="Audit (Block)" Result=Passed
+  expect_cli 0 "annotated" annotate ns "$CORRAL_RT_NS" kubearmor-policy-
+  expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c id
+
+  expect_cli 0 "annotated" annotate ns "$CORRAL_RT_NS" kubearmor-file-posture=audit --overwrite
+  m=$(alert_count "$c")
+  expect_run 0 "uid=0(root)" "$c" bash -c id
+  expect_alert "$c" "$m" /usr/bin/id PolicyName=DefaultPosture Action=Audit Result=Passed
+  expect_cli 0 "annotated" annotate ns "$CORRAL_RT_NS" kubearmor-file-posture=block --overwrite
+  expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c id
+  expect_cli 0 "annotated" annotate ns "$CORRAL_RT_NS" kubearmor-file-posture-
+  [[ $(workload_field "$c" file_posture) == audit ]] || fail "removing the annotation kept block"
+  expect_run 0 "uid=0(root)" "$c" bash -c id
+  pass "posture: --overwrite needed, invalid value refused, dry run 'Audit (Block)', key- removes"
+}
+
+# ---- 7. KubeArmorClusterPolicy selecting by namespace -------------------------------------------
+case_cluster_policy() {
+  setup
+  local ns_a=corral-e2e-a ns_b=corral-e2e-b ca=csp-a-$$ cb=csp-b-$$ m
+  CORRAL_RT_NS=$ns_a corral_rt_run "$ca" "$tmp/rootfs" app=web -- sleep 1000000
+  CORRAL_RT_NS=$ns_b corral_rt_run "$cb" "$tmp/rootfs" app=web -- sleep 1000000
+  await_listed "$ca"
+  await_listed "$cb"
+  [[ $(workload_field "$ca" namespace) == "$ns_a" ]] || fail "$ca's namespace"
+  [[ $(workload_field "$cb" namespace) == "$ns_b" ]] || fail "$cb's namespace"
+  policy "$tmp/p.yaml" <<YAML
+apiVersion: security.kubearmor.com/v1
+kind: KubeArmorClusterPolicy
+metadata:
+  name: csp-no-id
+spec:
+  selector:
+    matchExpressions:
+    - key: namespace
+      operator: In
+      values: [$ns_a, corral-e2e-elsewhere]
+  process:
+    matchPaths:
+    - path: /usr/bin/id
+  action: Block
+---
+apiVersion: security.kubearmor.com/v1
+kind: KubeArmorClusterPolicy
+metadata:
+  name: csp-no-ls
+spec:
+  selector:
+    matchExpressions:
+    - key: namespace
+      operator: NotIn
+      values: [$ns_a]
+  process:
+    matchPaths:
+    - path: /usr/bin/ls
+  action: Block
+YAML
+  expect_cli 0 "KubeArmorClusterPolicy/csp-no-id configured" apply -f "$tmp/p.yaml"
+  [[ $OUT == *"KubeArmorClusterPolicy/csp-no-ls configured"* ]] || fail "apply printed: $OUT"
+  [[ $(workload_field "$ca" policies) == csp-no-id ]] || fail "$ca policies: $(workload_field "$ca" policies)"
+  [[ $(workload_field "$cb" policies) == csp-no-ls ]] || fail "$cb policies: $(workload_field "$cb" policies)"
+
+  m=$(alert_count "$ca")
+  expect_run 126 "$(denied_exec /usr/bin/id)" "$ca" bash -c id
+  expect_alert "$ca" "$m" /usr/bin/id PolicyName=csp-no-id Action=Block Operation=Process \
+    Result="Permission denied" NamespaceName="$ns_a"
+  expect_run 0 "bin" "$ca" bash -c 'ls /'
+  m=$(alert_count "$cb")
+  expect_run 0 "uid=0(root)" "$cb" bash -c id
+  expect_run 126 "$(denied_exec /usr/bin/ls)" "$cb" bash -c 'ls /'
+  expect_alert "$cb" "$m" /usr/bin/ls PolicyName=csp-no-ls Action=Block NamespaceName="$ns_b" \
+    Result="Permission denied"
+  expect_no_alert "$cb" "$m" /usr/bin/id
+  # Alerts filtered by namespace, as `karmor logs -n` does.
+  [[ $(corral logs --json -n "$ns_b" | jq -r .ContainerName | sort -u) == "$cb" ]] ||
+    fail "corral logs -n $ns_b shows other containers"
+  pass "cluster policy: namespace In selects $ns_a only, NotIn selects $ns_b only"
+
+  expect_cli 0 "deleted" delete KubeArmorClusterPolicy csp-no-id
+  expect_run 0 "uid=0(root)" "$ca" bash -c id
+  expect_run 126 "$(denied_exec /usr/bin/ls)" "$cb" bash -c 'ls /'
+  pass "cluster policy deleted by kind and name: lifted in $ns_a, the other one still holds"
+}
+
+# ---- 8. a policy applied before the container starts -------------------------------------------
+case_policy_before_start() {
+  setup
+  local c=early-$$ m
+  expect_cli 0 "annotated" annotate ns "$CORRAL_RT_NS" kubearmor-file-posture=block
+  allow_policy "$tmp/p.yaml" early-allow early /usr/bin/bash /usr/bin/sleep /usr/bin/cat
+  expect_cli 0 "selects no running workload" apply -f "$tmp/p.yaml"
+  # The container's own first program tries id at once.
+  corral_rt_run "$c" "$tmp/rootfs" app=early -- \
+    bash -c 'id >/tmp/first 2>&1; echo "rc=$?" >>/tmp/first; exec sleep 1000000'
+  # The first exec after the container runs (no waiting for the agent).
+  expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c id
+  _is_enforced "$c" || fail "$c is not enforced"
+  expect_run 0 "" "$c" cat /tmp/first
+  [[ $OUT == *"/usr/bin/id: Operation not permitted"* && $OUT == *"rc=126"* ]] ||
+    fail "the container's first program ran id: $OUT"
+  m=0
+  expect_alert "$c" "$m" /usr/bin/id PolicyName=DefaultPosture Action=Block Result="Permission denied"
+  corral_rt_wait_for 5 test "$(alerts "$c" | jq -c 'select(.Resource == "/usr/bin/id")' | wc -l)" -ge 2 ||
+    fail "want 2 alerts for /usr/bin/id: $(alerts "$c")"
+  pass "policy applied before start: the init's first exec and the first ctr exec are denied"
+}
+
+# ---- 9. delete lifts enforcement; apply replaces it ---------------------------------------------
+case_delete_lifts() {
+  setup
+  local c=del-$$ i
+  corral_rt_run "$c" "$tmp/rootfs" app=del -- sleep 1000000
+  await_listed "$c"
+  block_policy "$tmp/p.yaml" block-id del /usr/bin/id
+  for i in 1 2; do
+    expect_cli 0 "configured" apply -f "$tmp/p.yaml"
+    expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c id
+    if ((i == 1)); then
+      expect_cli 0 "KubeArmorPolicy/block-id deleted" delete -f "$tmp/p.yaml"
+    else
+      expect_cli 0 "KubeArmorPolicy/block-id deleted" delete KubeArmorPolicy block-id -n "$CORRAL_RT_NS"
+    fi
+    expect_run 0 "uid=0(root)" "$c" bash -c id
+    [[ $(workload_field "$c" enforcer) == none ]] || fail "$c still enforced after delete"
+    expect_cli 0 "" get policies -o json
+    [[ $(jq '.policies | length' <<<"$OUT") == 0 ]] || fail "policies left: $OUT"
+  done
+  expect_cli 1 "not applied" delete -f "$tmp/p.yaml"
+  pass "delete -f and delete KIND NAME -n NS lift enforcement at once"
+
+  # Programs allowed (and cached in the kernel) before a new policy are judged afresh.
+  block_policy "$tmp/p.yaml" block-id del /usr/bin/id
+  expect_cli 0 "configured" apply -f "$tmp/p.yaml"
+  for i in 1 2 3; do expect_run 0 "root:x" "$c" bash -c 'cat /etc/passwd'; done
+  block_policy "$tmp/cat.yaml" block-cat del /usr/bin/cat
+  expect_cli 0 "configured" apply -f "$tmp/cat.yaml"
+  expect_run 126 "$(denied_exec /usr/bin/cat)" "$c" bash -c 'cat /etc/passwd'
+  expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c id
+  expect_cli 0 "deleted" delete KubeArmorPolicy block-cat -n "$CORRAL_RT_NS"
+  expect_run 0 "root:x" "$c" bash -c 'cat /etc/passwd'
+  # Re-applying a policy under the same name replaces its rules.
+  block_policy "$tmp/p.yaml" block-id del /usr/bin/ls
+  expect_cli 0 "configured" apply -f "$tmp/p.yaml"
+  expect_run 0 "uid=0(root)" "$c" bash -c id
+  expect_run 126 "$(denied_exec /usr/bin/ls)" "$c" bash -c 'ls /'
+  pass "a new policy denies programs allowed (cached) before; re-apply replaces the rules"
+}
+
+# ---- 10. the agent restarts from its state ------------------------------------------------------
+case_agent_restart() {
+  setup
+  local c=rst-$$ m round
+  corral_rt_run "$c" "$tmp/rootfs" app=rst -- sleep 1000000
+  await_listed "$c"
+  expect_cli 0 "annotated" annotate ns "$CORRAL_RT_NS" kubearmor-file-posture=block
+  allow_policy "$tmp/p.yaml" rst-allow rst /usr/bin/bash /usr/bin/sleep
+  expect_cli 0 "configured" apply -f "$tmp/p.yaml"
+  expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c id
+  for round in 1 2; do
+    local old=$CORRAL_RT_CORRALD_PID
+    corral_rt_stop_corrald KILL
+    kill -0 "$old" 2>/dev/null && fail "corrald $old survived SIGKILL"
+    # Without the agent its fanotify groups are gone: nothing waits for a verdict.
+    run_in "$c" bash -c id
+    corral_rt_log "agent down: bash -c id exited $RC"
+    corral_rt_start_corrald "$tmp/agent"
+    # Enforced before the API answers, from the stored state alone (no re-apply).
+    m=$(alert_count "$c")
+    expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c id
+    expect_alert "$c" "$m" /usr/bin/id PolicyName=DefaultPosture Action=Block Result="Permission denied"
+    expect_cli 0 "rst-allow" get policies
+    [[ $(workload_field "$c" file_posture) == block ]] || fail "the namespace's posture was lost"
+    [[ $(workload_field "$c" policies) == rst-allow ]] || fail "the policy was not restored"
+    grep -q "restored 1 policies and 1 namespace annotations" "$tmp/agent/corrald.log" ||
+      fail "corrald did not log its restore"
+    expect_run 0 "ok" "$c" bash -c 'echo ok'
+    pass "agent SIGKILLed and restarted ($round): enforcing its stored policy and posture"
+  done
+}
+
+# ---- 11. containerd restarts ------------------------------------------------------------------
+case_containerd_restart() {
+  setup
+  local c1=cd1-$$ c2=cd2-$$ m n
+  block_policy "$tmp/p.yaml" block-id cdr /usr/bin/id
+  expect_cli 0 "configured" apply -f "$tmp/p.yaml"
+  # c1 tries id every 0.2 s by itself: denials keep coming while containerd is down.
+  corral_rt_run "$c1" "$tmp/rootfs" app=cdr -- \
+    bash -c 'while :; do id >/dev/null 2>&1; sleep 0.2; done'
+  await_enforced "$c1"
+  expect_run 126 "$(denied_exec /usr/bin/id)" "$c1" bash -c id
+  corral_rt_stop_containerd KILL
+  m=$(alert_count "$c1")
+  sleep 2
+  n=$(alert_count "$c1")
+  ((n >= m + 3)) || fail "only $((n - m)) denials from $c1 in 2 s while containerd was down"
+  alerts "$c1" | tail -n +"$((m + 1))" | jq -e -s 'all(.Result == "Permission denied" and .Resource == "/usr/bin/id")' \
+    >/dev/null || fail "alerts while containerd was down: $(alerts "$c1" | tail -n 3)"
+  corral get status >/dev/null || fail "the agent does not answer while containerd is down"
+  corral_rt_start_containerd "$tmp/containerd" || fail "cannot restart containerd"
+  expect_run 126 "$(denied_exec /usr/bin/id)" "$c1" bash -c id
+  _is_enforced "$c1" || fail "$c1 lost its enforcement"
+  pass "containerd SIGKILLed: $c1 stays enforced ($((n - m)) denials during the outage)"
+
+  corral_rt_run "$c2" "$tmp/rootfs" app=cdr -- sleep 1000000
+  await_enforced "$c2"
+  m=$(alert_count "$c2")
+  expect_run 126 "$(denied_exec /usr/bin/id)" "$c2" bash -c id
+  expect_alert "$c2" "$m" /usr/bin/id PolicyName=block-id Action=Block Result="Permission denied"
+  expect_run 126 "$(denied_exec /usr/bin/id)" "$c1" bash -c id
+  pass "a container started after containerd's restart is enforced"
+}
+
+# ---- 12. a container exits while its events are pending -----------------------------------------
+case_exit_pending() {
+  setup
+  local round c pid i p
+  policy "$tmp/p.yaml" <<YAML
+apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: audit-all
+  namespace: $CORRAL_RT_NS
+spec:
+  selector:
+    matchLabels:
+      app: busy
+  process:
+    matchDirectories:
+    - dir: /usr/bin/
+  file:
+    matchPaths:
+    - path: /etc/passwd
+  action: Audit
+YAML
+  expect_cli 0 "configured" apply -f "$tmp/p.yaml"
+  local loop='while :; do id >/dev/null; cat /etc/passwd >/dev/null; : </etc/passwd; done'
+  for round in 1 2 3; do
+    c=busy$round-$$
+    corral_rt_run "$c" "$tmp/rootfs" app=busy -- bash -c "$loop"
+    pid=${CORRAL_RT_PIDS[$c]}
+    await_enforced "$c"
+    bg_pids=()
+    for i in 1 2; do
+      corral_rt_exec "$c" bash -c "$loop" >/dev/null 2>&1 &
+      bg_pids+=($!)
+    done
+    corral_rt_wait_for 10 test "$(alert_count "$c")" -ge 50 || fail "$c: few alerts: $(alert_count "$c")"
+    corral_rt_kill "$c"
+    [[ -z $(corral_rt_task_status "$c") ]] || fail "$c's task is still there"
+    kill -0 "$pid" 2>/dev/null && fail "$c's init (pid $pid) survived the kill"
+    for p in "${bg_pids[@]}"; do
+      corral_rt_wait_for 10 _is_dead "$p" || fail "ctr exec $p did not end with its container"
+      wait "$p" 2>/dev/null || true
+    done
+    bg_pids=()
+    kill -0 "$CORRAL_RT_CORRALD_PID" 2>/dev/null || fail "corrald died"
+    timeout 10 "$CORRAL_RT_BIN/corral" get status >"$tmp/status" || fail "corral get status failed"
+    corral_rt_wait_for 10 _is_gone "$c" || fail "$c is still listed: $(corral get workloads)"
+    pass "round $round: $c killed mid-stream ($(alert_count "$c") alerts); agent answers, workload gone"
+  done
+  # A container that ends by itself after a burst of events.
+  c=short-$$
+  corral_rt_run "$c" "$tmp/rootfs" app=busy -- bash -c 'for ((i = 0; i < 300; i++)); do id >/dev/null; done'
+  corral_rt_wait_for 30 _corral_rt_task_is "$c" STOPPED || fail "$c did not finish"
+  corral_rt_wait_for 10 _is_gone "$c" || fail "$c is still listed after it exited"
+  corral_rt_kill "$c"
+  grep -E '^(Permission events|Allowed on (error|timeout)):' "$tmp/status" || true
+  timeout 10 "$CORRAL_RT_BIN/corral" get status >/dev/null || fail "corral get status failed"
+  pass "a container exiting by itself after a burst is removed; the agent keeps running"
+}
+_is_dead() { ! kill -0 "$1" 2>/dev/null; }
+
+# ---- 13. bad input ---------------------------------------------------------------------------
+case_bad_input() {
+  setup
+  local c=bad-$$ line
+  corral_rt_run "$c" "$tmp/rootfs" app=bad -- sleep 1000000
+  await_listed "$c"
+
+  # An unknown field: file:line:col, the field, a hint; nothing applied.
+  policy "$tmp/typo.yaml" <<'YAML'
+apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: typo
+spec:
+  selector:
+    matchLabels:
+      app: bad
+  process:
+    matchPaths:
+    - pathh: /usr/bin/id
+  action: Block
+YAML
+  line=$(grep -n 'pathh' "$tmp/typo.yaml" | cut -d: -f1)
+  expect_cli 1 "$tmp/typo.yaml:$line:7: error:" apply -f "$tmp/typo.yaml"
+  [[ $ERR == *pathh* && $ERR == *"nothing was sent to the agent"* ]] || fail "apply typo: $ERR"
+  # Malformed YAML.
+  printf 'apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {name: [oops\n' \
+    >"$tmp/broken.yaml"
+  expect_cli 1 "$tmp/broken.yaml:" apply -f "$tmp/broken.yaml"
+  [[ $ERR =~ broken\.yaml:[0-9]+:[0-9]+:\ error ]] || fail "no file:line:col for broken YAML: $ERR"
+  # A wrong type, an unknown protocol.
+  policy "$tmp/types.yaml" <<'YAML'
+apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: types
+spec:
+  severity: high
+  selector:
+    matchLabels:
+      app: bad
+  network:
+    matchProtocols:
+    - protocol: tcpx
+  action: Block
+YAML
+  expect_cli 1 "$tmp/types.yaml:$(grep -n 'severity' "$tmp/types.yaml" | cut -d: -f1):" apply -f "$tmp/types.yaml"
+  [[ $ERR == *"$tmp/types.yaml:$(grep -n 'tcpx' "$tmp/types.yaml" | cut -d: -f1):"* ]] ||
+    fail "no diagnostic for the unknown protocol: $ERR"
+  # One good and one bad document: nothing is applied.
+  block_policy "$tmp/good-doc.yaml" good-doc bad /usr/bin/id
+  {
+    cat "$tmp/good-doc.yaml"
+    echo ---
+    cat "$tmp/typo.yaml"
+  } >"$tmp/multi.yaml"
+  line=$(grep -n 'pathh' "$tmp/multi.yaml" | cut -d: -f1)
+  expect_cli 1 "$tmp/multi.yaml:$line:7: error:" apply -f "$tmp/multi.yaml"
+  # The good file with a bad one: nothing either.
+  block_policy "$tmp/good.yaml" good-file bad /usr/bin/id
+  expect_cli 1 "typo.yaml" apply -f "$tmp/good.yaml" -f "$tmp/typo.yaml"
+  expect_cli 1 "cannot read $tmp/missing.yaml" apply -f "$tmp/missing.yaml"
+  expect_cli 0 "" get policies -o json
+  [[ $(jq '.policies | length' <<<"$OUT") == 0 ]] || fail "something was applied: $OUT"
+  expect_run 0 "uid=0(root)" "$c" bash -c id
+  pass "invalid policies: exit 1, file:line:col, nothing applied (also with a good document)"
+
+  expect_cli 1 "not applied" delete KubeArmorPolicy nosuch -n default
+  [[ $ERR == *nosuch* ]] || fail "delete nosuch does not name the policy: $ERR"
+  expect_cli 1 "unknown kind" delete KubeArmorPolicyy nosuch
+  expect_cli 1 "hint" delete
+  pass "delete of a missing policy or kind: exit 1 with the reason"
+
+  expect_cli 0 "" get workloads -n nosuch
+  [[ "$OUT$ERR" == *"No workloads"*"nosuch"* || "$OUT$ERR" == *"no workloads"*"nosuch"* ]] ||
+    fail "corral get workloads -n nosuch does not say there are none: '$OUT' / '$ERR'"
+  expect_cli 0 "" get workloads -n "$CORRAL_RT_NS"
+  [[ $OUT == *"$c"* ]] || fail "get workloads -n $CORRAL_RT_NS misses $c: $OUT"
+  pass "get workloads -n nosuch says there are none"
+
+  # A policy for a namespace with no workloads: applied, with a warning.
+  CORRAL_RT_NS=nosuch block_policy "$tmp/nons.yaml" lonely bad /usr/bin/id
+  expect_cli 0 "selects no running workload" apply -f "$tmp/nons.yaml"
+  expect_run 0 "uid=0(root)" "$c" bash -c id
+  expect_cli 0 "deleted" delete KubeArmorPolicy lonely -n nosuch
+
+  expect_cli 1 "invalid value" annotate ns "$CORRAL_RT_NS" kubearmor-file-posture=blocky
+  expect_cli 1 "only namespaces" annotate pod x kubearmor-file-posture=block
+  pass "policy for an empty namespace warns; bad annotations refused"
+
+  expect_cli 1 "cannot reach the agent at /nonexistent" get status --socket /nonexistent
+  [[ $ERR == *"start the agent"*corrald* ]] || fail "no hint how to start the agent: $ERR"
+  expect_cli 1 "start the agent" apply -f "$tmp/good.yaml" --socket /nonexistent
+  expect_cli 1 "start the agent" logs --socket /nonexistent
+  pass "agent unreachable: exit 1 and how to start it"
+  kill -0 "$CORRAL_RT_CORRALD_PID" || fail "the agent died"
+}
+
+# ---- 14. two containers sharing one rootfs ------------------------------------------------------
+case_shared_rootfs() {
+  setup
+  local ca=sha-$$ cb=shb-$$ m round
+  corral_rt_run "$ca" "$tmp/rootfs" app=a -- sleep 1000000
+  corral_rt_run "$cb" "$tmp/rootfs" app=b -- sleep 1000000
+  await_listed "$ca"
+  await_listed "$cb"
+  expect_cli 0 "annotated" annotate ns "$CORRAL_RT_NS" kubearmor-file-posture=block
+  allow_policy "$tmp/a.yaml" allow-a a /usr/bin/bash /usr/bin/sleep /usr/bin/id
+  allow_policy "$tmp/b.yaml" allow-b b /usr/bin/bash /usr/bin/sleep /usr/bin/ls
+  expect_cli 0 "configured" apply -f "$tmp/a.yaml" -f "$tmp/b.yaml"
+  for round in 1 2 3 4; do
+    # Alternate who goes first, so that each allow is cached before the other tries.
+    local first=$ca second=$cb
+    ((round % 2)) || {
+      first=$cb
+      second=$ca
+    }
+    for c in "$first" "$second"; do
+      m=$(alert_count "$c")
+      if [[ $c == "$ca" ]]; then
+        expect_run 0 "uid=0(root)" "$c" bash -c id
+        expect_run 0 "uid=0(root)" "$c" id
+        expect_run 126 "$(denied_exec /usr/bin/ls)" "$c" bash -c 'ls /'
+        expect_alert "$c" "$m" /usr/bin/ls PolicyName=DefaultPosture Action=Block \
+          Result="Permission denied" Labels=app=a
+        expect_no_alert "$c" "$m" /usr/bin/id
+      else
+        expect_run 0 "bin" "$c" bash -c 'ls /'
+        expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c id
+        expect_alert "$c" "$m" /usr/bin/id PolicyName=DefaultPosture Action=Block \
+          Result="Permission denied" Labels=app=b
+        expect_no_alert "$c" "$m" /usr/bin/ls
+      fi
+    done
+  done
+  pass "shared rootfs: each container keeps its own verdicts over 4 alternating rounds"
+  # Changing one container's policy leaves the other's verdicts alone.
+  allow_policy "$tmp/a.yaml" allow-a a /usr/bin/bash /usr/bin/sleep /usr/bin/id /usr/bin/ls
+  expect_cli 0 "configured" apply -f "$tmp/a.yaml"
+  expect_run 0 "bin" "$ca" bash -c 'ls /'
+  expect_run 126 "$(denied_exec /usr/bin/id)" "$cb" bash -c id
+  expect_run 0 "bin" "$cb" bash -c 'ls /'
+  expect_run 0 "uid=0(root)" "$ca" bash -c id
+  pass "shared rootfs: a policy change for one container leaves the other's verdicts alone"
+}
+
+if ! declare -F "case_$case_name" >/dev/null; then
+  echo "unknown case '$case_name'; cases: $(declare -F | awk '$3 ~ /^case_/ {sub("case_", "", $3); printf "%s ", $3}')" >&2
+  exit 2
+fi
+start=$SECONDS
+"case_$case_name"
+echo "runtime.e2e.$case_name: all passed ($((SECONDS - start)) s)"
