@@ -75,7 +75,13 @@ Result<void> Agent::restore() {
   for (const auto& [file, text] : state->policies) {
     auto parsed = policy::parse_policies(text, file);
     if (!parsed.ok()) return invalid_input(parsed);
-    for (auto& p : parsed.policies) policies_[p->key()] = Applied{p, now_rfc3339()};
+    const std::string key =
+        text.starts_with(kKeyPrefix)
+            ? text.substr(kKeyPrefix.size(), text.find('\n') - kKeyPrefix.size())
+            : std::string();
+    for (auto& p : parsed.policies) {
+      if (key.empty() || p->key() == key) policies_[p->key()] = Applied{p, now_rfc3339()};
+    }
   }
   log_("restored " + std::to_string(policies_.size()) + " policies and " +
        std::to_string(namespaces_.size()) + " namespace annotations");

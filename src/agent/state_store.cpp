@@ -94,7 +94,8 @@ std::string StateStore::policy_file(const policy::Policy& p) const {
 }
 
 Result<void> StateStore::put_policy(const policy::Policy& p) {
-  return write_atomically(policy_file(p), p.source);
+  // The key line tells restore() which policy of the text is this one.
+  return write_atomically(policy_file(p), std::string(kKeyPrefix) + p.key() + "\n" + p.source);
 }
 
 Result<void> StateStore::delete_policy(const policy::Policy& p) {

@@ -13,6 +13,9 @@
 
 namespace corral::agent {
 
+// First line of a stored policy file: "# corral-policy: <Policy::key()>".
+constexpr std::string_view kKeyPrefix = "# corral-policy: ";
+
 struct StoredState {
   std::vector<std::pair<std::string, std::string>> policies; // (file, YAML text)
   std::map<std::string, policy::Labels> namespaces;          // namespace -> annotations

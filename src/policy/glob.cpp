@@ -1,5 +1,9 @@
 #include "policy/glob.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
 namespace corral::policy {
 namespace {
 
@@ -22,6 +26,8 @@ bool class_match(std::string_view p, size_t& pi, char c) {
   return found != negate && c != '/';
 }
 
+// Backtracking: fastest for the usual patterns with one or two stars, but exponential in
+// the number of stars, so only used for those.
 bool match_from(std::string_view p, size_t pi, std::string_view t, size_t ti) {
   while (pi < p.size()) {
     const char c = p[pi];
@@ -47,10 +53,65 @@ bool match_from(std::string_view p, size_t pi, std::string_view t, size_t ti) {
   return ti == t.size();
 }
 
+// The pattern is simulated as an NFA over its positions (each position a token: a literal,
+// '?', a class, '*' or '**'), one text character at a time: O(pattern x path) whatever the
+// stars, where backtracking would be exponential in the number of '**'.
+bool match_nfa(std::string_view p, std::string_view t, uint8_t* cur, uint8_t* next) {
+  const size_t n = p.size();
+  const auto star_len = [&](size_t i) -> size_t {
+    if (p[i] != '*') return 0;
+    return i + 1 < n && p[i + 1] == '*' ? 2 : 1;
+  };
+  // A star may match nothing: a state at a star also stands at the token after it.
+  const auto close = [&](uint8_t* set) {
+    for (size_t i = 0; i < n; ++i) {
+      if (set[i] != 0 && star_len(i) != 0) set[i + star_len(i)] = 1;
+    }
+  };
+  std::fill(cur, cur + n + 1, 0);
+  cur[0] = 1;
+  close(cur);
+  for (const char c : t) {
+    std::fill(next, next + n + 1, 0);
+    bool any = false;
+    for (size_t i = 0; i < n; ++i) {
+      if (cur[i] == 0) continue;
+      if (const size_t len = star_len(i); len != 0) {
+        if (len == 2 || c != '/') next[i] = 1; // '*' stays within one component
+      } else if (p[i] == '[') {
+        size_t after = i;
+        if (class_match(p, after, c)) next[after] = 1;
+      } else if (p[i] == '?' ? c != '/' : p[i] == c) {
+        next[i + 1] = 1;
+      } else {
+        continue;
+      }
+      any = true;
+    }
+    if (!any) return false;
+    close(next);
+    std::swap(cur, next);
+  }
+  return cur[n] != 0;
+}
+
 } // namespace
 
 bool glob_match(std::string_view pattern, std::string_view path) {
-  return match_from(pattern, 0, path, 0);
+  constexpr size_t kMaxBacktrackingStars = 2;
+  if (static_cast<size_t>(std::count(pattern.begin(), pattern.end(), '*')) <=
+      kMaxBacktrackingStars) {
+    return match_from(pattern, 0, path, 0);
+  }
+  constexpr size_t kInline = 256; // no allocation for patterns shorter than this
+  if (pattern.size() < kInline) {
+    uint8_t a[kInline];
+    uint8_t b[kInline];
+    return match_nfa(pattern, path, a, b);
+  }
+  std::vector<uint8_t> a(pattern.size() + 1);
+  std::vector<uint8_t> b(pattern.size() + 1);
+  return match_nfa(pattern, path, a.data(), b.data());
 }
 
 std::string_view glob_literal_dir(std::string_view pattern) {

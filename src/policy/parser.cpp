@@ -395,12 +395,22 @@ ParseResult parse_policies(std::string_view text, std::string_view file) {
   YamlReader reader(std::string(file), input, 1000 + 4 * text.size(), result.diagnostics);
   const auto docs = load_yaml(input, reader);
   if (!docs) return result;
+  // Each document's own text (from its first node to the next document's), which the agent
+  // stores: YAML documents are independent (anchors do not cross them), so the slice parses
+  // alone. Re-emitting the node instead would recurse forever on a cyclic alias.
+  std::vector<size_t> starts;
+  for (const auto& doc : *docs) {
+    if (!doc.IsNull() && !doc.Mark().is_null()) starts.push_back(doc.Mark().pos);
+  }
+  starts.push_back(input.size());
   size_t count = 0;
   for (const auto& doc : *docs) {
     if (doc.IsNull()) continue; // an empty document, e.g. after a trailing '---'
     ++count;
     if (auto p = DocumentParser(reader, doc).parse()) {
-      p->source = YAML::Dump(doc); // what the agent stores and reloads
+      const auto next = std::upper_bound(starts.begin(), starts.end(), doc.Mark().pos);
+      const size_t begin = std::min<size_t>(doc.Mark().pos, input.size());
+      p->source = input.substr(begin, (next == starts.end() ? input.size() : *next) - begin);
       result.policies.push_back(std::make_shared<const Policy>(std::move(*p)));
     }
   }

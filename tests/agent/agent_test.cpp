@@ -92,6 +92,27 @@ TEST_F(AgentFixture, ApplyStoresAndRestoreReloads) {
   EXPECT_EQ(ws[0].rules, 3u);
 }
 
+TEST_F(AgentFixture, EachDocumentOfAFileIsStoredAndRestoredOnItsOwn) {
+  const std::string second = "# a comment\napiVersion: security.kubearmor.com/v1\n"
+                             "kind: KubeArmorPolicy\nmetadata:\n  name: other\n"
+                             "  annotations: &a [*a]\n" // a cyclic alias: never re-emitted
+                             "spec:\n  selector: {}\n  process:\n    matchPaths:\n"
+                             "    - path: /usr/bin/id\n";
+  {
+    auto a = make_agent();
+    auto r = a.apply({{"two.yaml", std::string(kSeed) + "---\n" + second}});
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    ASSERT_EQ(r->lines.size(), 2u);
+    ASSERT_TRUE(a.remove({"KubeArmorPolicy/default/only-allow-nginx-exec"}).ok());
+  }
+  auto b = make_agent();
+  ASSERT_TRUE(b.restore().ok());
+  const auto ps = b.policies("");
+  ASSERT_EQ(ps.size(), 1u);
+  EXPECT_EQ(ps[0].policy->name, "other");
+  EXPECT_EQ(ps[0].policy->rules.at(0).value, "/usr/bin/id");
+}
+
 TEST_F(AgentFixture, InvalidInputAppliesNothing) {
   auto a = make_agent();
   const std::string bad = std::string(kSeed) + "---\n" +

@@ -232,7 +232,8 @@ corral_rt_pid() {
 _corral_rt_task_is() { [[ $(corral_rt_task_status "$1") == "$2" ]]; }
 
 # corral_rt_exec [--user U] ID CMD...: runs CMD in container ID in the foreground, passing its
-# output through; returns its exit status.
+# output through; returns its exit status. Gives up after CORRAL_RT_EXEC_TIMEOUT seconds
+# (default 60; exit status 124), so that a hung exec fails the test instead of outliving it.
 corral_rt_exec() {
   local user=()
   if [[ $1 == --user ]]; then
@@ -241,10 +242,13 @@ corral_rt_exec() {
   fi
   local id=$1
   shift
+  [[ -n $CORRAL_RT_ADDRESS ]] || corral_rt_die "corral_rt_exec: no containerd started"
   CORRAL_RT_EXEC_SEQ=$((CORRAL_RT_EXEC_SEQ + 1))
   # $RANDOM too: a call in $(...) cannot advance the parent's sequence number.
-  CORRAL_RT_NS=$(_corral_rt_ns_of "$id") corral_rt_ctr task exec "${user[@]}" \
-    --fifo-dir "$CORRAL_RT_CONTAINERD_DIR/fifo" \
+  # --foreground: ctr stays in the shell's process group (it may read a terminal).
+  timeout --foreground -k 5 "${CORRAL_RT_EXEC_TIMEOUT:-60}" \
+    ctr --address "$CORRAL_RT_ADDRESS" --namespace "$(_corral_rt_ns_of "$id")" task exec \
+    "${user[@]}" --fifo-dir "$CORRAL_RT_CONTAINERD_DIR/fifo" \
     --exec-id "exec-$$-$CORRAL_RT_EXEC_SEQ-$RANDOM" "$id" "$@"
 }
 

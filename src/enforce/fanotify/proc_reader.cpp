@@ -179,12 +179,13 @@ OpenMode blocked_open_mode(int tid) {
 }
 
 std::optional<bool> opening_interpreter(int tid) {
-  // Parked: the permission wait's frames are on the stack (fanotify_get_response is
-  // inlined into fanotify_handle_event on some builds).
-  const auto stack = read_parked(tid, "stack", 8192, [](const std::string& t) {
-    return t.find("] fanotify_") != std::string::npos;
-  });
-  if (!stack || stack->find("] fanotify_") == std::string::npos) return std::nullopt;
+  // Parked: the unwinder sees the notification path (fsnotify() -> fanotify_handle_event ->
+  // fanotify_get_response, the last often inlined); a task still running shows nothing.
+  const auto parked = [](const std::string& t) {
+    return t.find("fsnotify") != std::string::npos || t.find("fanotify") != std::string::npos;
+  };
+  const auto stack = read_parked(tid, "stack", 8192, parked);
+  if (!stack || !parked(*stack)) return std::nullopt;
   for (const std::string_view handler : {"] load_elf_binary+", "] load_compat_elf_binary+",
                                          "] load_script+", "] load_misc_binary+"}) {
     if (stack->find(handler) != std::string::npos) return true;

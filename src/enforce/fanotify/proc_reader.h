@@ -45,7 +45,8 @@ OpenMode blocked_open_mode(int tid);
 // Whether `tid` is opening an interpreter for an exec in progress: its kernel stack
 // (/proc/<tid>/stack) runs through a binary format handler (load_elf_binary for PT_INTERP,
 // load_script for "#!", load_misc_binary), whereas the exec's own file is opened from
-// alloc_bprm/do_execveat_common. nullopt when the stack is unreadable.
+// alloc_bprm/do_execveat_common. nullopt when the stack is unreadable, or shows no
+// notification frames within ~2 ms (the event is read before the task parks: see .cpp).
 std::optional<bool> opening_interpreter(int tid);
 // Whether this kernel shows kernel stacks (CONFIG_STACKTRACE, CAP_SYS_ADMIN).
 bool kernel_stacks_readable();
