@@ -255,9 +255,9 @@ corral_rt_exec() {
 # corral_rt_kill ID: SIGKILLs container ID's task, waits for it to stop, deletes the task and
 # the container.
 corral_rt_kill() {
-  local id=$1
-  local CORRAL_RT_NS # this container's namespace, for every ctr call below
-  CORRAL_RT_NS=$(_corral_rt_ns_of "$id")
+  local id=$1 ns
+  ns=$(_corral_rt_ns_of "$id")
+  local CORRAL_RT_NS=$ns # this container's namespace, for every ctr call below
   corral_rt_ctr task kill -s SIGKILL "$id" >/dev/null 2>&1 || true
   corral_rt_wait_for 10 _corral_rt_task_gone_or_stopped "$id" ||
     corral_rt_log "container $id did not stop within 10 s"

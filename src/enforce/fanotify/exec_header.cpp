@@ -3,6 +3,7 @@
 #include <array>
 #include <cstring>
 #include <string_view>
+#include <vector>
 
 #include <elf.h>
 #include <unistd.h>
@@ -34,14 +35,17 @@ std::optional<std::string> script_interpreter(std::string_view header) {
   return std::string(header.substr(start, end - start));
 }
 
-template <class Ehdr, class Phdr> std::optional<std::string> elf_interpreter(int fd) {
+// `header` holds the file's first bytes (at least the ELF header); the program headers
+// are read with one pread, the interpreter's path with another.
+template <class Ehdr, class Phdr>
+std::optional<std::string> elf_interpreter(int fd, std::string_view header) {
   Ehdr eh{};
-  if (!read_at(fd, &eh, sizeof eh, 0) || eh.e_phentsize != sizeof(Phdr) ||
-      eh.e_phnum > kMaxProgramHeaders)
-    return std::nullopt;
-  for (unsigned i = 0; i < eh.e_phnum; ++i) {
-    Phdr ph{};
-    if (!read_at(fd, &ph, sizeof ph, eh.e_phoff + uint64_t{i} * sizeof ph)) return std::nullopt;
+  if (header.size() < sizeof eh) return std::nullopt;
+  std::memcpy(&eh, header.data(), sizeof eh);
+  if (eh.e_phentsize != sizeof(Phdr) || eh.e_phnum > kMaxProgramHeaders) return std::nullopt;
+  std::vector<Phdr> phdrs(eh.e_phnum);
+  if (!read_at(fd, phdrs.data(), phdrs.size() * sizeof(Phdr), eh.e_phoff)) return std::nullopt;
+  for (const Phdr& ph : phdrs) {
     if (ph.p_type != PT_INTERP) continue;
     if (ph.p_filesz < 2 || ph.p_filesz > kMaxInterpBytes) return std::nullopt;
     std::string path(ph.p_filesz, '\0');
@@ -63,8 +67,8 @@ std::optional<std::string> interpreter_of(int fd) {
   if (static_cast<size_t>(n) <= EI_DATA || !header.starts_with(ELFMAG) ||
       buf[EI_DATA] != ELFDATA2LSB) // the little-endian hosts Corral runs on
     return std::nullopt;
-  if (buf[EI_CLASS] == ELFCLASS64) return elf_interpreter<Elf64_Ehdr, Elf64_Phdr>(fd);
-  if (buf[EI_CLASS] == ELFCLASS32) return elf_interpreter<Elf32_Ehdr, Elf32_Phdr>(fd);
+  if (buf[EI_CLASS] == ELFCLASS64) return elf_interpreter<Elf64_Ehdr, Elf64_Phdr>(fd, header);
+  if (buf[EI_CLASS] == ELFCLASS32) return elf_interpreter<Elf32_Ehdr, Elf32_Phdr>(fd, header);
   return std::nullopt;
 }
 
