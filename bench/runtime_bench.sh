@@ -86,6 +86,31 @@ alternate() {
   printf '%-46s baseline %9.0f us  enforced %9.0f us  ratio %s\n' "$label" "$b" "$e" "$(ratio "$e" "$b")"
 }
 
+# The agent is SIGKILLed and restarted at once (as systemd's Restart=always would) while a
+# loop in the container tries a denied exec again and again; any success is a hole.
+window_after_kill() {
+  local label=$1
+  shift
+  corral_rt_stop_corrald TERM
+  agent_up "$@"
+  corral_rt_exec bench bash -c 'end=$((${EPOCHREALTIME/./}+4000000)); ok=0; no=0; first=; last=;
+    while ((${EPOCHREALTIME/./} < end)); do
+      if /usr/sbin/chroot --version >/dev/null 2>&1; then ok=$((ok+1)); t=${EPOCHREALTIME/./}; first=${first:-$t}; last=$t; else no=$((no+1)); fi
+    done; echo "$ok $no $first $last" >/tmp/window' &
+  local loop=$!
+  sleep 1
+  local killed back ok no t_first t_last
+  killed=$(date +%s%N)
+  corral_rt_stop_corrald KILL
+  agent_up "$@"
+  back=$(date +%s%N)
+  wait "$loop"
+  read -r ok no t_first t_last < <(corral_rt_exec bench bash -c 'read -r l </tmp/window; echo $l')
+  printf '%-46s %s us down, %d execs passed unenforced, %d denied; %s\n' \
+    "SIGKILL + restart, $label" $(((back - killed) / 1000)) "$ok" "$no" \
+    "$([[ $ok -gt 0 ]] && echo "unenforced window $((t_last - t_first)) us" || echo "no unenforced window")"
+}
+
 for w in "${what[@]}"; do
   case $w in
   exec) alternate "exec loop: $loops x /usr/bin/true" "for ((i=0;i<$loops;i++)); do /usr/bin/true; done" ;;
@@ -149,24 +174,8 @@ for w in "${what[@]}"; do
     for ((i = 0; i < n; i++)); do corral_rt_kill "rss$i-$$"; done
     ;;
   window)
-    # The agent is SIGKILLed and restarted at once (as systemd's Restart=always would): a
-    # loop in the container tries a denied exec every iteration; any success is a hole.
-    setup_agent
-    corral_rt_exec bench bash -c 'end=$((${EPOCHREALTIME/./}+4000000)); ok=0; no=0; first=; last=;
-      while ((${EPOCHREALTIME/./} < end)); do
-        if /usr/sbin/chroot --version >/dev/null 2>&1; then ok=$((ok+1)); t=${EPOCHREALTIME/./}; first=${first:-$t}; last=$t; else no=$((no+1)); fi
-      done; echo "$ok $no $first $last" >/tmp/window' &
-    loop=$!
-    sleep 1
-    killed=$(date +%s%N)
-    corral_rt_stop_corrald KILL
-    agent_up
-    back=$(date +%s%N)
-    wait "$loop"
-    read -r ok no first last < <(corral_rt_exec bench bash -c 'read -r l </tmp/window; echo $l')
-    printf '%-46s %s us (agent down->serving), %d execs passed unenforced, %d denied%s\n' \
-      "SIGKILL + restart" $(((back - killed) / 1000)) "$ok" "$no" \
-      "$([[ $ok -gt 0 ]] && echo ", unenforced window $(((last - first))) us" || echo ", no unenforced window")"
+    window_after_kill "with the fd holder"
+    window_after_kill "without the fd holder" --fd-hold-seconds 0
     ;;
   *) echo "unknown figure $w" >&2 ;;
   esac

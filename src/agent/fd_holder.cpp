@@ -1,6 +1,7 @@
 #include "agent/fd_holder.h"
 
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <map>
@@ -128,6 +129,12 @@ int run_fd_holder(const std::string& socket_path, std::chrono::seconds hold) {
               << std::strerror(errno) << "\n";
     return 1;
   }
+  // Its pid, for whoever supervises (tests stop exactly the processes they started).
+  const std::string pid_file = socket_path + ".pid";
+  if (FILE* f = std::fopen(pid_file.c_str(), "we")) {
+    std::fprintf(f, "%d\n", static_cast<int>(::getpid()));
+    std::fclose(f);
+  }
   std::map<std::string, Held> held;
   while (true) {
     // Wait for an agent; give up (allowing everything held) after `hold` without one.
@@ -145,6 +152,7 @@ int run_fd_holder(const std::string& socket_path, std::chrono::seconds hold) {
     if (client && !serve_agent(client.get(), held)) break;
   }
   ::unlink(socket_path.c_str());
+  ::unlink(pid_file.c_str());
   return 0;
 }
 

@@ -10,6 +10,7 @@
 
 #include "agent/agent.h"
 #include "agent/api_server.h"
+#include "agent/fd_holder.h"
 #include "core/version.h"
 #include "enforce/fanotify/fanotify_enforcer.h"
 #include "events/format.h"
@@ -28,6 +29,7 @@ struct Flags {
   std::string file_posture = "audit", network_posture = "audit", capabilities_posture = "audit";
   std::string cluster_name = "default";
   size_t ring_size = 10000;
+  int hold_seconds = 10;
 };
 
 void log(const std::string& msg) {
@@ -44,9 +46,11 @@ int64_t now_micros() {
       .count();
 }
 
-Result<std::unique_ptr<enforce::Enforcer>> make_enforcer(const Flags& f, events::EventHub& hub,
-                                                         const agent::AgentConfig& c) {
-  if (f.enforcer == "none") return std::unique_ptr<enforce::Enforcer>();
+Result<std::unique_ptr<enforce::FanotifyEnforcer>> make_enforcer(const Flags& f,
+                                                                 events::EventHub& hub,
+                                                                 const agent::AgentConfig& c,
+                                                                 agent::FdHolderClient* holder) {
+  if (f.enforcer == "none") return std::unique_ptr<enforce::FanotifyEnforcer>();
   enforce::FanotifyEnforcer::Options o;
   // Runs on the enforcement thread after the kernel was answered.
   o.sink = [&hub, cluster = c.cluster_name, host = c.host_name](events::Alert&& a) {
@@ -55,15 +59,32 @@ Result<std::unique_ptr<enforce::Enforcer>> make_enforcer(const Flags& f, events:
     hub.publish(std::move(a));
   };
   o.log = log;
-  auto e = enforce::FanotifyEnforcer::make(std::move(o));
-  if (!e) {
-    if (f.enforcer == "auto") {
-      log("no enforcer available, running in audit-less mode: " + e.error().to_string());
-      return std::unique_ptr<enforce::Enforcer>();
-    }
-    return e.error();
+  if (holder != nullptr) {
+    o.on_group = [holder](const std::string& id, int fd, const std::string& meta) {
+      holder->put(id, meta, fd);
+    };
+    o.on_release = [holder](const std::string& id) { holder->drop(id); };
   }
-  return std::unique_ptr<enforce::Enforcer>(std::move(*e));
+  auto e = enforce::FanotifyEnforcer::make(std::move(o));
+  if (!e && f.enforcer == "auto") {
+    log("no enforcer available, workloads are not enforced: " + e.error().to_string());
+    return std::unique_ptr<enforce::FanotifyEnforcer>();
+  }
+  return e;
+}
+
+// The fd holder keeps the kernel enforcing while this agent restarts (agent/fd_holder.h);
+// the groups it kept from the previous agent are handed to the enforcer.
+std::unique_ptr<agent::FdHolderClient> connect_holder(const Flags& f) {
+  if (f.enforcer == "none" || f.hold_seconds <= 0) return nullptr;
+  auto h = agent::FdHolderClient::connect_or_spawn(f.state_dir + "/fd-holder.sock",
+                                                   std::chrono::seconds(f.hold_seconds));
+  if (!h) {
+    log("running without an fd holder (enforcement stops while the agent restarts): " +
+        h.error().to_string());
+    return nullptr;
+  }
+  return std::move(*h);
 }
 
 int run(const Flags& f) {
@@ -87,8 +108,17 @@ int run(const Flags& f) {
   if (!hub) return log(hub.error().to_string()), 1;
   auto store = agent::StateStore::make(f.state_dir);
   if (!store) return log(store.error().to_string()), 1;
-  auto enforcer = make_enforcer(f, **hub, config);
+  auto holder = connect_holder(f);
+  auto enforcer = make_enforcer(f, **hub, config, holder.get());
   if (!enforcer) return log(enforcer.error().to_string()), 1;
+  if (holder && *enforcer) {
+    if (auto kept = holder->take(); !kept) {
+      log("fd holder: " + kept.error().to_string());
+    } else if (!kept->empty()) {
+      for (auto& k : *kept) (*enforcer)->adopt(k.id, std::move(k.fd), k.meta);
+      log("took back " + std::to_string(kept->size()) + " enforcing groups from the fd holder");
+    }
+  }
 
   agent::Agent agent(config, **store, enforcer->get(), log);
   if (auto r = agent.restore(); !r) return log(r.error().to_string()), 1;
@@ -110,6 +140,10 @@ int run(const Flags& f) {
     log("containerd at " + f.containerd_socket +
         " has not answered yet; serving the API, "
         "its workloads are enforced as soon as it does");
+  } else if (*enforcer) {
+    if (const size_t n = (*enforcer)->release_unclaimed(); n > 0) {
+      log("released " + std::to_string(n) + " kept groups of workloads that are gone");
+    }
   }
 
   auto api = agent::ApiServer::make(f.api_socket, agent, **hub, now_micros() / 1000000);
@@ -122,6 +156,8 @@ int run(const Flags& f) {
   log(std::string("stopping on ") + strsignal(sig));
   (*api)->shutdown();
   (*source)->stop();
+  // A stop (not a crash): enforcement ends with the agent, so the holder goes too.
+  if (holder) holder->quit();
   return 0;
 }
 
@@ -158,8 +194,26 @@ int main(int argc, char** argv) {
   app.add_option("--cluster-name", f.cluster_name, "ClusterName in events")->capture_default_str();
   app.add_option("--ring-size", f.ring_size, "Events kept in memory for `corral logs`")
       ->capture_default_str();
+  app.add_option("--fd-hold-seconds", f.hold_seconds,
+                 "If the agent dies, its holder process keeps enforcing (execs wait) this long "
+                 "for it to come back, then lets everything pass; 0: no holder")
+      ->capture_default_str();
   app.footer("Example: corrald --events-file /var/log/corral/events.jsonl "
              "--default-file-posture audit");
+  // `corrald fd-holder`: the holder process the agent starts (agent/fd_holder.h).
+  if (argc > 1 && std::string_view(argv[1]) == "fd-holder") {
+    std::string socket;
+    int hold = 10;
+    CLI::App holder{"corrald fd-holder - keeps the agent's fanotify groups across restarts"};
+    holder.add_option("--socket", socket)->required();
+    holder.add_option("--hold-seconds", hold);
+    try {
+      holder.parse(argc - 1, argv + 1);
+    } catch (const CLI::ParseError& e) {
+      return holder.exit(e);
+    }
+    return agent::run_fd_holder(socket, std::chrono::seconds(hold));
+  }
   CLI11_PARSE(app, argc, argv);
   if (::geteuid() != 0) {
     std::cerr << "corrald: must run as root (fanotify permission events and containerd's socket "

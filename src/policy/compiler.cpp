@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cstdio>
 #include <set>
 
 #include "policy/glob.h"
@@ -28,6 +29,16 @@ public:
       for (const auto& [key, rules] : *names) check_conflicts(key, rules);
     }
     rs_->warnings_.assign(warnings_.begin(), warnings_.end());
+    std::string identity;
+    for (const auto& p : rs_->policies_) identity += p->key() + '\0' + p->source + '\0';
+    const Settings& s = rs_->settings_;
+    identity += std::to_string(static_cast<int>(s.postures.file)) +
+                std::to_string(static_cast<int>(s.postures.network)) +
+                std::to_string(static_cast<int>(s.postures.capabilities)) +
+                std::to_string(static_cast<int>(s.dry_run));
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016zx", std::hash<std::string>{}(identity));
+    rs_->fingerprint_ = hex;
     return rs_;
   }
 

@@ -71,6 +71,9 @@ public:
   // Conflicting rules found while compiling ("... wins"), for `corral apply` to print.
   [[nodiscard]] const std::vector<std::string>& warnings() const { return warnings_; }
   [[nodiscard]] const std::vector<PolicyPtr>& policies() const { return policies_; }
+  // Identifies what the RuleSet was compiled from (policies' texts and settings), stably
+  // across agent restarts: a kernel object built for one fingerprint may be reused for it.
+  [[nodiscard]] const std::string& fingerprint() const { return fingerprint_; }
 
   [[nodiscard]] const PathIndex& paths(Category c) const {
     return c == Category::Process ? process_ : file_;
@@ -91,6 +94,7 @@ private:
   size_t rule_count_ = 0;
   std::array<CategoryTraits, 4> traits_{};
   std::vector<std::string> warnings_;
+  std::string fingerprint_;
 };
 
 // Compiles the rules of every policy in `policies` that selects `w`.

@@ -215,7 +215,9 @@ corral_rt_run() {
     "${args[@]}" "$rootfs" "$id" "$@" ||
     corral_rt_die "ctr run $id failed"
   corral_rt_wait_for 10 _corral_rt_task_is "$id" RUNNING ||
-    corral_rt_die "container $id is not running 10 s after ctr run"
+    corral_rt_die "container $id is not running 10 s after ctr run" \
+      "(task status: $(corral_rt_task_status "$id"); log: $(tail -c 300 \
+        "$CORRAL_RT_CONTAINERD_DIR/logs/$id.log" 2>/dev/null))"
   CORRAL_RT_PIDS[$id]=$(corral_rt_pid "$id")
 }
 
@@ -280,6 +282,7 @@ corral_rt_cleanup() {
   local rc=$?
   local c
   corral_rt_stop_corrald TERM
+  corral_rt_stop_fd_holder
   if ((${#CORRAL_RT_CONTAINERS[@]})) && [[ -n $CORRAL_RT_CONTAINERD_DIR ]]; then
     # The containers' shims only exit when containerd deletes their tasks: bring back a
     # containerd the test stopped so that nothing is left running.
@@ -345,6 +348,16 @@ corral_rt_stop_corrald() {
   kill -s "$sig" "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   CORRAL_RT_CORRALD_PID=
+}
+
+# corral_rt_stop_fd_holder: ends the agent's fd holder (`corrald fd-holder`, which outlives a
+# SIGKILLed agent on purpose), by the pid it recorded.
+corral_rt_stop_fd_holder() {
+  local f=$CORRAL_RT_CORRALD_DIR/state/fd-holder.sock.pid pid
+  [[ -n $CORRAL_RT_CORRALD_DIR && -f $f ]] || return 0
+  read -r pid <"$f" || return 0
+  [[ $(cat "/proc/$pid/comm" 2>/dev/null) == corrald ]] && kill -TERM "$pid" 2>/dev/null
+  rm -f "$f"
 }
 
 # corral_rt_build_nginx_rootfs DIR: an nginx image from Debian's nginx and bash (merged /usr),

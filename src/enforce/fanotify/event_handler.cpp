@@ -121,7 +121,7 @@ bool EventHandler::is_interpreter(Group& g, int tid, const struct stat& st) {
     const auto expected_id = file_id_in_root(tid, *expected);
     named = expected_id && *expected_id == id;
   }
-  if (!named && !(stacks_ && g.cached_interpreters.contains(id))) return false;
+  if (!named && !(stacks_ && (g.adopted() || g.cached_interpreters.contains(id)))) return false;
   if (!stacks_) return named;
   const auto loading = opening_interpreter(tid);
   return loading && *loading;

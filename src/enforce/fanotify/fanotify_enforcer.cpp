@@ -50,21 +50,60 @@ Result<void> FanotifyEnforcer::enforce(const workload::Workload& w,
     return {};
   }
   std::lock_guard lock(mu_);
-  auto group = fanotify::Group::make(w, std::move(rules), options_.log);
+  const std::string meta = std::to_string(w.init_pid) + " " + rules->fingerprint();
+  auto adopted = adopted_.extract(w.id);
+  const bool reuse = !adopted.empty() && adopted.mapped().meta == meta;
+  auto group = reuse ? fanotify::Group::adopt(std::move(adopted.mapped().fd), w, rules)
+                     : fanotify::Group::make(w, rules, options_.log);
   if (!group) return group.error();
   if (auto added = responder_->add(*group); !added) return added.error();
   auto& slot = groups_[w.id];
   if (slot) responder_->remove(slot); // the old group closes when its last event is answered
   slot = std::move(*group);
+  drop_stale_locked(w.id);
+  if (!adopted.empty() && !reuse) {
+    // Built for other rules or another task: its cache may be wrong, so the new group
+    // decides from now on, but what queued on it meanwhile is read with the new rules.
+    if (auto old = fanotify::Group::adopt(std::move(adopted.mapped().fd), w, rules);
+        old && responder_->add(*old)) {
+      stale_[w.id] = std::move(*old);
+    }
+  }
+  if (!reuse && options_.on_group) options_.on_group(w.id, slot->fd(), meta);
   return {};
+}
+
+void FanotifyEnforcer::drop_stale_locked(const std::string& id) {
+  if (const auto it = stale_.find(id); it != stale_.end()) {
+    responder_->remove(it->second);
+    stale_.erase(it);
+  }
 }
 
 void FanotifyEnforcer::release(const std::string& id) {
   std::lock_guard lock(mu_);
+  drop_stale_locked(id);
   const auto it = groups_.find(id);
   if (it == groups_.end()) return;
+  // The holder's copy first: the group ends only when no process holds it any more.
+  if (options_.on_release) options_.on_release(id);
   responder_->remove(it->second);
   groups_.erase(it);
+}
+
+void FanotifyEnforcer::adopt(const std::string& id, Fd fd, std::string meta) {
+  std::lock_guard lock(mu_);
+  adopted_[id] = Adopted{std::move(fd), std::move(meta)};
+}
+
+size_t FanotifyEnforcer::release_unclaimed() {
+  std::lock_guard lock(mu_);
+  const size_t n = adopted_.size();
+  for (auto& [id, a] : adopted_) {
+    if (options_.on_release) options_.on_release(id);
+  }
+  adopted_.clear(); // closing allows whatever queued on them: their workloads are gone
+  return n;
 }
 
 Counters FanotifyEnforcer::counters() const {

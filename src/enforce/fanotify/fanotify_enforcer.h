@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 
+#include "core/fd.h"
 #include "enforce/enforcer.h"
 
 namespace corral::enforce {
@@ -35,6 +36,11 @@ public:
     std::function<void(const std::string&)> log; // operational messages; may be empty
     bool cache = true;                           // inode ignore marks (off: benchmarks)
     size_t max_cached_per_workload = 16384;      // ignore marks pin inodes in the kernel
+    // Each group that starts enforcing a workload (its fd, and `meta`: what it was built
+    // for), and each workload whose group is released: the agent keeps copies of the fds
+    // in its fd holder so that enforcement outlives the agent. May be empty.
+    std::function<void(const std::string& id, int fd, const std::string& meta)> on_group;
+    std::function<void(const std::string& id)> on_release;
     // Tests only: called on the event thread for every event before it is decided.
     std::function<void(int tid, uint64_t mask)> on_event;
   };
@@ -54,8 +60,17 @@ public:
   void release(const std::string& id) override;
   [[nodiscard]] Counters counters() const override;
 
+  // A group a previous agent left with the fd holder. When workload `id` is enforced with
+  // the same meta (pid and rules fingerprint) the group is used as it is, marks and cache
+  // included; otherwise it is read with the new rules alongside the new group until the next
+  // change, so the accesses that queued on it while no agent ran are judged, not allowed.
+  void adopt(const std::string& id, Fd fd, std::string meta);
+  // Closes the adopted groups no workload claimed (called once every workload is known).
+  size_t release_unclaimed();
+
 private:
   explicit FanotifyEnforcer(Options options);
+  void drop_stale_locked(const std::string& id);
 
   Options options_;
   std::unique_ptr<fanotify::Stats> stats_;
@@ -63,6 +78,12 @@ private:
   std::unique_ptr<fanotify::Responder> responder_; // destroyed first: joins the threads
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<fanotify::Group>> groups_; // by workload id
+  struct Adopted {
+    Fd fd;
+    std::string meta;
+  };
+  std::map<std::string, Adopted> adopted_;                        // by workload id
+  std::map<std::string, std::shared_ptr<fanotify::Group>> stale_; // adopted, other rules
 };
 
 } // namespace corral::enforce

@@ -31,9 +31,8 @@ uint64_t event_mask(const policy::RuleSet& rules) {
   return mask;
 }
 
-Result<std::shared_ptr<Group>> Group::make(const workload::Workload& w,
-                                           std::shared_ptr<const policy::RuleSet> rules,
-                                           const LogFn& log) {
+Result<std::shared_ptr<Group>> Group::prepare(const workload::Workload& w,
+                                              std::shared_ptr<const policy::RuleSet> rules) {
   if (w.init_pid <= 0) return Error{"workload " + w.id + " has no running process", "", 0};
   const std::string pid = std::to_string(w.init_pid);
   const auto ours = mount_namespace("self");
@@ -51,20 +50,38 @@ Result<std::shared_ptr<Group>> Group::make(const workload::Workload& w,
   const auto root = read_link("/proc/" + pid + "/root");
   if (!root) return errno_error("readlink /proc/" + pid + "/root");
   g->root_prefix_ = *root;
-  // FAN_REPORT_TID: the event names the thread, whose /proc/<tid>/syscall and stack are
-  // the ones blocked in the open.
   g->placeholder_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (!g->placeholder_) return errno_error("open /dev/null");
-  g->fd_.reset(::fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_TID,
-                               O_RDONLY | O_LARGEFILE | O_CLOEXEC));
-  if (!g->fd_)
+  return g;
+}
+
+Result<std::shared_ptr<Group>> Group::make(const workload::Workload& w,
+                                           std::shared_ptr<const policy::RuleSet> rules,
+                                           const LogFn& log) {
+  auto g = prepare(w, std::move(rules));
+  if (!g) return g;
+  // FAN_REPORT_TID: the event names the thread, whose /proc/<tid>/syscall and stack are
+  // the ones blocked in the open.
+  (*g)->fd_.reset(::fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_TID,
+                                  O_RDONLY | O_LARGEFILE | O_CLOEXEC));
+  if (!(*g)->fd_)
     return errno_error("fanotify_init", "needs CAP_SYS_ADMIN and a kernel with "
                                         "CONFIG_FANOTIFY_ACCESS_PERMISSIONS");
-  auto report = mark_mounts(g->fd(), w.init_pid, g->mask_);
+  auto report = mark_mounts((*g)->fd(), w.init_pid, (*g)->mask_);
   if (!report) return report.error();
   if (log) {
     for (const auto& f : report->failed) log("fanotify: " + w.id + ": cannot mark " + f);
   }
+  return g;
+}
+
+Result<std::shared_ptr<Group>> Group::adopt(Fd fd, const workload::Workload& w,
+                                            std::shared_ptr<const policy::RuleSet> rules) {
+  auto g = prepare(w, std::move(rules));
+  if (!g) return g;
+  // The fd shares the original file description, FAN_NONBLOCK included (SCM_RIGHTS).
+  (*g)->fd_ = std::move(fd);
+  (*g)->adopted_ = true;
   return g;
 }
 

@@ -34,6 +34,10 @@ public:
   // that shares the agent's mount namespace: its mounts are the host's.
   static Result<std::shared_ptr<Group>>
   make(const workload::Workload& w, std::shared_ptr<const policy::RuleSet> rules, const LogFn& log);
+  // A group built by an earlier agent (kept by the fd holder), with its marks (and cache)
+  // still in place, to be read with `rules`.
+  static Result<std::shared_ptr<Group>> adopt(Fd fd, const workload::Workload& w,
+                                              std::shared_ptr<const policy::RuleSet> rules);
 
   [[nodiscard]] int fd() const { return fd_.get(); }
   // Releases the fanotify group now, keeping the fd number reserved: the group's file is
@@ -58,9 +62,15 @@ public:
   // no event, so only the interpreter's open tells us about it.
   std::set<FileId> cached_interpreters;
   size_t cached = 0; // ignore marks placed by this group
+  // Built by an earlier agent (fd holder): its ignore marks may cache execs whose
+  // interpreters this group never saw named, so interpreter loads are told by the kernel
+  // stack alone (an interpreter is only opened after its binary passed this group).
+  [[nodiscard]] bool adopted() const { return adopted_; }
 
 private:
   Group() = default;
+  static Result<std::shared_ptr<Group>> prepare(const workload::Workload& w,
+                                                std::shared_ptr<const policy::RuleSet> rules);
   struct Expectation {
     std::string interp;
     std::chrono::steady_clock::time_point expires;
@@ -68,6 +78,7 @@ private:
   Fd fd_;
   Fd placeholder_; // /dev/null, for shut_down
   std::atomic<bool> closed_{false};
+  bool adopted_ = false;
   uint64_t mask_ = 0;
   workload::Workload workload_;
   std::shared_ptr<const policy::RuleSet> rules_;
