@@ -1,8 +1,10 @@
 #include "agent/agent.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "agent/canonical_path.h"
+#include "core/strings.h"
 #include "events/format.h"
 
 namespace corral::agent {
@@ -57,6 +59,14 @@ Result<void> check_annotation(const std::string& key, const std::string& value) 
     }
   } else if (key == "kubearmor-policy" && v != "enabled" && v != "audited" && v != "disabled") {
     return Error{"invalid value kubearmor-policy=" + value, "enabled, audited or disabled"};
+  } else if (key == "kubearmor-visibility") {
+    for (const auto& item : split(v, ',')) {
+      const auto t = trim(item);
+      if (t != "process" && t != "file" && t != "network" && t != "capabilities" && t != "none") {
+        return Error{"invalid value kubearmor-visibility=" + value,
+                     "a comma list of process, file, network, capabilities, or none"};
+      }
+    }
   }
   return {};
 }
@@ -173,6 +183,9 @@ Result<Agent::Outcome> Agent::annotate(const std::string& ns, const policy::Labe
   Outcome out;
   out.lines.push_back("namespace/" + ns + " annotated");
   out.warnings = reconcile_locked(ns);
+  const bool any = std::any_of(workloads_.begin(), workloads_.end(),
+                               [&](const auto& kv) { return kv.second.w.namespace_name == ns; });
+  if (!any) out.warnings.push_back("no workload runs in namespace " + ns + " now");
   return out;
 }
 
