@@ -72,11 +72,12 @@ corral() { corral_rt_corral "$@"; }
 
 # ---- helpers ---------------------------------------------------------------------------------
 
-# setup: containerd, the agent and a rootfs ($tmp/rootfs) with the test's programs.
+# setup [AGENT-FLAGS...]: containerd, the agent and a rootfs ($tmp/rootfs) with the test's
+# programs.
 setup() {
   corral_rt_mktemp tmp
   corral_rt_start_containerd "$tmp/containerd" || fail "cannot start containerd"
-  corral_rt_start_corrald "$tmp/agent"
+  corral_rt_start_corrald "$tmp/agent" "$@"
   corral_rt_build_rootfs "$tmp/rootfs" bash dash sleep cat id ls
 }
 
@@ -89,10 +90,16 @@ run_in() {
 }
 
 # expect_run RC TEXT [--user U] ID CMD...: CMD exits with RC and its output contains TEXT.
+# Under CPU load `ctr task exec` now and then loses all of a short process's output (seen
+# without the agent too, about 1 exec in 150): an empty output is retried, twice at most.
 expect_run() {
-  local want_rc=$1 want=$2
+  local want_rc=$1 want=$2 try
   shift 2
-  run_in "$@"
+  for try in 1 2 3; do
+    run_in "$@"
+    [[ -z $OUT && -n $want && $RC == "$want_rc" && $try -lt 3 ]] || break
+    corral_rt_log "ctr task exec returned no output for '$*' (exit $RC); running it again"
+  done
   [[ $RC == "$want_rc" ]] || fail "'$*' exited $RC, want $want_rc (output: $OUT)"
   [[ $OUT == *"$want"* ]] || fail "'$*' printed '$OUT', want it to contain '$want'"
 }
@@ -448,8 +455,8 @@ YAML
   # ...but bash started by dash is bash again.
   expect_run 126 "$(denied_exec /usr/bin/id)" "$c" dash -c 'bash -c id'
   await_alert "$c" "$m" /usr/bin/id
-  [[ $(alerts "$c" | tail -n +"$((m + 1))" | wc -l) == 1 ]] ||
-    fail "alerts for execs not from bash: $(alerts "$c" | tail -n +"$((m + 1))")"
+  alerts "$c" | tail -n +"$((m + 1))" | jq -e -s 'all(.ParentProcessName == "/usr/bin/bash")' \
+    >/dev/null || fail "alerts for execs not from bash: $(alerts "$c" | tail -n +"$((m + 1))")"
   pass "fromSource: denied when bash execs it (/usr/bin/bash and /bin/bash), passes from dash or runc"
 }
 
@@ -715,7 +722,7 @@ case_policy_before_start() {
   # The agent enforces once containerd reports /tasks/create, while containerd goes on to
   # start the task: the init's very first exec can win that race (seen under CPU load).
   # CORRAL_E2E_STRICT_START=1 makes it a failure (for a runtime hook that closes the window).
-  expect_run 0 "" "$c" cat /tmp/first
+  expect_run 0 "rc=" "$c" cat /tmp/first
   if [[ $OUT == *"/usr/bin/id: Operation not permitted"* && $OUT == *"rc=126"* ]]; then
     corral_rt_wait_for 5 _has_alerts "$c" 2 /usr/bin/id ||
       fail "want 2 alerts for /usr/bin/id: $(alerts "$c")"
@@ -770,37 +777,44 @@ case_delete_lifts() {
 
 # ---- 10. the agent restarts from its state ------------------------------------------------------
 case_agent_restart() {
-  setup
-  local c=rst-$$ m round
+  local hold=8 # the agent's --fd-hold-seconds
+  setup --fd-hold-seconds "$hold"
+  local c=rst-$$ m round holder
   corral_rt_run "$c" "$tmp/rootfs" app=rst -- sleep 1000000
   await_listed "$c"
   expect_cli 0 "annotated" annotate ns "$CORRAL_RT_NS" kubearmor-file-posture=block
   allow_policy "$tmp/p.yaml" rst-allow rst /usr/bin/bash /usr/bin/sleep
   expect_cli 0 "configured" apply -f "$tmp/p.yaml"
   expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c id
+  # Without a holder process (it failed to start) enforcement stops while the agent is down.
+  local held=1
+  grep -q "running without an fd holder" "$tmp/agent/corrald.log" && held=0
   for round in 1 2; do
     local old=$CORRAL_RT_CORRALD_PID
     corral_rt_stop_corrald KILL
     kill -0 "$old" 2>/dev/null && fail "corrald $old survived SIGKILL"
-    # An exec while the agent is down either runs unjudged (the fanotify groups died with
-    # the agent) or waits and is judged by the restarted agent (groups kept by a holder);
-    # it must not hang.
+    # An exec while the agent is down waits in the kernel (the holder keeps the agent's
+    # fanotify groups) and is judged by the restarted agent.
     corral_rt_exec "$c" bash -c id >"$tmp/down.out" 2>&1 &
     local down=$!
     bg_pids+=("$down")
     sleep 1
-    corral_rt_start_corrald "$tmp/agent"
+    _is_dead "$down" && ((held)) && fail "an exec ran while the agent was down: $(<"$tmp/down.out")"
+    corral_rt_start_corrald "$tmp/agent" --fd-hold-seconds "$hold"
     corral_rt_wait_for 20 _is_dead "$down" ||
       fail "an exec begun while the agent was down did not end 20 s after its restart"
     RC=0
     wait "$down" || RC=$?
     bg_pids=()
-    case $RC in
-    0) corral_rt_log "agent down: bash -c id ran unjudged (no enforcement while the agent is down)" ;;
-    126) corral_rt_log "agent down: bash -c id waited and was denied by the restarted agent" ;;
-    *) fail "bash -c id begun while the agent was down exited $RC: $(<"$tmp/down.out")" ;;
-    esac
-    # Enforced before the API answers, from the stored state alone (no re-apply).
+    if ((held)); then
+      ((RC == 126)) || fail "bash -c id begun while the agent was down exited $RC, want 126" \
+        "(held, then denied by the restarted agent): $(<"$tmp/down.out")"
+      (($(grep -c "took back 1 enforcing groups from the fd holder" "$tmp/agent/corrald.log") == round)) ||
+        fail "the restarted agent did not take its group back from the holder"
+    else
+      corral_rt_log "no fd holder: bash -c id begun while the agent was down exited $RC"
+    fi
+    # Enforcing from the stored state alone (no re-apply).
     m=$(alert_count "$c")
     expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c id
     expect_alert "$c" "$m" /usr/bin/id PolicyName=DefaultPosture Action=Block Result="Permission denied"
@@ -810,8 +824,29 @@ case_agent_restart() {
     grep -q "restored 1 policies and 1 namespace annotations" "$tmp/agent/corrald.log" ||
       fail "corrald did not log its restore"
     expect_run 0 "ok" "$c" bash -c 'echo ok'
-    pass "agent SIGKILLed and restarted ($round): enforcing its stored policy and posture"
+    pass "agent SIGKILLed and restarted ($round): an exec meanwhile waited and was denied;" \
+      "enforcing its stored policy and posture"
   done
+  ((held)) || return 0
+
+  # The agent stays away: after the hold time the holder lets everything pass and exits.
+  read -r holder <"$tmp/agent/state/fd-holder.sock.pid" || fail "no fd holder pid file"
+  corral_rt_stop_corrald KILL
+  local t0=$SECONDS
+  CORRAL_RT_EXEC_TIMEOUT=$((hold + 20)) run_in "$c" bash -c id
+  ((RC == 0)) || fail "with the agent gone for good, bash -c id exited $RC: $OUT"
+  ((SECONDS - t0 >= 2 && SECONDS - t0 <= hold + 6)) ||
+    fail "with the agent gone for good, bash -c id took $((SECONDS - t0)) s (hold: $hold s)"
+  corral_rt_wait_for 5 _is_dead "$holder" || fail "the fd holder $holder outlived its hold time"
+  pass "agent gone for good: an exec waited $((SECONDS - t0)) s (hold $hold s), then passed; holder exited"
+  corral_rt_start_corrald "$tmp/agent" --fd-hold-seconds "$hold"
+  expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c id
+  # A stop (SIGTERM) ends enforcement, the holder included.
+  read -r holder <"$tmp/agent/state/fd-holder.sock.pid" || fail "no fd holder pid file"
+  corral_rt_stop_corrald TERM
+  corral_rt_wait_for 5 _is_dead "$holder" || fail "the fd holder $holder outlived the agent's stop"
+  expect_run 0 "uid=0(root)" "$c" bash -c id
+  pass "agent stopped with SIGTERM: its fd holder exits, enforcement ends"
 }
 
 # ---- 11. containerd restarts ------------------------------------------------------------------
