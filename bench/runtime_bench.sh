@@ -58,6 +58,7 @@ first=1
 # Starts the agent; the first time, applies the policy and the block posture (later starts
 # restore both from the agent's state). Returns once the container is enforced.
 agent_up() {
+  corral_rt_stop_corrald TERM # one agent at a time
   corral_rt_start_corrald "$dir/agent" "$@"
   if ((first)); then
     "${corral[@]}" annotate ns corral-test kubearmor-file-posture=block >/dev/null
@@ -169,8 +170,8 @@ for w in "${what[@]}"; do
     for ((i = 0; i < n; i++)); do corral_rt_run "rss$i-$$" "$dir/rootfs" app=bench -- sleep 1000000; done
     corral_rt_wait_for 30 bash -c "test \$('${corral[0]}' get workloads | grep -c fanotify) -ge $n"
     rss=$(awk '/VmRSS/ {print $2}' "/proc/$CORRAL_RT_CORRALD_PID/status")
-    printf '%-46s %d KiB (%s MiB) with %d enforced containers\n' "agent RSS" "$rss" \
-      "$(awk -v k="$rss" 'BEGIN{printf "%.1f", k/1024}')" "$("${corral[@]}" get status | awk '/^Workloads/ {print $4}' | tr -d '(')"
+    printf '%-46s %d KiB (%s MiB) with %s enforced containers\n' "agent RSS" "$rss" \
+      "$(awk -v k="$rss" 'BEGIN{printf "%.1f", k/1024}')" "$("${corral[@]}" get status -o json | jq .enforced)"
     for ((i = 0; i < n; i++)); do corral_rt_kill "rss$i-$$"; done
     ;;
   window)

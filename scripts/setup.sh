@@ -12,7 +12,7 @@ packages=(
   # containerd's API protos (compiled at build time, never copied into the repo)
   golang-github-containerd-containerd-dev golang-github-gogo-protobuf-dev
   # runtime tier: real containers, and what the demo's images are built from
-  containerd runc nginx-light bash coreutils curl iproute2 procps
+  containerd runc nginx-light bash dash coreutils util-linux curl jq iproute2 procps
 )
 
 if [[ $(id -u) -ne 0 ]]; then

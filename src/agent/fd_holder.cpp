@@ -78,6 +78,11 @@ Result<Fd> connect_to(const std::string& path) {
   if (::connect(s.get(), reinterpret_cast<const sockaddr*>(&*a), sizeof *a) != 0) {
     return errno_error("connect " + path);
   }
+  // The holder serves one agent at a time: a second agent on the same state dir must not
+  // wait for it forever.
+  const timeval bound{2, 0};
+  ::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof bound);
+  ::setsockopt(s.get(), SOL_SOCKET, SO_SNDTIMEO, &bound, sizeof bound);
   return s;
 }
 
@@ -190,7 +195,12 @@ Result<std::vector<HeldFd>> FdHolderClient::take() {
   std::vector<HeldFd> out;
   std::string msg;
   Fd fd;
-  while (receive_message(sock_.get(), &msg, &fd) && msg != "END") {
+  while (true) {
+    if (!receive_message(sock_.get(), &msg, &fd)) {
+      return Error{"the fd holder does not answer (another agent on this state dir?)",
+                   "run one corrald per --state-dir"};
+    }
+    if (msg == "END") break;
     std::istringstream in(msg);
     std::string verb;
     HeldFd h;

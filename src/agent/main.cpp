@@ -108,16 +108,22 @@ int run(const Flags& f) {
   if (!hub) return log(hub.error().to_string()), 1;
   auto store = agent::StateStore::make(f.state_dir);
   if (!store) return log(store.error().to_string()), 1;
+  // The groups a previous agent left with the fd holder, taken before anything is enforced.
   auto holder = connect_holder(f);
+  std::vector<agent::HeldFd> kept;
+  if (holder) {
+    if (auto k = holder->take(); !k) {
+      log("running without the fd holder: " + k.error().to_string());
+      holder.reset();
+    } else {
+      kept = std::move(*k);
+    }
+  }
   auto enforcer = make_enforcer(f, **hub, config, holder.get());
   if (!enforcer) return log(enforcer.error().to_string()), 1;
-  if (holder && *enforcer) {
-    if (auto kept = holder->take(); !kept) {
-      log("fd holder: " + kept.error().to_string());
-    } else if (!kept->empty()) {
-      for (auto& k : *kept) (*enforcer)->adopt(k.id, std::move(k.fd), k.meta);
-      log("took back " + std::to_string(kept->size()) + " enforcing groups from the fd holder");
-    }
+  if (*enforcer && !kept.empty()) {
+    for (auto& k : kept) (*enforcer)->adopt(k.id, std::move(k.fd), k.meta);
+    log("took back " + std::to_string(kept.size()) + " enforcing groups from the fd holder");
   }
 
   agent::Agent agent(config, **store, enforcer->get(), log);

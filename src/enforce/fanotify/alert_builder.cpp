@@ -52,12 +52,14 @@ Actor read_actor(int tid, const std::string& root_prefix) {
     const auto leader = a.tgid == tid ? st : read_status(a.tgid);
     if (leader) a.ns_pid = leader->ns_pid;
     // The parent's pid in the same namespace, if it lives there (not the runtime's shim).
-    if (const auto parent = read_status(a.ppid); parent && parent->ns_depth == st->ns_depth)
+    if (const auto parent = read_status(a.ppid); parent && parent->ns_depth == st->ns_depth) {
       a.ns_ppid = parent->ns_pid;
+      // Its program only then: a shim's or runc's host path names nothing in the container.
+      a.parent_exe = exe_of(a.ppid, root_prefix);
+    }
   }
   a.exe = exe_of(tid, root_prefix);
   a.args = read_args(a.tgid);
-  if (a.ppid > 0) a.parent_exe = exe_of(a.ppid, root_prefix);
   if (const auto cwd = read_link("/proc/" + std::to_string(tid) + "/cwd"))
     a.cwd = strip_root(*cwd, root_prefix);
   a.tty = read_tty(a.tgid);
