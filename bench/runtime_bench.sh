@@ -14,6 +14,8 @@ trap corral_rt_cleanup EXIT
 
 runs=${CORRAL_BENCH_RUNS:-5}
 loops=${CORRAL_BENCH_LOOPS:-2000}
+# An open costs ~5 us: 2000 of them (10 ms) are too few to tell 5% from noise.
+open_loops=${CORRAL_BENCH_OPEN_LOOPS:-20000}
 what=("$@")
 ((${#what[@]})) || what=(exec open cold apply start rss window)
 corral=("$CORRAL_RT_BIN/corral")
@@ -115,7 +117,7 @@ window_after_kill() {
 for w in "${what[@]}"; do
   case $w in
   exec) alternate "exec loop: $loops x /usr/bin/true" "for ((i=0;i<$loops;i++)); do /usr/bin/true; done" ;;
-  open) alternate "open loop: $loops x open(/etc/passwd)" "for ((i=0;i<$loops;i++)); do : </etc/passwd; done" ;;
+  open) alternate "open loop: $open_loops x open(/etc/passwd)" "for ((i=0;i<$open_loops;i++)); do : </etc/passwd; done" ;;
   cold)
     # 200 distinct binaries, each exec'd once right after enforcement starts: every one is a
     # round trip to the agent (nothing cached yet).
