@@ -28,12 +28,20 @@ bool stronger(const CompiledRule& a, const CompiledRule& b) {
   return a.rule->action > b.rule->action;
 }
 
+// The strongest rule of `rules` that covers the access and passes `target_matches` (checked
+// only for rules that would win, since a glob costs more than the comparison).
+template <class TargetMatches>
 const CompiledRule* best_of(const std::vector<CompiledRule>& rules, const Access& a,
-                            const CompiledRule* best) {
+                            const CompiledRule* best, TargetMatches target_matches) {
   for (const auto& c : rules) {
-    if ((best == nullptr || stronger(c, *best)) && covers(c, a)) best = &c;
+    if ((best == nullptr || stronger(c, *best)) && target_matches(c) && covers(c, a)) best = &c;
   }
   return best;
+}
+
+const CompiledRule* best_of(const std::vector<CompiledRule>& rules, const Access& a,
+                            const CompiledRule* best) {
+  return best_of(rules, a, best, [](const CompiledRule&) { return true; });
 }
 
 template <class Map>
@@ -58,12 +66,8 @@ const CompiledRule* deepest_dir(const TrieNode& node, std::string_view rest, con
   // The directory itself (rest empty) and its direct entries match any dir rule here;
   // deeper files only recursive ones.
   const bool direct = slash == std::string_view::npos;
-  const CompiledRule* best = nullptr;
-  for (const auto& c : node.dirs) {
-    if ((direct || c.rule->recursive) && (best == nullptr || stronger(c, *best)) && covers(c, a))
-      best = &c;
-  }
-  return best;
+  return best_of(node.dirs, a, nullptr,
+                 [direct](const CompiledRule& c) { return direct || c.rule->recursive; });
 }
 
 const CompiledRule* best_pattern(const TrieNode& root, const Access& a) {
@@ -71,11 +75,8 @@ const CompiledRule* best_pattern(const TrieNode& root, const Access& a) {
   const TrieNode* node = &root;
   std::string_view rest = a.target.substr(1);
   while (node != nullptr) {
-    for (const auto& c : node->patterns) {
-      if ((best == nullptr || stronger(c, *best)) && glob_match(c.pattern(), a.target) &&
-          covers(c, a))
-        best = &c;
-    }
+    best = best_of(node->patterns, a, best,
+                   [&a](const CompiledRule& c) { return glob_match(c.pattern(), a.target); });
     const size_t slash = rest.find('/');
     if (slash == std::string_view::npos) break;
     const auto it = node->children.find(rest.substr(0, slash));
