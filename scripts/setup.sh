@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   # build
   build-essential cmake pkg-config git clang clang-format clang-tidy libclang-rt-14-dev
+  # BPF programs (bpf/): libbpf, and bpftool for vmlinux.h and skeletons
+  libbpf-dev bpftool
   # libraries
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc

@@ -52,10 +52,14 @@ spec:
   action: Block
 )";
 
+// The enforcer configurations: ignore marks, none, ignore marks + the exec backstop (which
+// lets ld.so be cached under an allow-list).
+enum Config { kCache, kNoCache, kBackstop };
+
 struct Mode {
   std::string name;
   const char* policy; // nullptr: no enforcement
-  bool cache;
+  Config config;
 };
 
 double median(std::vector<double> v) {
@@ -65,7 +69,7 @@ double median(std::vector<double> v) {
 
 // Owned here so that die() can remove it (std::exit does not unwind main's locals).
 std::unique_ptr<testing::Sandbox> g_sandbox;
-std::map<bool, std::unique_ptr<enforce::FanotifyEnforcer>> g_enforcers; // by cache on/off
+std::map<Config, std::unique_ptr<enforce::FanotifyEnforcer>> g_enforcers;
 
 [[noreturn]] void die(const std::string& what) {
   std::fprintf(stderr, "fanotify_exec_bench: %s\n", what.c_str());
@@ -122,25 +126,28 @@ int main(int argc, char** argv) {
   testing::Sandbox& sb = *g_sandbox;
   const auto w = sb.workload("bench");
   auto& enforcers = g_enforcers;
-  for (const bool cache : {true, false}) {
+  for (const Config config : {kCache, kNoCache, kBackstop}) {
     enforce::FanotifyEnforcer::Options o;
-    o.cache = cache;
+    o.cache = config != kNoCache;
+    o.exec_backstop = config == kBackstop;
     o.log = [](const std::string& m) { std::fprintf(stderr, "%s\n", m.c_str()); };
     auto e = enforce::FanotifyEnforcer::make(std::move(o));
     if (!e) die(e.error().to_string());
-    enforcers[cache] = std::move(*e);
+    if (config == kBackstop && !(*e)->exec_backstop()) die("the exec backstop cannot load");
+    enforcers[config] = std::move(*e);
   }
 
-  const std::vector<Mode> modes = {{"none", nullptr, true},
-                                   {"allow-list, cache", kAllowList, true},
-                                   {"allow-list, no cache", kAllowList, false},
-                                   {"block-list, cache", kBlockList, true},
-                                   {"block-list, no cache", kBlockList, false}};
+  const std::vector<Mode> modes = {{"none", nullptr, kCache},
+                                   {"allow-list, backstop", kAllowList, kBackstop},
+                                   {"allow-list, cache", kAllowList, kCache},
+                                   {"allow-list, no cache", kAllowList, kNoCache},
+                                   {"block-list, cache", kBlockList, kCache},
+                                   {"block-list, no cache", kBlockList, kNoCache}};
   std::map<std::string, std::vector<double>> ms;
   std::map<std::string, uint64_t> events;
   for (int r = 0; r < runs; ++r) {
     for (const auto& m : modes) {
-      auto* e = enforcers[m.cache].get();
+      auto* e = enforcers[m.config].get();
       const auto before = e->counters().events;
       ms[m.name].push_back(static_cast<double>(measure(sb, w, e, m, execs)) / 1e6);
       if (m.policy != nullptr) events[m.name] = e->counters().events - before;
@@ -161,14 +168,14 @@ int main(int argc, char** argv) {
   for (int i = 0; i < cold_samples; ++i) {
     cold_none.push_back(static_cast<double>(measure(sb, w, nullptr, modes[0], 1)) / 1e3);
     cold_enforced.push_back(
-        static_cast<double>(measure(sb, w, enforcers[true].get(), modes[1], 1)) / 1e3);
+        static_cast<double>(measure(sb, w, enforcers[kCache].get(), modes[2], 1)) / 1e3);
   }
   const double cn = median(cold_none), ce = median(cold_enforced);
   std::printf("\nfirst exec of /bin/true in a fresh group (allow-list), median of %d:\n",
               cold_samples);
   std::printf("  no enforcement %.1f us, enforced %.1f us: +%.1f us for its 2 round trips\n", cn,
               ce, ce - cn);
-  const auto c = enforcers[true]->counters();
+  const auto c = enforcers[kCache]->counters();
   std::printf("\ncounters (cache): events %llu denied %llu errors_allowed %llu timeouts_allowed "
               "%llu\n",
               static_cast<unsigned long long>(c.events), static_cast<unsigned long long>(c.denied),

@@ -151,6 +151,12 @@ public:
       extra["cached_allows"] = std::to_string(n.cached);
       extra["interpreters_allowed"] = std::to_string(n.interpreters);
       extra["open_mode_unknown"] = std::to_string(n.write_unknown);
+      extra["exec_backstop"] = n.backstop ? "on" : "off";
+      if (n.backstop) {
+        extra["backstop_kills"] = std::to_string(n.backstop_kills);
+        extra["backstop_audits"] = std::to_string(n.backstop_audits);
+        extra["backstop_reports_dropped"] = std::to_string(n.backstop_dropped);
+      }
     } else {
       reply->set_enforcer("none");
     }

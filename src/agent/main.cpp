@@ -30,6 +30,7 @@ struct Flags {
   std::string cluster_name = "default";
   size_t ring_size = 10000;
   int hold_seconds = 10;
+  std::string exec_backstop = "auto";
 };
 
 void log(const std::string& msg) {
@@ -46,10 +47,9 @@ int64_t now_micros() {
       .count();
 }
 
-Result<std::unique_ptr<enforce::FanotifyEnforcer>> make_enforcer(const Flags& f,
-                                                                 events::EventHub& hub,
-                                                                 const agent::AgentConfig& c,
-                                                                 agent::FdHolderClient* holder) {
+Result<std::unique_ptr<enforce::FanotifyEnforcer>>
+make_enforcer(const Flags& f, events::EventHub& hub, const agent::AgentConfig& c,
+              agent::FdHolderClient* holder, Fd kept_backstop) {
   if (f.enforcer == "none") return std::unique_ptr<enforce::FanotifyEnforcer>();
   enforce::FanotifyEnforcer::Options o;
   // Runs on the enforcement thread after the kernel was answered.
@@ -59,6 +59,8 @@ Result<std::unique_ptr<enforce::FanotifyEnforcer>> make_enforcer(const Flags& f,
     hub.publish(std::move(a));
   };
   o.log = log;
+  o.exec_backstop = f.exec_backstop != "off";
+  o.kept_backstop = std::move(kept_backstop);
   if (holder != nullptr) {
     o.on_group = [holder](const std::string& id, int fd, const std::string& meta) {
       holder->put(id, meta, fd);
@@ -119,7 +121,14 @@ int run(const Flags& f) {
       kept = std::move(*k);
     }
   }
-  auto enforcer = make_enforcer(f, **hub, config, holder.get());
+  // The exec backstop's link travels with the groups (their caches rely on it).
+  Fd kept_backstop;
+  std::erase_if(kept, [&](agent::HeldFd& k) {
+    if (k.id != enforce::FanotifyEnforcer::kBackstopId) return false;
+    kept_backstop = std::move(k.fd);
+    return true;
+  });
+  auto enforcer = make_enforcer(f, **hub, config, holder.get(), std::move(kept_backstop));
   if (!enforcer) return log(enforcer.error().to_string()), 1;
   if (*enforcer && !kept.empty()) {
     for (auto& k : kept) (*enforcer)->adopt(k.id, std::move(k.fd), k.meta);
@@ -155,7 +164,9 @@ int run(const Flags& f) {
   auto api = agent::ApiServer::make(f.api_socket, agent, **hub, now_micros() / 1000000);
   if (!api) return log(api.error().to_string()), 1;
   log(std::string("corrald ") + kVersion + " serving unix:" + f.api_socket + ", enforcer " +
-      (*enforcer ? std::string((*enforcer)->name()) : "none"));
+      (*enforcer ? std::string((*enforcer)->name()) +
+                       ((*enforcer)->exec_backstop() ? " with the exec backstop" : "")
+                 : "none"));
 
   int sig = 0;
   sigwait(&signals, &sig);
@@ -203,6 +214,12 @@ int main(int argc, char** argv) {
   app.add_option("--fd-hold-seconds", f.hold_seconds,
                  "If the agent dies, its holder process keeps enforcing (execs wait) this long "
                  "for it to come back, then lets everything pass; 0: no holder")
+      ->capture_default_str();
+  app.add_option("--exec-backstop", f.exec_backstop,
+                 "auto: load the BPF exec backstop where the kernel allows it, so that ld.so is "
+                 "cached under allow-lists (a direct `ld.so prog` is killed instead of denied); "
+                 "off: ld.so asks the agent on every exec")
+      ->check(CLI::IsMember({"auto", "off"}))
       ->capture_default_str();
   app.footer("Example: corrald --events-file /var/log/corral/events.jsonl "
              "--default-file-posture audit");

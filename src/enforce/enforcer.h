@@ -21,9 +21,13 @@ struct Counters {
   uint64_t timeouts_allowed = 0; // not decided within the bound -> allowed
   uint64_t enforced = 0;         // workloads currently enforced
   // Backend details (0 where a backend has no such thing):
-  uint64_t cached = 0;        // allows cached in the kernel (fanotify: inode ignore marks)
-  uint64_t interpreters = 0;  // interpreters allowed with an allowed exec (POLICY.md)
-  uint64_t write_unknown = 0; // open mode unreadable -> judged as a read
+  uint64_t cached = 0;           // allows cached in the kernel (fanotify: inode ignore marks)
+  uint64_t interpreters = 0;     // interpreters allowed with an allowed exec (POLICY.md)
+  uint64_t write_unknown = 0;    // open mode unreadable -> judged as a read
+  bool backstop = false;         // the exec backstop runs
+  uint64_t backstop_kills = 0;   // direct execs of guarded interpreters killed
+  uint64_t backstop_audits = 0;  // ... reported only
+  uint64_t backstop_dropped = 0; // reports lost (ring buffer full)
 };
 
 // Receives every alert; called from enforcement threads AFTER the kernel was answered.

@@ -7,28 +7,6 @@
 namespace corral::testing {
 namespace {
 
-std::string process_policy(const std::string& name, const std::string& path,
-                           const std::string& action) {
-  return R"(
-apiVersion: security.kubearmor.com/v1
-kind: KubeArmorPolicy
-metadata:
-  name: )" +
-         name +
-         R"(
-spec:
-  selector:
-    matchLabels:
-      app: sandbox
-  process:
-    matchPaths:
-    - path: )" +
-         path +
-         R"(
-  action: )" +
-         action + "\n";
-}
-
 TEST_F(FanotifyTest, CachedExecsProduceNoFurtherEvents) {
   enforce(process_policy("block-chroot", "/usr/sbin/chroot", "Block"));
   ASSERT_EQ(run({"/bin/true"}).exit_code, 0); // true and ld-linux: both allowed, both cached

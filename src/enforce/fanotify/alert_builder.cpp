@@ -58,12 +58,16 @@ Actor read_actor(int tid, const std::string& root_prefix) {
       a.parent_exe = exe_of(a.ppid, root_prefix);
     }
   }
-  a.exe = exe_of(tid, root_prefix);
-  a.args = read_args(a.tgid);
-  if (const auto cwd = read_link("/proc/" + std::to_string(tid) + "/cwd"))
-    a.cwd = strip_root(*cwd, root_prefix);
-  a.tty = read_tty(a.tgid);
+  read_process(a.tgid, root_prefix, a);
   return a;
+}
+
+void read_process(int pid, const std::string& root_prefix, Actor& who) {
+  who.exe = exe_of(pid, root_prefix);
+  who.args = read_args(pid);
+  if (const auto cwd = read_link("/proc/" + std::to_string(pid) + "/cwd"))
+    who.cwd = strip_root(*cwd, root_prefix);
+  who.tty = read_tty(pid);
 }
 
 events::Alert make_alert(const workload::Workload& w, const Actor& who, const policy::Verdict& v,

@@ -19,6 +19,8 @@ struct Actor {
   std::string exe, args, parent_exe, cwd, tty;
 };
 Actor read_actor(int tid, const std::string& root_prefix);
+// Fills who.exe, args, cwd and tty from process `pid` (the caller of an exec).
+void read_process(int pid, const std::string& root_prefix, Actor& who);
 
 struct AlertEvent {
   policy::Category category = policy::Category::Process;

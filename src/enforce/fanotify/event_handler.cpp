@@ -10,6 +10,7 @@
 
 #include "enforce/fanotify/alert_builder.h"
 #include "enforce/fanotify/exec_header.h"
+#include "enforce/fanotify/mounts.h"
 #include "enforce/fanotify/proc_reader.h"
 #include "enforce/fanotify/root_fs.h"
 #include "policy/decide.h"
@@ -38,7 +39,10 @@ void EventHandler::handle(Group& g, PendingEvent& ev) {
   const auto link = read_link("/proc/self/fd/" + std::to_string(ev.fd()));
   if (!link) return allow_on_error(ev, "readlink of the event's file");
   const std::string target = strip_root(*link, g.root_prefix());
-  if (exec && is_interpreter(g, ev.tid(), st)) return allow_interpreter(g, ev, target, st);
+  if (exec) {
+    const auto load = is_interpreter(g, ev.tid(), st);
+    if (load != InterpreterLoad::None) return allow_interpreter(g, ev, target, st, load);
+  }
 
   policy::Access access{category, target, {}, false, true};
   std::string source;
@@ -102,17 +106,76 @@ bool EventHandler::cacheable_file(const Group& g, policy::Category c, const stru
 }
 
 void EventHandler::allow_interpreter(Group& g, PendingEvent& ev, const std::string& target,
-                                     const struct stat& st) {
+                                     const struct stat& st, InterpreterLoad load) {
   ++stats_.interpreters;
   ev.answer(true);
   // It may be allowed on its own too (no allow-list): then it is cached like any exec.
   const auto own =
       policy::decide(g.rules(), policy::Access{policy::Category::Process, target, {}, false, true});
-  after_exec_allowed(g, ev,
-                     own.allow && !own.alert && cacheable_file(g, policy::Category::Process, st));
+  const bool cacheable = cacheable_file(g, policy::Category::Process, st);
+  const bool own_cacheable = own.allow && !own.alert && cacheable;
+  after_exec_allowed(g, ev, own_cacheable);
+  if (!own_cacheable && cacheable && load == InterpreterLoad::Elf &&
+      guard_interpreter(g, ev, st, target, own)) {
+    cache(g, ev.fd(), FAN_OPEN_EXEC_PERM);
+  }
 }
 
-bool EventHandler::is_interpreter(Group& g, int tid, const struct stat& st) {
+bool EventHandler::guard_interpreter(Group& g, const PendingEvent& ev, const struct stat& st,
+                                     const std::string& target, const policy::Verdict& own) {
+  if (options_.backstop == nullptr || g.mnt_ns() == 0) return false;
+  // The program keys the file by its superblock's device, which stat() reports only where
+  // the filesystem does not substitute another (overlayfs across filesystems): both must
+  // agree, or the entry would never match and a direct exec would pass. (The mount table
+  // is the workload's init's: the exec that raised the event has been answered and may be
+  // gone; a task in another mount namespace has no entry here anyway.)
+  const auto mount = mount_id_of(ev.fd());
+  const auto dev = mount ? mount_dev(g.workload().init_pid, *mount) : std::nullopt;
+  if (!dev || *dev != st.st_dev) return false;
+  const ExecBackstop::Entry entry{{g.mnt_ns(), kernel_dev(st.st_dev), st.st_ino},
+                                  own.allow ? ExecBackstop::Action::Audit
+                                            : ExecBackstop::Action::Block,
+                                  target};
+  std::lock_guard lock(backstop_mu_);
+  if (g.superseded()) return false;
+  if (auto r = options_.backstop->set(entry); !r) {
+    if (options_.log) options_.log("exec backstop: " + r.error().to_string());
+    return false;
+  }
+  return true;
+}
+
+void EventHandler::rules_changed(Group* old, uint64_t mnt_ns, const policy::RuleSet* rules) {
+  std::lock_guard lock(backstop_mu_);
+  if (old != nullptr) old->supersede();
+  if (options_.backstop == nullptr || mnt_ns == 0) return;
+  for (const auto& e : options_.backstop->entries()) {
+    if (e.key.mnt_ns != mnt_ns) continue;
+    // The entry stands for the file's own verdict under the workload's current rules.
+    const auto v =
+        rules == nullptr
+            ? policy::Verdict{}
+            : policy::decide(*rules,
+                             policy::Access{policy::Category::Process, e.path, {}, false, true});
+    if (rules == nullptr || (v.allow && !v.alert)) {
+      options_.backstop->erase(e.key);
+    } else {
+      auto updated = e;
+      updated.action = v.allow ? ExecBackstop::Action::Audit : ExecBackstop::Action::Block;
+      if (updated.action != e.action) (void)options_.backstop->set(updated);
+    }
+  }
+}
+
+void EventHandler::keep_backstop_entries(const std::set<uint64_t>& enforced) {
+  std::lock_guard lock(backstop_mu_);
+  if (options_.backstop == nullptr) return;
+  for (const auto& e : options_.backstop->entries()) {
+    if (!enforced.contains(e.key.mnt_ns)) options_.backstop->erase(e.key);
+  }
+}
+
+InterpreterLoad EventHandler::is_interpreter(Group& g, int tid, const struct stat& st) {
   const FileId id{st.st_dev, st.st_ino};
   // Every exec event of the thread consumes what its previous exec expected.
   const auto expected = g.take_expected(tid);
@@ -121,10 +184,11 @@ bool EventHandler::is_interpreter(Group& g, int tid, const struct stat& st) {
     const auto expected_id = file_id_in_root(tid, *expected);
     named = expected_id && *expected_id == id;
   }
-  if (!named && !(stacks_ && (g.adopted() || g.cached_interpreters.contains(id)))) return false;
-  if (!stacks_) return named;
-  const auto loading = opening_interpreter(tid);
-  return loading && *loading;
+  if (!named && !(stacks_ && (g.adopted() || g.cached_interpreters.contains(id))))
+    return InterpreterLoad::None;
+  // Without kernel stacks the kind is unknown: Other, which the backstop never guards.
+  if (!stacks_) return named ? InterpreterLoad::Other : InterpreterLoad::None;
+  return opening_interpreter(tid).value_or(InterpreterLoad::None);
 }
 
 void EventHandler::after_exec_allowed(Group& g, const PendingEvent& ev, bool cacheable) {

@@ -15,15 +15,25 @@
 // ignore mark for that event type, for regular files with one link. Binaries with an
 // interpreter are cached only where kernel stacks are readable (the interpreter's own
 // event must then be recognised without the exec's).
+//
+// ELF interpreters not allowed on their own (ld.so under an allow-list) are cached only
+// with the exec backstop (enforce/backstop): the file is first listed there for the
+// workload's mount namespace with its own verdict (Block: a direct exec is killed; Audit:
+// reported), then ignore-marked. The backstop's entries follow the rules: rules_changed()
+// recomputes a workload's entries and stops its old group from adding more.
 #pragma once
 
 #include <functional>
+#include <mutex>
+#include <set>
 #include <string>
 
 #include <sys/stat.h>
 
+#include "enforce/backstop/exec_backstop.h"
 #include "enforce/enforcer.h"
 #include "enforce/fanotify/group.h"
+#include "enforce/fanotify/proc_reader.h"
 #include "enforce/fanotify/responder.h"
 #include "policy/decide.h"
 
@@ -34,6 +44,7 @@ struct HandlerOptions {
   LogFn log;
   bool cache = true;
   size_t max_cached_per_group = 16384;
+  ExecBackstop* backstop = nullptr; // may be null: ELF interpreters then ask every time
   std::function<void(int tid, uint64_t mask)> on_event; // tests only
 };
 
@@ -41,6 +52,11 @@ class EventHandler {
 public:
   EventHandler(HandlerOptions options, Stats& stats);
   void handle(Group& g, PendingEvent& ev);
+  // The workload in mount namespace `mnt_ns` is now enforced with `rules` (null: no longer
+  // enforced); `old` (may be null) is the group that enforced it until now.
+  void rules_changed(Group* old, uint64_t mnt_ns, const policy::RuleSet* rules);
+  // Drops the backstop entries of every mount namespace not in `enforced`.
+  void keep_backstop_entries(const std::set<uint64_t>& enforced);
 
 private:
   // Fills the subject facts the category's rules need; false (event allowed, counted)
@@ -49,9 +65,11 @@ private:
                     std::string& source);
   [[nodiscard]] bool cacheable_file(const Group& g, policy::Category c,
                                     const struct stat& st) const;
-  bool is_interpreter(Group& g, int tid, const struct stat& st);
+  InterpreterLoad is_interpreter(Group& g, int tid, const struct stat& st);
   void allow_interpreter(Group& g, PendingEvent& ev, const std::string& target,
-                         const struct stat& st);
+                         const struct stat& st, InterpreterLoad load);
+  bool guard_interpreter(Group& g, const PendingEvent& ev, const struct stat& st,
+                         const std::string& target, const policy::Verdict& own);
   void after_exec_allowed(Group& g, const PendingEvent& ev, bool cacheable);
   void cache(Group& g, int event_fd, uint64_t mask);
   void allow_on_error(PendingEvent& ev, const std::string& what);
@@ -61,6 +79,7 @@ private:
   const bool stacks_; // kernel_stacks_readable()
   std::string host_name_;
   bool cache_failure_logged_ = false;
+  std::mutex backstop_mu_; // orders guard_interpreter against rules_changed
 };
 
 } // namespace corral::enforce::fanotify

@@ -1,9 +1,13 @@
 #include "enforce/fanotify/fanotify_enforcer.h"
 
+#include <set>
+
 #include <fcntl.h>
 #include <sys/fanotify.h>
 
 #include "core/fd.h"
+#include "core/strings.h"
+#include "enforce/fanotify/alert_builder.h"
 #include "enforce/fanotify/event_handler.h"
 #include "enforce/fanotify/group.h"
 #include "enforce/fanotify/responder.h"
@@ -16,6 +20,7 @@ FanotifyEnforcer::FanotifyEnforcer(Options options)
 FanotifyEnforcer::~FanotifyEnforcer() {
   // Join the threads before the groups go: closing a group fd allows its pending events.
   responder_.reset();
+  backstop_.reset(); // its reader thread reports through groups_
   std::lock_guard lock(mu_);
   groups_.clear();
 }
@@ -29,8 +34,10 @@ Result<std::unique_ptr<FanotifyEnforcer>> FanotifyEnforcer::make(Options options
                        "run as root on a kernel with CONFIG_FANOTIFY_ACCESS_PERMISSIONS");
   }
   std::unique_ptr<FanotifyEnforcer> e(new FanotifyEnforcer(std::move(options)));
-  fanotify::HandlerOptions h{e->options_.sink, e->options_.log, e->options_.cache,
-                             e->options_.max_cached_per_workload, e->options_.on_event};
+  e->start_backstop();
+  fanotify::HandlerOptions h{e->options_.sink,   e->options_.log,
+                             e->options_.cache,  e->options_.max_cached_per_workload,
+                             e->backstop_.get(), e->options_.on_event};
   e->handler_ = std::make_unique<fanotify::EventHandler>(std::move(h), *e->stats_);
   auto responder = fanotify::Responder::make(
       e->options_.reply_bound,
@@ -43,6 +50,64 @@ Result<std::unique_ptr<FanotifyEnforcer>> FanotifyEnforcer::make(Options options
   return e;
 }
 
+void FanotifyEnforcer::start_backstop() {
+  const bool kept = options_.kept_backstop.valid();
+  const auto log = [this](const std::string& m) {
+    if (options_.log) options_.log(m);
+  };
+  auto on_hit = [this](const ExecBackstop::Hit& hit) { on_backstop_hit(hit); };
+  if (options_.exec_backstop) {
+    if (kept) {
+      auto b = ExecBackstop::adopt(std::move(options_.kept_backstop), on_hit);
+      if (b)
+        backstop_ = std::move(*b);
+      else
+        log("exec backstop: cannot take over the kept one: " + b.error().to_string());
+    }
+    if (!backstop_) {
+      auto b = ExecBackstop::make(on_hit);
+      if (b)
+        backstop_ = std::move(*b);
+      else
+        log("exec backstop off (ELF interpreters ask on every exec): " + b.error().to_string());
+    }
+  }
+  // Kept groups may cache interpreters that only the kept backstop guarded.
+  if (kept && !backstop_) reuse_kept_ = false;
+  if (kept && !backstop_ && options_.on_release) options_.on_release(kBackstopId);
+  if (backstop_ && options_.on_group) options_.on_group(kBackstopId, backstop_->link_fd(), "v1");
+}
+
+void FanotifyEnforcer::on_backstop_hit(const ExecBackstop::Hit& hit) {
+  std::shared_ptr<fanotify::Group> g;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, group] : groups_) {
+      if (group->mnt_ns() == hit.key.mnt_ns) g = group;
+    }
+  }
+  if (!g || !options_.sink) return;
+  const auto v = policy::decide(
+      g->rules(), policy::Access{policy::Category::Process, hit.path, {}, false, true});
+  fanotify::Actor who;
+  who.tid = who.tgid = static_cast<int>(hit.host_pid);
+  who.ppid = static_cast<int>(hit.host_ppid);
+  who.ns_pid = static_cast<int>(hit.pid);
+  who.ns_ppid = static_cast<int>(hit.ppid);
+  who.uid = hit.uid;
+  // The program that ran the exec: the parent, if it lives in the workload (a shell).
+  if (who.ns_ppid != 0) fanotify::read_process(who.ppid, g->root_prefix(), who);
+  const bool blocked = hit.action == ExecBackstop::Action::Block;
+  auto alert =
+      fanotify::make_alert(g->workload(), who, v,
+                           fanotify::AlertEvent{policy::Category::Process, hit.path, 0, !blocked});
+  alert.data = "bpf=sched_process_exec";
+  if (blocked) alert.data += " signal=SIGKILL";
+  if (!hit.args.empty()) alert.data += " argv=" + join(hit.args, " ");
+  if (blocked) alert.result = "Permission denied";
+  options_.sink(std::move(alert));
+}
+
 Result<void> FanotifyEnforcer::enforce(const workload::Workload& w,
                                        std::shared_ptr<const policy::RuleSet> rules) {
   if (!rules || fanotify::event_mask(*rules) == 0) {
@@ -52,12 +117,13 @@ Result<void> FanotifyEnforcer::enforce(const workload::Workload& w,
   std::lock_guard lock(mu_);
   const std::string meta = std::to_string(w.init_pid) + " " + rules->fingerprint();
   auto adopted = adopted_.extract(w.id);
-  const bool reuse = !adopted.empty() && adopted.mapped().meta == meta;
+  const bool reuse = !adopted.empty() && adopted.mapped().meta == meta && reuse_kept_;
   auto group = reuse ? fanotify::Group::adopt(std::move(adopted.mapped().fd), w, rules)
                      : fanotify::Group::make(w, rules, options_.log);
   if (!group) return group.error();
   if (auto added = responder_->add(*group); !added) return added.error();
   auto& slot = groups_[w.id];
+  handler_->rules_changed(slot.get(), (*group)->mnt_ns(), rules.get());
   if (slot) responder_->remove(slot); // the old group closes when its last event is answered
   slot = std::move(*group);
   drop_stale_locked(w.id);
@@ -87,6 +153,7 @@ void FanotifyEnforcer::release(const std::string& id) {
   if (it == groups_.end()) return;
   // The holder's copy first: the group ends only when no process holds it any more.
   if (options_.on_release) options_.on_release(id);
+  handler_->rules_changed(it->second.get(), it->second->mnt_ns(), nullptr);
   responder_->remove(it->second);
   groups_.erase(it);
 }
@@ -103,6 +170,10 @@ size_t FanotifyEnforcer::release_unclaimed() {
     if (options_.on_release) options_.on_release(id);
   }
   adopted_.clear(); // closing allows whatever queued on them: their workloads are gone
+  std::set<uint64_t> enforced;
+  for (const auto& [id, g] : groups_) enforced.insert(g->mnt_ns());
+  for (const auto& [id, g] : stale_) enforced.insert(g->mnt_ns());
+  handler_->keep_backstop_entries(enforced);
   return n;
 }
 
@@ -115,6 +186,13 @@ Counters FanotifyEnforcer::counters() const {
   c.cached = stats_->cached;
   c.interpreters = stats_->interpreters;
   c.write_unknown = stats_->write_unknown;
+  if (backstop_) {
+    const auto b = backstop_->counters();
+    c.backstop = true;
+    c.backstop_kills = b.kills;
+    c.backstop_audits = b.audits;
+    c.backstop_dropped = b.dropped;
+  }
   std::lock_guard lock(mu_);
   c.enforced = groups_.size();
   return c;

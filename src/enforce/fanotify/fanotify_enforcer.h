@@ -13,6 +13,7 @@
 #include <string>
 
 #include "core/fd.h"
+#include "enforce/backstop/exec_backstop.h"
 #include "enforce/enforcer.h"
 
 namespace corral::enforce {
@@ -41,9 +42,19 @@ public:
     // in its fd holder so that enforcement outlives the agent. May be empty.
     std::function<void(const std::string& id, int fd, const std::string& meta)> on_group;
     std::function<void(const std::string& id)> on_release;
+    // The exec backstop (enforce/backstop/exec_backstop.h), so that ELF interpreters are
+    // cached under allow-lists too. `kept_backstop`: the link fd a previous agent left with
+    // the fd holder (its entries belong to the kept groups' caches). It is handed to
+    // on_group under kBackstopId like a group. Off, or when it cannot load: those
+    // interpreters ask on every exec, and kept groups are not reused as they are.
+    bool exec_backstop = false;
+    Fd kept_backstop;
     // Tests only: called on the event thread for every event before it is decided.
     std::function<void(int tid, uint64_t mask)> on_event;
   };
+
+  // The fd holder id of the exec backstop's link (no container id looks like it).
+  static constexpr const char* kBackstopId = "corral:exec-backstop";
 
   // Fails when this kernel or process cannot create a permission-class fanotify group.
   static Result<std::unique_ptr<FanotifyEnforcer>> make(Options options);
@@ -68,12 +79,19 @@ public:
   // Closes the adopted groups no workload claimed (called once every workload is known).
   size_t release_unclaimed();
 
+  // Whether the exec backstop runs (false: off, or it could not load; see the log).
+  [[nodiscard]] bool exec_backstop() const { return backstop_ != nullptr; }
+
 private:
   explicit FanotifyEnforcer(Options options);
   void drop_stale_locked(const std::string& id);
+  void start_backstop();
+  void on_backstop_hit(const ExecBackstop::Hit& hit);
 
   Options options_;
   std::unique_ptr<fanotify::Stats> stats_;
+  std::unique_ptr<ExecBackstop> backstop_; // before handler_: the handler points to it
+  bool reuse_kept_ = true; // false when kept groups' caches may rely on a backstop we lack
   std::unique_ptr<fanotify::EventHandler> handler_;
   std::unique_ptr<fanotify::Responder> responder_; // destroyed first: joins the threads
   mutable std::mutex mu_;

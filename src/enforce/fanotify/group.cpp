@@ -45,6 +45,7 @@ Result<std::shared_ptr<Group>> Group::prepare(const workload::Workload& w,
   }
   std::shared_ptr<Group> g(new Group());
   g->workload_ = w;
+  g->mnt_ns_ = *theirs;
   g->rules_ = std::move(rules);
   g->mask_ = event_mask(*g->rules_);
   const auto root = read_link("/proc/" + pid + "/root");

@@ -52,6 +52,12 @@ public:
   [[nodiscard]] const policy::RuleSet& rules() const { return *rules_; }
   // readlink of the workload's /proc/<pid>/root: "/" after pivot_root (see strip_root).
   [[nodiscard]] const std::string& root_prefix() const { return root_prefix_; }
+  // The inode of the workload's mount namespace, read when the group was built.
+  [[nodiscard]] uint64_t mnt_ns() const { return mnt_ns_; }
+  // Another group (new rules) or none now enforces the workload: this one must not add
+  // exec backstop entries any more (EventHandler, under its backstop lock).
+  void supersede() { superseded_ = true; }
+  [[nodiscard]] bool superseded() const { return superseded_; }
 
   // --- event thread only ---
   // An allowed exec of `interp`'s user by thread `tid`: its interpreter may follow.
@@ -78,6 +84,8 @@ private:
   Fd fd_;
   Fd placeholder_; // /dev/null, for shut_down
   std::atomic<bool> closed_{false};
+  std::atomic<bool> superseded_{false};
+  uint64_t mnt_ns_ = 0;
   bool adopted_ = false;
   uint64_t mask_ = 0;
   workload::Workload workload_;

@@ -1,12 +1,14 @@
 #include "enforce/fanotify/mounts.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <set>
 
 #include <fcntl.h>
 #include <sys/fanotify.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "core/strings.h"
 #include "enforce/fanotify/proc_reader.h"
@@ -37,6 +39,8 @@ bool refuses_permission_marks(std::string_view fstype) {
   return fstype == "proc";
 }
 
+} // namespace
+
 std::optional<int> mount_id_of(int fd) {
   struct statx stx {};
   if (::statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) != 0 || !(stx.stx_mask & STATX_MNT_ID))
@@ -44,7 +48,14 @@ std::optional<int> mount_id_of(int fd) {
   return static_cast<int>(stx.stx_mnt_id);
 }
 
-} // namespace
+std::optional<dev_t> mount_dev(int pid, int mount_id) {
+  const auto text = read_proc_file("/proc/" + std::to_string(pid) + "/mountinfo", 256 * 1024);
+  if (!text) return std::nullopt;
+  for (const auto& m : parse_mountinfo(*text)) {
+    if (m.id == mount_id) return m.dev;
+  }
+  return std::nullopt;
+}
 
 std::vector<MountEntry> parse_mountinfo(std::string_view text) {
   std::vector<MountEntry> out;
@@ -57,6 +68,8 @@ std::vector<MountEntry> parse_mountinfo(std::string_view text) {
     MountEntry e;
     e.id = std::atoi(f[0].c_str());
     e.mount_point = unescape(f[4]);
+    unsigned major = 0, minor = 0;
+    if (std::sscanf(f[2].c_str(), "%u:%u", &major, &minor) == 2) e.dev = makedev(major, minor);
     e.fstype = f[dash + 1];
     if (e.id > 0 && e.mount_point.starts_with('/')) out.push_back(std::move(e));
   }

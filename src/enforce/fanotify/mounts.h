@@ -4,9 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <sys/types.h>
 
 #include "core/result.h"
 
@@ -16,10 +19,16 @@ struct MountEntry {
   int id = 0;              // mount id (field 1), as statx(STATX_MNT_ID) reports it
   std::string mount_point; // relative to the process's root, octal escapes decoded
   std::string fstype;
+  dev_t dev = 0; // the superblock's device (field 3, major:minor), as the kernel holds it
 };
 
 // Parses /proc/<pid>/mountinfo (proc(5)); malformed lines are skipped.
 std::vector<MountEntry> parse_mountinfo(std::string_view text);
+
+// The mount id of an open file (statx STATX_MNT_ID).
+std::optional<int> mount_id_of(int fd);
+// The superblock device of mount `mount_id` as /proc/<pid>/mountinfo lists it.
+std::optional<dev_t> mount_dev(int pid, int mount_id);
 
 struct MarkReport {
   size_t marked = 0;

@@ -178,7 +178,7 @@ OpenMode blocked_open_mode(int tid) {
   }
 }
 
-std::optional<bool> opening_interpreter(int tid) {
+std::optional<InterpreterLoad> opening_interpreter(int tid) {
   // Parked: the unwinder sees the notification path (fsnotify() -> fanotify_handle_event ->
   // fanotify_get_response, the last often inlined); a task still running shows nothing.
   const auto parked = [](const std::string& t) {
@@ -186,11 +186,13 @@ std::optional<bool> opening_interpreter(int tid) {
   };
   const auto stack = read_parked(tid, "stack", 8192, parked);
   if (!stack || !parked(*stack)) return std::nullopt;
-  for (const std::string_view handler : {"] load_elf_binary+", "] load_compat_elf_binary+",
-                                         "] load_script+", "] load_misc_binary+"}) {
-    if (stack->find(handler) != std::string::npos) return true;
+  for (const std::string_view handler : {"] load_elf_binary+", "] load_compat_elf_binary+"}) {
+    if (stack->find(handler) != std::string::npos) return InterpreterLoad::Elf;
   }
-  return false;
+  for (const std::string_view handler : {"] load_script+", "] load_misc_binary+"}) {
+    if (stack->find(handler) != std::string::npos) return InterpreterLoad::Other;
+  }
+  return InterpreterLoad::None;
 }
 
 bool kernel_stacks_readable() {

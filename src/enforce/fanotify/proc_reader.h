@@ -47,7 +47,11 @@ OpenMode blocked_open_mode(int tid);
 // load_script for "#!", load_misc_binary), whereas the exec's own file is opened from
 // alloc_bprm/do_execveat_common. nullopt when the stack is unreadable, or shows no
 // notification frames within ~2 ms (the event is read before the task parks: see .cpp).
-std::optional<bool> opening_interpreter(int tid);
+// Elf: an ELF interpreter (PT_INTERP) — a file that is then never the exec's image, which
+// is what lets the exec backstop guard it; Other: a "#!" or binfmt_misc interpreter, which
+// does become the image.
+enum class InterpreterLoad { None, Elf, Other };
+std::optional<InterpreterLoad> opening_interpreter(int tid);
 // Whether this kernel shows kernel stacks (CONFIG_STACKTRACE, CAP_SYS_ADMIN).
 bool kernel_stacks_readable();
 

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: GPL-2.0
+/* tp_btf/sched_process_exec: the exec backstop (DESIGN.md "Enforcement backends").
+ *
+ * Runs after an exec passed every permission check and replaced the image, before the new
+ * image's first instruction. A file listed in `backstop_files` for the task's mount
+ * namespace must not be the exec's own file there (the fanotify backend caches such files,
+ * typically ld.so, because they may be loaded as ELF interpreters): BLOCK kills the task
+ * with SIGKILL (it never runs; its parent sees signal 9), AUDIT lets it run; both report.
+ *
+ * At this tracepoint bprm->file is the image that runs: the binary for an ELF exec (its
+ * interpreter is opened apart, never bprm->file), ld.so for `ld.so prog`, the #!
+ * interpreter for a script. So an allowed dynamic binary never matches here. */
+// clang-format off
+#include "vmlinux.h" // first: the kernel's types, which the libbpf headers use
+// clang-format on
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "shared/exec_backstop.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define SIGKILL 9
+
+/* Interpreters of cached binaries, per workload: a few per workload (ld.so, and the
+ * 32-bit one); 4096 covers 1000 workloads with room. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4096);
+  __type(key, struct corral_backstop_key);
+  __type(value, struct corral_backstop_rule);
+} files SEC(".maps");
+
+/* Reports: 256 KiB holds ~500 events; a full buffer drops (counted), never blocks. */
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+/* [0] kills, [1] audits, [2] reports dropped (ring buffer full) */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 3);
+  __type(key, __u32);
+  __type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void count(__u32 i) {
+  __u64* c = bpf_map_lookup_elem(&counters, &i);
+  if (c) *c += 1;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(backstop_exec, struct task_struct* p, pid_t old_pid, struct linux_binprm* bprm) {
+  struct corral_backstop_key key = {};
+  struct inode* inode = BPF_CORE_READ(bprm, file, f_inode);
+  key.ino = BPF_CORE_READ(inode, i_ino);
+  key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+  key.mnt_ns = BPF_CORE_READ(p, nsproxy, mnt_ns, ns.inum);
+  const struct corral_backstop_rule* rule = bpf_map_lookup_elem(&files, &key);
+  if (!rule) return 0;
+
+  const __u32 action = rule->action;
+  if (action == CORRAL_BACKSTOP_BLOCK) {
+    bpf_send_signal(SIGKILL);
+    count(0);
+  } else {
+    count(1);
+  }
+
+  struct corral_backstop_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    count(2);
+    return 0;
+  }
+  e->key = key;
+  e->action = action;
+  e->host_pid = BPF_CORE_READ(p, tgid);
+  e->host_ppid = BPF_CORE_READ(p, real_parent, tgid);
+  /* pid as seen in the task's own pid namespace (the deepest level) */
+  const unsigned int level = BPF_CORE_READ(p, thread_pid, level);
+  e->pid = BPF_CORE_READ(p, thread_pid, numbers[level].nr);
+  struct pid* parent_pid = BPF_CORE_READ(p, real_parent, thread_pid);
+  const unsigned int parent_level = BPF_CORE_READ(parent_pid, level);
+  e->ppid = parent_level == level ? BPF_CORE_READ(parent_pid, numbers[level].nr) : 0;
+  e->uid = BPF_CORE_READ(p, cred, uid.val);
+  bpf_probe_read_kernel_str(e->path, sizeof(e->path), rule->path);
+  const unsigned long start = BPF_CORE_READ(p, mm, arg_start);
+  const unsigned long end = BPF_CORE_READ(p, mm, arg_end);
+  __u64 size = end > start ? end - start : 0;
+  if (size >= CORRAL_BACKSTOP_ARGS_MAX) size = CORRAL_BACKSTOP_ARGS_MAX - 1;
+  size &= CORRAL_BACKSTOP_ARGS_MAX - 1; /* a bound the verifier can see */
+  e->args_size = 0;
+  if (size > 0 && bpf_probe_read_user(e->args, size, (const void*)start) == 0)
+    e->args_size = (__u32)size;
+  e->reserved = 0;
+  bpf_ringbuf_submit(e, 0);
+  return 0;
+}

@@ -1,0 +1,217 @@
+#include "enforce/backstop/exec_backstop.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <linux/types.h>
+#include <sys/sysmacros.h>
+
+#include "sched_process_exec.skel.h"
+#include "shared/exec_backstop.h"
+
+namespace corral::enforce {
+namespace {
+
+constexpr const char* kProgramName = "backstop_exec";
+constexpr int kPollMs = 100; // how soon the reader notices stop_
+
+corral_backstop_key to_bpf(const ExecBackstop::Key& k) {
+  corral_backstop_key b{};
+  b.mnt_ns = k.mnt_ns;
+  b.dev = k.dev;
+  b.ino = k.ino;
+  return b;
+}
+
+ExecBackstop::Key from_bpf(const corral_backstop_key& b) {
+  return {b.mnt_ns, b.dev, b.ino};
+}
+
+Error libbpf_error(const std::string& what, int err) {
+  return Error{what + ": " + std::strerror(err < 0 ? -err : err),
+               "the exec backstop needs root and a kernel with BTF and tp_btf programs", err};
+}
+
+struct MapInfo {
+  std::string name;
+  uint32_t key_size = 0, value_size = 0;
+};
+
+Result<MapInfo> map_info(int fd) {
+  bpf_map_info info{};
+  uint32_t len = sizeof info;
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return errno_error("read a map's info");
+  return MapInfo{info.name, info.key_size, info.value_size};
+}
+
+} // namespace
+
+uint64_t kernel_dev(dev_t dev) {
+  return (static_cast<uint64_t>(major(dev)) << 20) | static_cast<uint64_t>(minor(dev));
+}
+
+Result<std::unique_ptr<ExecBackstop>> ExecBackstop::make(HitFn on_hit) {
+  libbpf_set_print(nullptr); // errors come back as values; the verifier log is not for users
+  sched_process_exec* skel = sched_process_exec__open_and_load();
+  if (skel == nullptr)
+    return libbpf_error("load the exec backstop (tp_btf/sched_process_exec)", errno);
+  std::unique_ptr<sched_process_exec, void (*)(sched_process_exec*)> owner(
+      skel, sched_process_exec__destroy);
+  if (const int err = sched_process_exec__attach(skel); err != 0) {
+    return libbpf_error("attach the exec backstop to sched_process_exec", err);
+  }
+  // Our own copies of the fds: the skeleton goes now; the link keeps the program attached.
+  std::unique_ptr<ExecBackstop> b(new ExecBackstop());
+  b->link_.reset(::fcntl(bpf_link__fd(skel->links.backstop_exec), F_DUPFD_CLOEXEC, 0));
+  b->files_.reset(::fcntl(bpf_map__fd(skel->maps.files), F_DUPFD_CLOEXEC, 0));
+  b->events_.reset(::fcntl(bpf_map__fd(skel->maps.events), F_DUPFD_CLOEXEC, 0));
+  b->counters_.reset(::fcntl(bpf_map__fd(skel->maps.counters), F_DUPFD_CLOEXEC, 0));
+  if (!b->link_ || !b->files_ || !b->events_ || !b->counters_) return errno_error("dup BPF fds");
+  if (auto r = b->start(std::move(on_hit)); !r) return r.error();
+  return b;
+}
+
+Result<std::unique_ptr<ExecBackstop>> ExecBackstop::adopt(Fd link, HitFn on_hit) {
+  bpf_link_info link_info{};
+  uint32_t len = sizeof link_info;
+  if (bpf_obj_get_info_by_fd(link.get(), &link_info, &len) != 0) {
+    return errno_error("read the kept exec backstop's link");
+  }
+  const Fd prog(bpf_prog_get_fd_by_id(link_info.prog_id));
+  if (!prog) return errno_error("open the kept exec backstop's program");
+  uint32_t map_ids[8] = {};
+  bpf_prog_info prog_info{};
+  prog_info.nr_map_ids = 8;
+  prog_info.map_ids = reinterpret_cast<uintptr_t>(map_ids);
+  len = sizeof prog_info;
+  if (bpf_obj_get_info_by_fd(prog.get(), &prog_info, &len) != 0) {
+    return errno_error("read the kept exec backstop's program");
+  }
+  if (std::string(prog_info.name) != kProgramName) {
+    return Error{"the kept BPF link is not an exec backstop (program " +
+                     std::string(prog_info.name) + ")",
+                 "", 0};
+  }
+  std::unique_ptr<ExecBackstop> b(new ExecBackstop());
+  b->link_ = std::move(link);
+  for (uint32_t i = 0; i < prog_info.nr_map_ids && i < 8; ++i) {
+    Fd fd(bpf_map_get_fd_by_id(map_ids[i]));
+    if (!fd) return errno_error("open a map of the kept exec backstop");
+    auto info = map_info(fd.get());
+    if (!info) return info.error();
+    if (info->name == "files" && info->key_size == sizeof(corral_backstop_key) &&
+        info->value_size == sizeof(corral_backstop_rule)) {
+      b->files_ = std::move(fd);
+    } else if (info->name == "events") {
+      b->events_ = std::move(fd);
+    } else if (info->name == "counters") {
+      b->counters_ = std::move(fd);
+    }
+  }
+  if (!b->files_ || !b->events_ || !b->counters_) {
+    return Error{"the kept exec backstop has other maps than this agent's (another version?)", "",
+                 0};
+  }
+  if (auto r = b->start(std::move(on_hit)); !r) return r.error();
+  return b;
+}
+
+Result<void> ExecBackstop::start(HitFn on_hit) {
+  on_hit_ = std::move(on_hit);
+  const auto sample = [](void* self, void* data, size_t size) -> int {
+    if (size < sizeof(corral_backstop_event)) return 0;
+    corral_backstop_event e{};
+    std::memcpy(&e, data, sizeof e);
+    Hit h;
+    h.key = from_bpf(e.key);
+    h.action = e.action == CORRAL_BACKSTOP_AUDIT ? Action::Audit : Action::Block;
+    h.host_pid = e.host_pid;
+    h.host_ppid = e.host_ppid;
+    h.pid = e.pid;
+    h.ppid = e.ppid;
+    h.uid = e.uid;
+    h.path.assign(e.path, strnlen(e.path, sizeof e.path));
+    const size_t n = std::min<size_t>(e.args_size, sizeof e.args);
+    for (size_t i = 0; i < n;) {
+      const size_t len = strnlen(e.args + i, n - i);
+      h.args.emplace_back(e.args + i, len);
+      i += len + 1;
+    }
+    auto* b = static_cast<ExecBackstop*>(self);
+    if (b->on_hit_) b->on_hit_(h);
+    return 0;
+  };
+  ring_buffer* rb = ring_buffer__new(events_.get(), sample, this, nullptr);
+  if (rb == nullptr) return libbpf_error("read the exec backstop's ring buffer", errno);
+  ring_ = {rb, ring_buffer__free};
+  reader_ = std::thread([this] { read_loop(); });
+  return {};
+}
+
+void ExecBackstop::read_loop() {
+  while (!stop_.load()) {
+    const int n = ring_buffer__poll(ring_.get(), kPollMs);
+    if (n < 0 && n != -EINTR) break;
+  }
+}
+
+ExecBackstop::~ExecBackstop() {
+  stop_ = true;
+  if (reader_.joinable()) reader_.join();
+}
+
+Result<void> ExecBackstop::set(const Entry& e) {
+  corral_backstop_rule rule{};
+  if (e.path.size() >= sizeof rule.path) {
+    return Error{"path too long for the exec backstop: " + e.path, "", ENAMETOOLONG};
+  }
+  rule.action = e.action == Action::Audit ? CORRAL_BACKSTOP_AUDIT : CORRAL_BACKSTOP_BLOCK;
+  std::memcpy(rule.path, e.path.data(), e.path.size());
+  const auto key = to_bpf(e.key);
+  if (bpf_map_update_elem(files_.get(), &key, &rule, BPF_ANY) != 0) {
+    return errno_error("add an exec backstop entry for " + e.path);
+  }
+  return {};
+}
+
+void ExecBackstop::erase(const Key& k) {
+  const auto key = to_bpf(k);
+  bpf_map_delete_elem(files_.get(), &key);
+}
+
+std::vector<ExecBackstop::Entry> ExecBackstop::entries() const {
+  std::vector<Entry> out;
+  corral_backstop_key key{}, next{};
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(files_.get(), prev, &next) == 0) {
+    corral_backstop_rule rule{};
+    if (bpf_map_lookup_elem(files_.get(), &next, &rule) == 0) {
+      Entry e;
+      e.key = from_bpf(next);
+      e.action = rule.action == CORRAL_BACKSTOP_AUDIT ? Action::Audit : Action::Block;
+      e.path.assign(rule.path, strnlen(rule.path, sizeof rule.path));
+      out.push_back(std::move(e));
+    }
+    key = next;
+    prev = &key;
+  }
+  return out;
+}
+
+ExecBackstop::Counters ExecBackstop::counters() const {
+  Counters c;
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return c;
+  std::vector<uint64_t> values(static_cast<size_t>(cpus));
+  uint64_t* fields[] = {&c.kills, &c.audits, &c.dropped};
+  for (uint32_t i = 0; i < 3; ++i) {
+    if (bpf_map_lookup_elem(counters_.get(), &i, values.data()) != 0) continue;
+    for (const uint64_t v : values) *fields[i] += v;
+  }
+  return c;
+}
+
+} // namespace corral::enforce

@@ -1,0 +1,147 @@
+// The exec backstop with the fanotify backend: ld.so cached under an allow-list, a direct
+// exec of it killed (Block) or reported (Audit) in this workload only, entries following
+// the rules.
+#include <csignal>
+#include <cstdlib>
+
+#include <sys/wait.h>
+
+#include "fixture.h"
+
+namespace corral::testing {
+namespace {
+
+constexpr const char* kLdSo = "/lib64/ld-linux-x86-64.so.2";
+constexpr const char* kLdSoCanonical = "/usr/lib64/ld-linux-x86-64.so.2";
+
+// The shared sandbox lives as long as the FanotifyTest suite, so these are FanotifyTests.
+#define CORRAL_START_BACKSTOP()                                                                    \
+  start([](auto& o) { o.exec_backstop = true; });                                                  \
+  if (!enforcer_->exec_backstop()) GTEST_SKIP() << "the exec backstop cannot load here"
+
+// An allowed dynamic exec, until both it and its interpreter are cached.
+#define CORRAL_WARM_UP()                                                                           \
+  ASSERT_EQ(run({"/bin/true"}).exit_code, 0);                                                      \
+  ASSERT_TRUE(eventually([&] { return counters().cached >= 2; })) << counters().cached
+
+TEST_F(FanotifyTest, BackstopUnderAnAllowListTheInterpreterIsCachedAndADirectExecKilled) {
+  CORRAL_START_BACKSTOP();
+  enforce(process_policy("allow-true", "/bin/true", "Allow"), policy::Posture::Block);
+  CORRAL_WARM_UP();
+  const auto before = counters();
+  const auto r = loop({"/bin/true"}, 1000);
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.exec_errno, 0);
+  EXPECT_EQ(counters().events, before.events); // no round trip at all any more
+  // ld.so run directly passes fanotify (cached) and dies before its first instruction.
+  const auto direct = run({kLdSo, "/usr/sbin/chroot", "--version"});
+  EXPECT_EQ(direct.exec_errno, 0);
+  EXPECT_EQ(direct.signal, SIGKILL);
+  EXPECT_EQ(direct.output, "");
+  EXPECT_TRUE(eventually([&] { return counters().backstop_kills == before.backstop_kills + 1; }));
+  const auto a = alert_for(kLdSoCanonical);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->policy_name, "DefaultPosture");
+  EXPECT_EQ(a->action, "Block");
+  EXPECT_EQ(a->result, "Permission denied");
+  EXPECT_EQ(a->operation, "Process");
+  EXPECT_EQ(a->enforcer, "fanotify");
+  EXPECT_NE(a->data.find("bpf=sched_process_exec signal=SIGKILL"), std::string::npos) << a->data;
+  EXPECT_NE(a->data.find("/usr/sbin/chroot --version"), std::string::npos) << a->data;
+  EXPECT_GT(a->host_pid, 0);
+  // Everything else keeps its verdicts.
+  EXPECT_EQ(run({"/usr/sbin/chroot", "--version"}).exec_errno, EPERM);
+  EXPECT_EQ(run({"/bin/true"}).exit_code, 0);
+}
+
+TEST_F(FanotifyTest, BackstopOnlyThisWorkloadsMountNamespaceIsGuarded) {
+  CORRAL_START_BACKSTOP();
+  enforce(process_policy("allow-true", "/bin/true", "Allow"), policy::Posture::Block);
+  CORRAL_WARM_UP();
+  // The host (this test's own mount namespace) runs ld.so directly as before.
+  const std::string cmd = std::string(kLdSo) + " /bin/true";
+  const int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST_F(FanotifyTest, BackstopAuditPostureReportsADirectExecAndLetsItRun) {
+  CORRAL_START_BACKSTOP();
+  enforce(process_policy("allow-true", "/bin/true", "Allow"), policy::Posture::Audit);
+  CORRAL_WARM_UP();
+  const auto direct = run({kLdSo, "/usr/bin/true"});
+  EXPECT_EQ(direct.exit_code, 0);
+  EXPECT_EQ(direct.signal, 0);
+  const auto a = alert_for(kLdSoCanonical);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->result, "Passed");
+  EXPECT_EQ(a->action, "Audit");
+  EXPECT_EQ(a->data.find("SIGKILL"), std::string::npos) << a->data;
+  EXPECT_TRUE(eventually([&] { return counters().backstop_audits >= 1; }));
+}
+
+TEST_F(FanotifyTest, BackstopNewRulesAllowingTheInterpreterLiftTheEntry) {
+  CORRAL_START_BACKSTOP();
+  enforce(process_policy("allow-true", "/bin/true", "Allow"), policy::Posture::Block);
+  CORRAL_WARM_UP();
+  enforce(
+      process_policy("allow-true-and-ldso", std::vector<std::string>{"/bin/true", kLdSo}, "Allow"),
+      policy::Posture::Block);
+  const auto direct = run({kLdSo, "/usr/bin/true"});
+  EXPECT_EQ(direct.exit_code, 0);
+  EXPECT_EQ(direct.signal, 0);
+}
+
+TEST_F(FanotifyTest, BackstopReleasingTheWorkloadLiftsTheEntry) {
+  CORRAL_START_BACKSTOP();
+  enforce(process_policy("allow-true", "/bin/true", "Allow"), policy::Posture::Block);
+  CORRAL_WARM_UP();
+  enforcer_->release(workload().id);
+  const auto direct = run({kLdSo, "/usr/bin/true"});
+  EXPECT_EQ(direct.exit_code, 0);
+  EXPECT_EQ(direct.signal, 0);
+}
+
+TEST_F(FanotifyTest, BackstopScriptInterpretersAreNotGuardedAndStayDeniedWithEperm) {
+  // "#!" interpreters become the exec's image, so the backstop cannot tell their legitimate
+  // use from a direct exec: they keep asking, and a direct exec is denied by fanotify.
+  CORRAL_START_BACKSTOP();
+  enforce(process_policy("allow-script",
+                         std::vector<std::string>{"/bin/true", "/usr/local/bin/hello.sh"}, "Allow"),
+          policy::Posture::Block);
+  CORRAL_WARM_UP();
+  for (int i = 0; i < 3; ++i) {
+    const auto script = run({"/usr/local/bin/hello.sh"});
+    EXPECT_EQ(script.exit_code, 0) << script.output;
+    EXPECT_EQ(script.output, "hello\n");
+  }
+  EXPECT_EQ(run({"/bin/sh", "-c", "true"}).exec_errno, EPERM);
+}
+
+TEST_F(FanotifyTest, BackstopARestartedEnforcerTakesOverTheKeptBackstop) {
+  int kept = -1;
+  enforcer_.reset();
+  start([&](auto& o) {
+    o.exec_backstop = true;
+    o.on_group = [&](const std::string& id, int fd, const std::string&) {
+      if (id == enforce::FanotifyEnforcer::kBackstopId) kept = ::dup(fd);
+    };
+  });
+  if (!enforcer_->exec_backstop()) GTEST_SKIP() << "the exec backstop cannot load here";
+  enforce(process_policy("allow-true", "/bin/true", "Allow"), policy::Posture::Block);
+  CORRAL_WARM_UP();
+  ASSERT_EQ(run({kLdSo, "/usr/bin/true"}).signal, SIGKILL);
+  ASSERT_GE(kept, 0);
+  const auto kills = counters().backstop_kills;
+  enforcer_.reset(); // the kept link holds the program and its maps
+  start([&](auto& o) {
+    o.exec_backstop = true;
+    o.kept_backstop = Fd(kept);
+  });
+  ASSERT_TRUE(enforcer_->exec_backstop());
+  for (const auto& l : logs()) EXPECT_EQ(l.find("cannot take over"), std::string::npos) << l;
+  EXPECT_EQ(counters().backstop_kills, kills); // the same maps
+}
+
+} // namespace
+} // namespace corral::testing
