@@ -493,6 +493,51 @@ case_process_script() {
   pass "scripts: an allowed script runs with its #! interpreter, which alone is denied"
 }
 
+# ---- 4b. the exec backstop: ld.so cached under an allow-list, a direct exec of it killed ----
+ldso=/lib64/ld-linux-x86-64.so.2
+ldso_canonical=/usr/lib64/ld-linux-x86-64.so.2 # /lib64 -> usr/lib64 in the merged-/usr image
+case_exec_backstop() {
+  setup
+  local c=bst-$$ m status
+  corral_rt_run "$c" "$tmp/rootfs" app=bst -- sleep 1000000
+  await_listed "$c"
+  expect_cli 0 "annotated" annotate ns "$CORRAL_RT_NS" kubearmor-file-posture=block
+  allow_policy "$tmp/p.yaml" bst-allow bst /usr/bin/bash /usr/bin/sleep
+  expect_cli 0 "configured" apply -f "$tmp/p.yaml"
+  status=$(corral get status -o json)
+  [[ $(jq -r '.counters.exec_backstop' <<<"$status") == on ]] ||
+    fail "the agent runs without the exec backstop: $status"
+  expect_run 0 "ok" "$c" bash -c 'echo ok' # bash and its ld.so, now both cached
+  m=$(alert_count "$c")
+  # Run directly, ld.so would load any program with plain opens: it dies before it runs.
+  expect_run 0 "rc=137" "$c" bash -c "$ldso /usr/bin/id; echo rc=\$?"
+  [[ $OUT != *uid=* ]] || fail "id ran through ld.so: $OUT"
+  expect_alert "$c" "$m" "$ldso_canonical" PolicyName=DefaultPosture Action=Block \
+    Operation=Process Result="Permission denied" ParentProcessName=/usr/bin/bash \
+    Data="bpf=sched_process_exec signal=SIGKILL argv=$ldso /usr/bin/id"
+  expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c id
+  status=$(corral get status -o json)
+  (($(jq -r '.counters.backstop_kills' <<<"$status") >= 1)) || fail "no kill counted: $status"
+  pass "exec backstop: allowed bash cached with its ld.so; 'ld.so /usr/bin/id' killed (137), alert"
+
+  # Posture audit: the same exec runs and is reported.
+  expect_cli 0 "annotated" annotate ns "$CORRAL_RT_NS" kubearmor-file-posture=audit --overwrite
+  expect_run 0 "ok" "$c" bash -c 'echo ok'
+  m=$(alert_count "$c")
+  expect_run 0 "uid=0(root)" "$c" bash -c "$ldso /usr/bin/id"
+  await_alert "$c" "$m" "$ldso_canonical"
+  check_alert Action=Audit Result=Passed
+  pass "exec backstop: under posture audit a direct ld.so exec runs and is reported"
+
+  # Deleting the policy lifts it with the rest.
+  expect_cli 0 "annotated" annotate ns "$CORRAL_RT_NS" kubearmor-file-posture=block --overwrite
+  expect_run 0 "ok" "$c" bash -c 'echo ok'
+  expect_run 0 "rc=137" "$c" bash -c "$ldso /usr/bin/id; echo rc=\$?"
+  expect_cli 0 "deleted" delete -f "$tmp/p.yaml"
+  expect_run 0 "uid=0(root)" "$c" bash -c "$ldso /usr/bin/id"
+  pass "exec backstop: deleting the policy lifts it"
+}
+
 # ---- 5. file rules ---------------------------------------------------------------------------
 case_file_rules() {
   setup
@@ -798,6 +843,13 @@ case_agent_restart() {
     corral_rt_exec "$c" bash -c id >"$tmp/down.out" 2>&1 &
     local down=$!
     bg_pids+=("$down")
+    # A direct ld.so exec meanwhile: bash and its ld.so are cached in the kept group, so it
+    # reaches the kept exec backstop, which kills it with no agent running.
+    if ((held)); then
+      CORRAL_RT_EXEC_TIMEOUT=10 run_in "$c" bash -c "$ldso /usr/bin/id; echo rc=\$?"
+      [[ $OUT == *rc=137* && $OUT != *uid=* ]] ||
+        fail "with the agent down, 'ld.so /usr/bin/id' was not killed (exit $RC): $OUT"
+    fi
     sleep 1
     _is_dead "$down" && ((held)) && fail "an exec ran while the agent was down: $(<"$tmp/down.out")"
     corral_rt_start_corrald "$tmp/agent" --fd-hold-seconds "$hold"
@@ -811,6 +863,9 @@ case_agent_restart() {
         "(held, then denied by the restarted agent): $(<"$tmp/down.out")"
       (($(grep -c "took back 1 enforcing groups from the fd holder" "$tmp/agent/corrald.log") == round)) ||
         fail "the restarted agent did not take its group back from the holder"
+      # The kill made while no agent ran is reported once the restarted agent reads it (its
+      # in-memory ring starts empty).
+      expect_alert "$c" 0 "$ldso_canonical" Action=Block Result="Permission denied"
     else
       corral_rt_log "no fd holder: bash -c id begun while the agent was down exited $RC"
     fi

@@ -85,10 +85,20 @@ void FanotifyEnforcer::on_backstop_hit(const ExecBackstop::Hit& hit) {
     for (const auto& [id, group] : groups_) {
       if (group->mnt_ns() == hit.key.mnt_ns) g = group;
     }
+    // Reported while no agent ran (a kept backstop), read before its workload is enforced
+    // again: kept until then.
+    if (!g) {
+      if (orphan_hits_.size() < kMaxOrphanHits) orphan_hits_.push_back(hit);
+      return;
+    }
   }
-  if (!g || !options_.sink) return;
+  alert_backstop_hit(*g, hit);
+}
+
+void FanotifyEnforcer::alert_backstop_hit(const fanotify::Group& g, const ExecBackstop::Hit& hit) {
+  if (!options_.sink) return;
   const auto v = policy::decide(
-      g->rules(), policy::Access{policy::Category::Process, hit.path, {}, false, true});
+      g.rules(), policy::Access{policy::Category::Process, hit.path, {}, false, true});
   fanotify::Actor who;
   who.tid = who.tgid = static_cast<int>(hit.host_pid);
   who.ppid = static_cast<int>(hit.host_ppid);
@@ -96,15 +106,15 @@ void FanotifyEnforcer::on_backstop_hit(const ExecBackstop::Hit& hit) {
   who.ns_ppid = static_cast<int>(hit.ppid);
   who.uid = hit.uid;
   // The program that ran the exec: the parent, if it lives in the workload (a shell).
-  if (who.ns_ppid != 0) fanotify::read_process(who.ppid, g->root_prefix(), who);
+  if (who.ns_ppid != 0) fanotify::read_process(who.ppid, g.root_prefix(), who);
   const bool blocked = hit.action == ExecBackstop::Action::Block;
-  auto alert =
-      fanotify::make_alert(g->workload(), who, v,
-                           fanotify::AlertEvent{policy::Category::Process, hit.path, 0, !blocked});
+  auto alert = fanotify::make_alert(
+      g.workload(), who, v, fanotify::AlertEvent{policy::Category::Process, hit.path, 0, !blocked});
   alert.data = "bpf=sched_process_exec";
   if (blocked) alert.data += " signal=SIGKILL";
   if (!hit.args.empty()) alert.data += " argv=" + join(hit.args, " ");
   if (blocked) alert.result = "Permission denied";
+  if (blocked && v.allow) alert.action = "Block"; // killed under rules changed since
   options_.sink(std::move(alert));
 }
 
@@ -114,7 +124,25 @@ Result<void> FanotifyEnforcer::enforce(const workload::Workload& w,
     release(w.id);
     return {};
   }
-  std::lock_guard lock(mu_);
+  std::shared_ptr<fanotify::Group> group;
+  std::vector<ExecBackstop::Hit> hits;
+  {
+    std::lock_guard lock(mu_);
+    auto r = enforce_locked(w, std::move(rules));
+    if (!r) return r;
+    group = groups_[w.id];
+    std::erase_if(orphan_hits_, [&](const ExecBackstop::Hit& h) {
+      if (h.key.mnt_ns != group->mnt_ns()) return false;
+      hits.push_back(h);
+      return true;
+    });
+  }
+  for (const auto& h : hits) alert_backstop_hit(*group, h);
+  return {};
+}
+
+Result<void> FanotifyEnforcer::enforce_locked(const workload::Workload& w,
+                                              std::shared_ptr<const policy::RuleSet> rules) {
   const std::string meta = std::to_string(w.init_pid) + " " + rules->fingerprint();
   auto adopted = adopted_.extract(w.id);
   const bool reuse = !adopted.empty() && adopted.mapped().meta == meta && reuse_kept_;
@@ -123,6 +151,8 @@ Result<void> FanotifyEnforcer::enforce(const workload::Workload& w,
   if (!group) return group.error();
   if (auto added = responder_->add(*group); !added) return added.error();
   auto& slot = groups_[w.id];
+  if (slot && slot->mnt_ns() != (*group)->mnt_ns()) // a new task (restarted container)
+    handler_->rules_changed(slot.get(), slot->mnt_ns(), nullptr);
   handler_->rules_changed(slot.get(), (*group)->mnt_ns(), rules.get());
   if (slot) responder_->remove(slot); // the old group closes when its last event is answered
   slot = std::move(*group);

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "core/fd.h"
 #include "enforce/backstop/exec_backstop.h"
@@ -86,7 +87,10 @@ private:
   explicit FanotifyEnforcer(Options options);
   void drop_stale_locked(const std::string& id);
   void start_backstop();
+  Result<void> enforce_locked(const workload::Workload& w,
+                              std::shared_ptr<const policy::RuleSet> rules);
   void on_backstop_hit(const ExecBackstop::Hit& hit);
+  void alert_backstop_hit(const fanotify::Group& g, const ExecBackstop::Hit& hit);
 
   Options options_;
   std::unique_ptr<fanotify::Stats> stats_;
@@ -102,6 +106,8 @@ private:
   };
   std::map<std::string, Adopted> adopted_;                        // by workload id
   std::map<std::string, std::shared_ptr<fanotify::Group>> stale_; // adopted, other rules
+  static constexpr size_t kMaxOrphanHits = 1024;
+  std::vector<ExecBackstop::Hit> orphan_hits_; // backstop reports of no enforced workload yet
 };
 
 } // namespace corral::enforce
