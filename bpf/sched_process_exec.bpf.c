@@ -22,6 +22,7 @@
 char LICENSE[] SEC("license") = "GPL";
 
 #define SIGKILL 9
+#define MNT_INTERNAL 0x4000 /* include/linux/mount.h: a kern_mount (shmem for memfd, ...) */
 
 /* Interpreters of cached binaries, per workload: a few per workload (ld.so, and the
  * 32-bit one); 4096 covers 1000 workloads with room. */
@@ -31,6 +32,14 @@ struct {
   __type(key, struct corral_backstop_key);
   __type(value, struct corral_backstop_rule);
 } files SEC(".maps");
+
+/* Workloads' verdicts for files on internal mounts: one per enforced workload. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4096);
+  __type(key, __u64);
+  __type(value, struct corral_backstop_namespace);
+} namespaces SEC(".maps");
 
 /* Reports: 256 KiB holds ~500 events; a full buffer drops (counted), never blocks. */
 struct {
@@ -51,31 +60,22 @@ static __always_inline void count(__u32 i) {
   if (c) *c += 1;
 }
 
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(backstop_exec, struct task_struct* p, pid_t old_pid, struct linux_binprm* bprm) {
-  struct corral_backstop_key key = {};
-  struct inode* inode = BPF_CORE_READ(bprm, file, f_inode);
-  key.ino = BPF_CORE_READ(inode, i_ino);
-  key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
-  key.mnt_ns = BPF_CORE_READ(p, nsproxy, mnt_ns, ns.inum);
-  const struct corral_backstop_rule* rule = bpf_map_lookup_elem(&files, &key);
-  if (!rule) return 0;
-
-  const __u32 action = rule->action;
+static __always_inline void report(struct task_struct* p, const struct corral_backstop_key* key,
+                                   __u32 action, __u32 kind, const char* path) {
   if (action == CORRAL_BACKSTOP_BLOCK) {
     bpf_send_signal(SIGKILL);
     count(0);
   } else {
     count(1);
   }
-
   struct corral_backstop_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
   if (!e) {
     count(2);
-    return 0;
+    return;
   }
-  e->key = key;
+  e->key = *key;
   e->action = action;
+  e->kind = kind;
   e->host_pid = BPF_CORE_READ(p, tgid);
   e->host_ppid = BPF_CORE_READ(p, real_parent, tgid);
   /* pid as seen in the task's own pid namespace (the deepest level) */
@@ -85,7 +85,7 @@ int BPF_PROG(backstop_exec, struct task_struct* p, pid_t old_pid, struct linux_b
   const unsigned int parent_level = BPF_CORE_READ(parent_pid, level);
   e->ppid = parent_level == level ? BPF_CORE_READ(parent_pid, numbers[level].nr) : 0;
   e->uid = BPF_CORE_READ(p, cred, uid.val);
-  bpf_probe_read_kernel_str(e->path, sizeof(e->path), rule->path);
+  bpf_probe_read_kernel_str(e->path, sizeof(e->path), path);
   const unsigned long start = BPF_CORE_READ(p, mm, arg_start);
   const unsigned long end = BPF_CORE_READ(p, mm, arg_end);
   __u64 size = end > start ? end - start : 0;
@@ -94,7 +94,27 @@ int BPF_PROG(backstop_exec, struct task_struct* p, pid_t old_pid, struct linux_b
   e->args_size = 0;
   if (size > 0 && bpf_probe_read_user(e->args, size, (const void*)start) == 0)
     e->args_size = (__u32)size;
-  e->reserved = 0;
   bpf_ringbuf_submit(e, 0);
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(backstop_exec, struct task_struct* p, pid_t old_pid, struct linux_binprm* bprm) {
+  struct corral_backstop_key key = {};
+  struct file* file = BPF_CORE_READ(bprm, file);
+  struct inode* inode = BPF_CORE_READ(file, f_inode);
+  key.ino = BPF_CORE_READ(inode, i_ino);
+  key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+  key.mnt_ns = BPF_CORE_READ(p, nsproxy, mnt_ns, ns.inum);
+  const struct corral_backstop_rule* rule = bpf_map_lookup_elem(&files, &key);
+  if (rule) {
+    report(p, &key, rule->action, CORRAL_BACKSTOP_GUARDED, rule->path);
+    return 0;
+  }
+  const int mnt_flags = BPF_CORE_READ(file, f_path.mnt, mnt_flags);
+  if (!(mnt_flags & MNT_INTERNAL)) return 0;
+  const struct corral_backstop_namespace* ns = bpf_map_lookup_elem(&namespaces, &key.mnt_ns);
+  if (!ns || !ns->unmarked) return 0;
+  const unsigned char* name = BPF_CORE_READ(file, f_path.dentry, d_name.name);
+  report(p, &key, ns->unmarked, CORRAL_BACKSTOP_UNMARKED, (const char*)name);
   return 0;
 }

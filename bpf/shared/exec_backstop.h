@@ -4,12 +4,16 @@
  * A file listed here for a mount namespace may be loaded by the kernel as the ELF
  * interpreter of another program (it is then not the exec's file), but must never be the
  * image an exec of that namespace ends with: running ld.so directly loads any program with
- * plain opens and mmaps, which no exec permission check sees. */
+ * plain opens and mmaps, which no exec permission check sees.
+ *
+ * A mount namespace listed in `namespaces` also has a verdict for execs of files on the
+ * kernel's internal mounts (memfd_create, then execveat or /proc/self/fd/N): no fanotify
+ * mount mark can see them, so without this an allow-list could be bypassed by writing a
+ * program into memory. */
 #ifndef CORRAL_BPF_SHARED_EXEC_BACKSTOP_H
 #define CORRAL_BPF_SHARED_EXEC_BACKSTOP_H
 
 #define CORRAL_BACKSTOP_PATH_MAX 128
-#define CORRAL_BACKSTOP_COMM_MAX 16
 #define CORRAL_BACKSTOP_ARGS_MAX 256
 
 enum corral_backstop_action {
@@ -29,6 +33,16 @@ struct corral_backstop_rule {
   char path[CORRAL_BACKSTOP_PATH_MAX]; /* inside the workload: what alerts name */
 };
 
+struct corral_backstop_namespace {
+  __u32 unmarked; /* enum corral_backstop_action for execs of files on internal mounts */
+  __u32 reserved;
+};
+
+enum corral_backstop_kind {
+  CORRAL_BACKSTOP_GUARDED = 0,  /* a listed file (key) */
+  CORRAL_BACKSTOP_UNMARKED = 1, /* a file on an internal mount; path is its dentry's name */
+};
+
 struct corral_backstop_event {
   struct corral_backstop_key key;
   __u32 action;
@@ -40,7 +54,7 @@ struct corral_backstop_event {
   char path[CORRAL_BACKSTOP_PATH_MAX];
   char args[CORRAL_BACKSTOP_ARGS_MAX]; /* the new image's argv, NUL-separated, truncated */
   __u32 args_size;
-  __u32 reserved;
+  __u32 kind; /* enum corral_backstop_kind */
 };
 
 #endif

@@ -118,6 +118,47 @@ TEST_F(FanotifyTest, BackstopScriptInterpretersAreNotGuardedAndStayDeniedWithEpe
   EXPECT_EQ(run({"/bin/sh", "-c", "true"}).exec_errno, EPERM);
 }
 
+TEST_F(FanotifyTest, BackstopKillsAProgramRunFromMemoryUnderAnAllowList) {
+  // memfd_create + execveat: the file is on the kernel's internal shmem mount, which no
+  // fanotify mark of the workload covers.
+  CORRAL_START_BACKSTOP();
+  enforce(process_policy("allow-helper", std::vector<std::string>{"/bin/true", CORRAL_MEMFD_EXEC},
+                         "Allow"),
+          policy::Posture::Block);
+  EXPECT_EQ(run({CORRAL_MEMFD_EXEC, "hello"}).output, "hello from memory\n");
+  const auto r = run({CORRAL_MEMFD_EXEC});
+  EXPECT_EQ(r.signal, SIGKILL) << r.output;
+  EXPECT_EQ(r.output, "");
+  const auto a = alert_for("/memfd:payload (deleted)");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->policy_name, "DefaultPosture");
+  EXPECT_EQ(a->action, "Block");
+  EXPECT_EQ(a->result, "Permission denied");
+  EXPECT_NE(a->data.find("signal=SIGKILL"), std::string::npos) << a->data;
+}
+
+TEST_F(FanotifyTest, BackstopLetsAProgramRunFromMemoryWhereThePolicyDoes) {
+  // A block-list: execs that match no rule are allowed, from memory too, unreported.
+  CORRAL_START_BACKSTOP();
+  enforce(process_policy("block-chroot", "/usr/sbin/chroot", "Block"));
+  const auto r = run({CORRAL_MEMFD_EXEC});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.output, "hello from memory\n");
+  // Posture audit under an allow-list: it runs and is reported.
+  enforce(process_policy("allow-helper", std::vector<std::string>{"/bin/true", CORRAL_MEMFD_EXEC},
+                         "Allow"),
+          policy::Posture::Audit);
+  EXPECT_EQ(run({CORRAL_MEMFD_EXEC}).output, "hello from memory\n");
+  const auto a = alert_for("/memfd:payload (deleted)");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->result, "Passed");
+  EXPECT_EQ(a->action, "Audit");
+  // Released: nothing is judged.
+  enforcer_->release(workload().id);
+  EXPECT_EQ(run({CORRAL_MEMFD_EXEC}).exit_code, 0);
+  EXPECT_TRUE(eventually([&] { return counters().backstop_audits == 1; }));
+}
+
 TEST_F(FanotifyTest, BackstopARestartedEnforcerTakesOverTheKeptBackstop) {
   int kept = -1;
   enforcer_.reset();

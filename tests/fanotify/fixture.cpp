@@ -29,7 +29,8 @@ std::string process_policy(const std::string& name, const std::string& path,
 
 SandboxOptions default_sandbox() {
   SandboxOptions o;
-  o.programs = {"/usr/bin/true", "/usr/bin/bash", "/bin/sh", "/usr/sbin/chroot", "/usr/bin/cat"};
+  o.programs = {"/usr/bin/true",    "/usr/bin/bash", "/bin/sh",
+                "/usr/sbin/chroot", "/usr/bin/cat",  CORRAL_MEMFD_EXEC};
   o.files = {{"/usr/local/bin/hello.sh", "#!/bin/sh\necho hello\n", 0755},
              {"/data/ro.txt", "read me\n", 0666},
              {"/data/secret.txt", "secret\n", 0644},

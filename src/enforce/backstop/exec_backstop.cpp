@@ -67,9 +67,11 @@ Result<std::unique_ptr<ExecBackstop>> ExecBackstop::make(HitFn on_hit) {
   std::unique_ptr<ExecBackstop> b(new ExecBackstop());
   b->link_.reset(::fcntl(bpf_link__fd(skel->links.backstop_exec), F_DUPFD_CLOEXEC, 0));
   b->files_.reset(::fcntl(bpf_map__fd(skel->maps.files), F_DUPFD_CLOEXEC, 0));
+  b->namespaces_.reset(::fcntl(bpf_map__fd(skel->maps.namespaces), F_DUPFD_CLOEXEC, 0));
   b->events_.reset(::fcntl(bpf_map__fd(skel->maps.events), F_DUPFD_CLOEXEC, 0));
   b->counters_.reset(::fcntl(bpf_map__fd(skel->maps.counters), F_DUPFD_CLOEXEC, 0));
-  if (!b->link_ || !b->files_ || !b->events_ || !b->counters_) return errno_error("dup BPF fds");
+  if (!b->link_ || !b->files_ || !b->namespaces_ || !b->events_ || !b->counters_)
+    return errno_error("dup BPF fds");
   if (auto r = b->start(std::move(on_hit)); !r) return r.error();
   return b;
 }
@@ -105,13 +107,16 @@ Result<std::unique_ptr<ExecBackstop>> ExecBackstop::adopt(Fd link, HitFn on_hit)
     if (info->name == "files" && info->key_size == sizeof(corral_backstop_key) &&
         info->value_size == sizeof(corral_backstop_rule)) {
       b->files_ = std::move(fd);
+    } else if (info->name == "namespaces" && info->key_size == sizeof(__u64) &&
+               info->value_size == sizeof(corral_backstop_namespace)) {
+      b->namespaces_ = std::move(fd);
     } else if (info->name == "events") {
       b->events_ = std::move(fd);
     } else if (info->name == "counters") {
       b->counters_ = std::move(fd);
     }
   }
-  if (!b->files_ || !b->events_ || !b->counters_) {
+  if (!b->files_ || !b->namespaces_ || !b->events_ || !b->counters_) {
     return Error{"the kept exec backstop has other maps than this agent's (another version?)", "",
                  0};
   }
@@ -133,6 +138,7 @@ Result<void> ExecBackstop::start(HitFn on_hit) {
     h.pid = e.pid;
     h.ppid = e.ppid;
     h.uid = e.uid;
+    h.unmarked = e.kind == CORRAL_BACKSTOP_UNMARKED;
     h.path.assign(e.path, strnlen(e.path, sizeof e.path));
     const size_t n = std::min<size_t>(e.args_size, sizeof e.args);
     for (size_t i = 0; i < n;) {
@@ -195,6 +201,34 @@ std::vector<ExecBackstop::Entry> ExecBackstop::entries() const {
       e.path.assign(rule.path, strnlen(rule.path, sizeof rule.path));
       out.push_back(std::move(e));
     }
+    key = next;
+    prev = &key;
+  }
+  return out;
+}
+
+Result<void> ExecBackstop::set_unmarked(uint64_t mnt_ns, Action action) {
+  corral_backstop_namespace ns{};
+  ns.unmarked = action == Action::Audit ? CORRAL_BACKSTOP_AUDIT : CORRAL_BACKSTOP_BLOCK;
+  const __u64 key = mnt_ns;
+  if (bpf_map_update_elem(namespaces_.get(), &key, &ns, BPF_ANY) != 0) {
+    return errno_error("set the exec backstop's verdict for mount namespace " +
+                       std::to_string(mnt_ns));
+  }
+  return {};
+}
+
+void ExecBackstop::erase_unmarked(uint64_t mnt_ns) {
+  const __u64 key = mnt_ns;
+  bpf_map_delete_elem(namespaces_.get(), &key);
+}
+
+std::vector<uint64_t> ExecBackstop::unmarked_namespaces() const {
+  std::vector<uint64_t> out;
+  __u64 key = 0, next = 0;
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(namespaces_.get(), prev, &next) == 0) {
+    out.push_back(next);
     key = next;
     prev = &key;
   }

@@ -8,6 +8,9 @@
 // opens). With ld.so listed here, the fanotify backend can cache it: it keeps passing as
 // an interpreter (never the exec's own file) and a direct exec of it ends here.
 //
+// It also gives each enforced workload (mount namespace) a verdict for execs of files on the
+// kernel's internal mounts — memfd_create + execveat, which no fanotify mount mark sees.
+//
 // The program and its maps live as long as any process holds the link's fd, so the fd
 // holder keeps them with the fanotify groups whose cache depends on them, and a restarted
 // agent takes them over (adopt). This class owns the only copies of the libbpf types.
@@ -45,10 +48,12 @@ public:
     Action action = Action::Block;
     std::string path; // inside the workload: what alerts name
   };
-  // One exec of a listed file (already killed when action is Block).
+  // One exec of a listed file, or of a file on an internal mount (already killed when
+  // action is Block).
   struct Hit {
     Key key;
     Action action = Action::Block;
+    bool unmarked = false; // on an internal mount; path is then its name ("memfd:x")
     uint32_t host_pid = 0, host_ppid = 0, pid = 0, ppid = 0, uid = 0;
     std::string path;
     std::vector<std::string> args; // the new image's argv (truncated at 255 bytes)
@@ -70,6 +75,10 @@ public:
   Result<void> set(const Entry& e);
   void erase(const Key& k);
   [[nodiscard]] std::vector<Entry> entries() const;
+  // The verdict for execs of files on internal mounts in mount namespace `mnt_ns`.
+  Result<void> set_unmarked(uint64_t mnt_ns, Action action);
+  void erase_unmarked(uint64_t mnt_ns);
+  [[nodiscard]] std::vector<uint64_t> unmarked_namespaces() const;
   [[nodiscard]] Counters counters() const;
 
 private:
@@ -77,7 +86,7 @@ private:
   Result<void> start(HitFn on_hit);
   void read_loop();
 
-  Fd link_, files_, events_, counters_;
+  Fd link_, files_, namespaces_, events_, counters_;
   HitFn on_hit_;
   std::unique_ptr<ring_buffer, void (*)(ring_buffer*)> ring_{nullptr, nullptr};
   std::atomic<bool> stop_{false};

@@ -149,6 +149,21 @@ void EventHandler::rules_changed(Group* old, uint64_t mnt_ns, const policy::Rule
   std::lock_guard lock(backstop_mu_);
   if (old != nullptr) old->supersede();
   if (options_.backstop == nullptr || mnt_ns == 0) return;
+  // Files on internal mounts (memfd): the verdict an exec fanotify never sees would get.
+  const auto unmarked =
+      rules == nullptr
+          ? policy::Verdict{}
+          : policy::decide(
+                *rules,
+                policy::Access{policy::Category::Process, kUnmarkedExecPath, {}, false, true});
+  if (unmarked.allow && !unmarked.alert) {
+    options_.backstop->erase_unmarked(mnt_ns);
+  } else if (auto r = options_.backstop->set_unmarked(mnt_ns, unmarked.allow
+                                                                  ? ExecBackstop::Action::Audit
+                                                                  : ExecBackstop::Action::Block);
+             !r && options_.log) {
+    options_.log("exec backstop: " + r.error().to_string());
+  }
   for (const auto& e : options_.backstop->entries()) {
     if (e.key.mnt_ns != mnt_ns) continue;
     // The entry stands for the file's own verdict under the workload's current rules.
@@ -172,6 +187,9 @@ void EventHandler::keep_backstop_entries(const std::set<uint64_t>& enforced) {
   if (options_.backstop == nullptr) return;
   for (const auto& e : options_.backstop->entries()) {
     if (!enforced.contains(e.key.mnt_ns)) options_.backstop->erase(e.key);
+  }
+  for (const uint64_t ns : options_.backstop->unmarked_namespaces()) {
+    if (!enforced.contains(ns)) options_.backstop->erase_unmarked(ns);
   }
 }
 

@@ -20,7 +20,9 @@
 // with the exec backstop (enforce/backstop): the file is first listed there for the
 // workload's mount namespace with its own verdict (Block: a direct exec is killed; Audit:
 // reported), then ignore-marked. The backstop's entries follow the rules: rules_changed()
-// recomputes a workload's entries and stops its old group from adding more.
+// recomputes a workload's entries and stops its old group from adding more. It also sets the
+// workload's verdict for execs of files on internal mounts (memfd), judged as an exec of
+// kUnmarkedExecPath, the path such an exec shows (/proc/<pid>/exe) for an unnamed memfd.
 #pragma once
 
 #include <functional>
@@ -38,6 +40,8 @@
 #include "policy/decide.h"
 
 namespace corral::enforce::fanotify {
+
+constexpr const char* kUnmarkedExecPath = "/memfd: (deleted)";
 
 struct HandlerOptions {
   AlertSink sink;

@@ -97,19 +97,23 @@ void FanotifyEnforcer::on_backstop_hit(const ExecBackstop::Hit& hit) {
 
 void FanotifyEnforcer::alert_backstop_hit(const fanotify::Group& g, const ExecBackstop::Hit& hit) {
   if (!options_.sink) return;
+  // A file on an internal mount is named as /proc/<pid>/exe shows it: "/memfd:x (deleted)".
+  const std::string resource = hit.unmarked ? "/" + hit.path + " (deleted)" : hit.path;
   const auto v = policy::decide(
-      g.rules(), policy::Access{policy::Category::Process, hit.path, {}, false, true});
+      g.rules(), policy::Access{policy::Category::Process, resource, {}, false, true});
   fanotify::Actor who;
   who.tid = who.tgid = static_cast<int>(hit.host_pid);
   who.ppid = static_cast<int>(hit.host_ppid);
   who.ns_pid = static_cast<int>(hit.pid);
   who.ns_ppid = static_cast<int>(hit.ppid);
   who.uid = hit.uid;
-  // The program that ran the exec: the parent, if it lives in the workload (a shell).
+  // Who ran the exec: its old image is gone at this tracepoint, so the parent stands for it
+  // (the caller for fork + exec, as from a shell; for a process that execs without forking
+  // it names that process's parent). Only a parent inside the workload is named.
   if (who.ns_ppid != 0) fanotify::read_process(who.ppid, g.root_prefix(), who);
   const bool blocked = hit.action == ExecBackstop::Action::Block;
   auto alert = fanotify::make_alert(
-      g.workload(), who, v, fanotify::AlertEvent{policy::Category::Process, hit.path, 0, !blocked});
+      g.workload(), who, v, fanotify::AlertEvent{policy::Category::Process, resource, 0, !blocked});
   alert.data = "bpf=sched_process_exec";
   if (blocked) alert.data += " signal=SIGKILL";
   if (!hit.args.empty()) alert.data += " argv=" + join(hit.args, " ");
