@@ -3,6 +3,8 @@
 #include <iostream>
 
 #include <google/protobuf/util/json_util.h>
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
 
 #include "cli/client.h"
 #include "cli/commands.h"
@@ -18,14 +20,38 @@ struct Options {
   std::string socket;
 };
 
-// -o json prints the reply message as JSON; -o yaml the same, as YAML-compatible JSON lines.
+YAML::Node to_yaml(const nlohmann::json& j) {
+  YAML::Node n;
+  if (j.is_object()) {
+    n = YAML::Node(YAML::NodeType::Map);
+    for (const auto& [k, v] : j.items()) n[k] = to_yaml(v);
+  } else if (j.is_array()) {
+    n = YAML::Node(YAML::NodeType::Sequence);
+    for (const auto& v : j) n.push_back(to_yaml(v));
+  } else if (j.is_string()) {
+    n = j.get<std::string>();
+  } else if (j.is_null()) {
+    n = YAML::Node(YAML::NodeType::Null);
+  } else {
+    n = j.dump(); // numbers and booleans, as JSON spells them
+  }
+  return n;
+}
+
+// -o json prints the reply message as JSON (the proto's field names); -o yaml the same
+// document as YAML.
 int print_message(const google::protobuf::Message& m, const std::string& output) {
   std::string json;
   google::protobuf::util::JsonPrintOptions opts;
-  opts.add_whitespace = output == "yaml";
   opts.always_print_primitive_fields = true;
   opts.preserve_proto_field_names = true;
   (void)google::protobuf::util::MessageToJsonString(m, &json, opts);
+  if (output == "yaml") {
+    YAML::Emitter out;
+    out << to_yaml(nlohmann::json::parse(json));
+    std::cout << out.c_str() << "\n";
+    return 0;
+  }
   std::cout << json << (json.ends_with("\n") ? "" : "\n");
   return 0;
 }

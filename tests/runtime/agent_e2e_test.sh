@@ -509,6 +509,9 @@ case_exec_backstop() {
   status=$(corral get status -o json)
   [[ $(jq -r '.counters.exec_backstop' <<<"$status") == on ]] ||
     fail "the agent runs without the exec backstop: $status"
+  status=$(corral get status -o yaml) # the same document as YAML
+  [[ $status == *$'\ncounters:\n'*$'\n  exec_backstop: on'* && $status != *"{"* ]] ||
+    fail "corral get status -o yaml: $status"
   expect_run 0 "ok" "$c" bash -c 'echo ok' # bash and its ld.so, now both cached
   m=$(alert_count "$c")
   # Run directly, ld.so would load any program with plain opens: it dies before it runs.
