@@ -4,7 +4,9 @@
 #include <csignal>
 #include <cstdlib>
 
+#include <fcntl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "fixture.h"
 
@@ -182,6 +184,42 @@ TEST_F(FanotifyTest, BackstopARestartedEnforcerTakesOverTheKeptBackstop) {
   ASSERT_TRUE(enforcer_->exec_backstop());
   for (const auto& l : logs()) EXPECT_EQ(l.find("cannot take over"), std::string::npos) << l;
   EXPECT_EQ(counters().backstop_kills, kills); // the same maps
+}
+
+TEST_F(FanotifyTest, BackstopKeptGroupsAreNotReusedWithoutTheirBackstop) {
+  // A kept group caches ld.so, guarded only by the kept backstop's entry. A restarted
+  // enforcer that cannot take that backstop over must not reuse the group as it is.
+  Fd kept_group;
+  std::string kept_meta;
+  enforcer_.reset();
+  start([&](auto& o) {
+    o.exec_backstop = true;
+    o.on_group = [&](const std::string& id, int fd, const std::string& meta) {
+      if (id == workload().id) {
+        kept_group = Fd(::dup(fd));
+        kept_meta = meta;
+      }
+    };
+  });
+  if (!enforcer_->exec_backstop()) GTEST_SKIP() << "the exec backstop cannot load here";
+  enforce(process_policy("allow-true", "/bin/true", "Allow"), policy::Posture::Block);
+  CORRAL_WARM_UP();
+  ASSERT_TRUE(kept_group);
+  enforcer_.reset(); // its backstop goes with it: nobody kept the link
+  start([&](auto& o) {
+    o.exec_backstop = true;
+    o.kept_backstop = Fd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); // not a BPF link
+  });
+  ASSERT_TRUE(enforcer_->exec_backstop()); // a fresh one
+  bool logged = false;
+  for (const auto& l : logs())
+    logged |= l.find("cannot take over the kept one") != std::string::npos;
+  EXPECT_TRUE(logged);
+  enforcer_->adopt(workload().id, std::move(kept_group), kept_meta);
+  enforce(process_policy("allow-true", "/bin/true", "Allow"), policy::Posture::Block);
+  // A new group judges the direct exec: denied by fanotify (reusing the kept one would have
+  // let it run: its ld.so is cached and the fresh backstop has no entry for it).
+  EXPECT_EQ(run({kLdSo, "/usr/bin/true"}).exec_errno, EPERM);
 }
 
 } // namespace

@@ -4,6 +4,8 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "core/fd.h"
@@ -27,6 +29,24 @@ TEST(Mountinfo, ParsesIdsMountPointsAndTypes) {
   EXPECT_EQ(m[1].mount_point, "/data dir");
   EXPECT_EQ(m[1].fstype, "ext4");
   EXPECT_EQ(m[2].fstype, "proc");
+  // The superblock's device, which the exec backstop keys files by.
+  EXPECT_EQ(m[0].dev, makedev(0, 39));
+  EXPECT_EQ(m[1].dev, makedev(254, 1));
+}
+
+TEST(Mountinfo, MountDevOfAnOpenFileMatchesItsStat) {
+  // What the exec backstop relies on for an ordinary filesystem: mountinfo's major:minor of
+  // the file's mount is the st_dev that stat reports.
+  const Fd fd(::open("/proc/self/exe", O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(fd);
+  struct stat st {};
+  ASSERT_EQ(::fstat(fd.get(), &st), 0);
+  const auto mount = mount_id_of(fd.get());
+  ASSERT_TRUE(mount);
+  const auto dev = mount_dev(::getpid(), *mount);
+  ASSERT_TRUE(dev);
+  EXPECT_EQ(*dev, st.st_dev);
+  EXPECT_FALSE(mount_dev(::getpid(), -1));
 }
 
 Fd temp_file(const std::string& content) {

@@ -56,25 +56,29 @@ void FanotifyEnforcer::start_backstop() {
     if (options_.log) options_.log(m);
   };
   auto on_hit = [this](const ExecBackstop::Hit& hit) { on_backstop_hit(hit); };
-  if (options_.exec_backstop) {
-    if (kept) {
-      auto b = ExecBackstop::adopt(std::move(options_.kept_backstop), on_hit);
-      if (b)
-        backstop_ = std::move(*b);
-      else
-        log("exec backstop: cannot take over the kept one: " + b.error().to_string());
-    }
-    if (!backstop_) {
-      auto b = ExecBackstop::make(on_hit);
-      if (b)
-        backstop_ = std::move(*b);
-      else
-        log("exec backstop off (ELF interpreters ask on every exec): " + b.error().to_string());
+  bool took_over = false;
+  if (options_.exec_backstop && kept) {
+    auto b = ExecBackstop::adopt(std::move(options_.kept_backstop), on_hit);
+    if (b) {
+      backstop_ = std::move(*b);
+      took_over = true;
+    } else {
+      log("exec backstop: cannot take over the kept one: " + b.error().to_string());
     }
   }
-  // Kept groups may cache interpreters that only the kept backstop guarded.
-  if (kept && !backstop_) reuse_kept_ = false;
+  if (options_.exec_backstop && !backstop_) {
+    auto b = ExecBackstop::make(on_hit);
+    if (b) {
+      backstop_ = std::move(*b);
+    } else {
+      log("exec backstop off (ELF interpreters ask on every exec): " + b.error().to_string());
+    }
+  }
+  // Kept groups may cache interpreters that only the kept backstop's entries guard: without
+  // those, they are read beside new groups, not reused.
+  if (kept && !took_over) reuse_kept_ = false;
   if (kept && !backstop_ && options_.on_release) options_.on_release(kBackstopId);
+  // The holder keeps ours (replacing a kept one we could not take over).
   if (backstop_ && options_.on_group) options_.on_group(kBackstopId, backstop_->link_fd(), "v1");
 }
 
