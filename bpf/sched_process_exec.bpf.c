@@ -47,10 +47,10 @@ struct {
   __uint(max_entries, 256 * 1024);
 } events SEC(".maps");
 
-/* [0] kills, [1] audits, [2] reports dropped (ring buffer full) */
+/* [0] kills, [1] audits, [2] reports dropped (ring buffer full), [3] kills that failed */
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, 3);
+  __uint(max_entries, 4);
   __type(key, __u32);
   __type(value, __u64);
 } counters SEC(".maps");
@@ -63,8 +63,7 @@ static __always_inline void count(__u32 i) {
 static __always_inline void report(struct task_struct* p, const struct corral_backstop_key* key,
                                    __u32 action, __u32 kind, const char* path) {
   if (action == CORRAL_BACKSTOP_BLOCK) {
-    bpf_send_signal(SIGKILL);
-    count(0);
+    count(bpf_send_signal(SIGKILL) == 0 ? 0 : 3);
   } else {
     count(1);
   }
@@ -81,9 +80,13 @@ static __always_inline void report(struct task_struct* p, const struct corral_ba
   /* pid as seen in the task's own pid namespace (the deepest level) */
   const unsigned int level = BPF_CORE_READ(p, thread_pid, level);
   e->pid = BPF_CORE_READ(p, thread_pid, numbers[level].nr);
+  /* the parent's pid in that namespace, if it lives there (not the runtime's shim) */
   struct pid* parent_pid = BPF_CORE_READ(p, real_parent, thread_pid);
   const unsigned int parent_level = BPF_CORE_READ(parent_pid, level);
-  e->ppid = parent_level == level ? BPF_CORE_READ(parent_pid, numbers[level].nr) : 0;
+  const void* pid_ns = BPF_CORE_READ(p, thread_pid, numbers[level].ns);
+  e->ppid = 0;
+  if (parent_level >= level && BPF_CORE_READ(parent_pid, numbers[level].ns) == pid_ns)
+    e->ppid = BPF_CORE_READ(parent_pid, numbers[level].nr);
   e->uid = BPF_CORE_READ(p, cred, uid.val);
   bpf_probe_read_kernel_str(e->path, sizeof(e->path), path);
   const unsigned long start = BPF_CORE_READ(p, mm, arg_start);
@@ -104,12 +107,24 @@ int BPF_PROG(backstop_exec, struct task_struct* p, pid_t old_pid, struct linux_b
   struct inode* inode = BPF_CORE_READ(file, f_inode);
   key.ino = BPF_CORE_READ(inode, i_ino);
   key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
-  key.mnt_ns = BPF_CORE_READ(p, nsproxy, mnt_ns, ns.inum);
-  const struct corral_backstop_rule* rule = bpf_map_lookup_elem(&files, &key);
+  /* A listed file's ignore mark silences the exec event on the mounts of the namespace it
+   * was listed for, whoever runs the exec: the namespace of the mount the exec went through
+   * decides (a task elsewhere may reach those mounts through /proc/<pid>/root or an fd),
+   * then the task's own. An internal mount's namespace reads as 0. */
+  struct vfsmount* vfsmnt = BPF_CORE_READ(file, f_path.mnt);
+  struct mount* mount = (struct mount*)((char*)vfsmnt - bpf_core_field_offset(struct mount, mnt));
+  const __u64 task_ns = BPF_CORE_READ(p, nsproxy, mnt_ns, ns.inum);
+  key.mnt_ns = BPF_CORE_READ(mount, mnt_ns, ns.inum);
+  const struct corral_backstop_rule* rule = key.mnt_ns != 0 ? bpf_map_lookup_elem(&files, &key) : 0;
+  if (!rule && key.mnt_ns != task_ns) {
+    key.mnt_ns = task_ns;
+    rule = bpf_map_lookup_elem(&files, &key);
+  }
   if (rule) {
     report(p, &key, rule->action, CORRAL_BACKSTOP_GUARDED, rule->path);
     return 0;
   }
+  key.mnt_ns = task_ns;
   const int mnt_flags = BPF_CORE_READ(file, f_path.mnt, mnt_flags);
   if (!(mnt_flags & MNT_INTERNAL)) return 0;
   const struct corral_backstop_namespace* ns = bpf_map_lookup_elem(&namespaces, &key.mnt_ns);

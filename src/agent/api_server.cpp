@@ -151,11 +151,14 @@ public:
       extra["cached_allows"] = std::to_string(n.cached);
       extra["interpreters_allowed"] = std::to_string(n.interpreters);
       extra["open_mode_unknown"] = std::to_string(n.write_unknown);
-      extra["exec_backstop"] = n.backstop ? "on" : "off";
+      extra["exec_backstop"] = !n.backstop                ? "off"
+                               : n.backstop_reader_failed ? "on (its reports cannot be read)"
+                                                          : "on";
       if (n.backstop) {
         extra["backstop_kills"] = std::to_string(n.backstop_kills);
         extra["backstop_audits"] = std::to_string(n.backstop_audits);
         extra["backstop_reports_dropped"] = std::to_string(n.backstop_dropped);
+        extra["backstop_kill_failures"] = std::to_string(n.backstop_kill_failures);
       }
     } else {
       reply->set_enforcer("none");

@@ -145,7 +145,18 @@ int run(const Flags& f) {
   so.log = log;
   std::promise<void> first_sync;
   std::once_flag once;
-  so.synced = [&] { std::call_once(once, [&] { first_sync.set_value(); }); };
+  // Once every running workload is known (and enforced), kept groups (and backstop
+  // entries) of workloads that are gone are released, however late containerd answers.
+  so.synced = [&] {
+    std::call_once(once, [&] {
+      if (*enforcer) {
+        if (const size_t n = (*enforcer)->release_unclaimed(); n > 0) {
+          log("released " + std::to_string(n) + " kept groups of workloads that are gone");
+        }
+      }
+      first_sync.set_value();
+    });
+  };
   auto synced = first_sync.get_future();
   auto source = workload::ContainerdSource::make(std::move(so));
   if (!source) return log(source.error().to_string()), 1;
@@ -155,10 +166,6 @@ int run(const Flags& f) {
     log("containerd at " + f.containerd_socket +
         " has not answered yet; serving the API, "
         "its workloads are enforced as soon as it does");
-  } else if (*enforcer) {
-    if (const size_t n = (*enforcer)->release_unclaimed(); n > 0) {
-      log("released " + std::to_string(n) + " kept groups of workloads that are gone");
-    }
   }
 
   auto api = agent::ApiServer::make(f.api_socket, agent, **hub, now_micros() / 1000000);

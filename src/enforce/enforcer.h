@@ -28,6 +28,8 @@ struct Counters {
   uint64_t backstop_kills = 0;   // direct execs of guarded interpreters killed
   uint64_t backstop_audits = 0;  // ... reported only
   uint64_t backstop_dropped = 0; // reports lost (ring buffer full)
+  uint64_t backstop_kill_failures = 0;
+  bool backstop_reader_failed = false; // its reports can no longer be read
 };
 
 // Receives every alert; called from enforcement threads AFTER the kernel was answered.

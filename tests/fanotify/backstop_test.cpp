@@ -161,6 +161,43 @@ TEST_F(FanotifyTest, BackstopLetsAProgramRunFromMemoryWhereThePolicyDoes) {
   EXPECT_TRUE(eventually([&] { return counters().backstop_audits == 1; }));
 }
 
+TEST_F(FanotifyTest, BackstopAScriptInMemoryGetsItsInterpreterJudgedAlone) {
+  // The script in the memfd raises no event, so nothing names /bin/sh as its interpreter:
+  // /bin/sh is judged on its own path (not allowed), although an allowed script uses it.
+  CORRAL_START_BACKSTOP();
+  enforce(process_policy(
+              "allow-script",
+              std::vector<std::string>{"/bin/true", "/usr/local/bin/hello.sh", CORRAL_MEMFD_EXEC},
+              "Allow"),
+          policy::Posture::Block);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(run({"/usr/local/bin/hello.sh"}).output, "hello\n");
+  const auto r = run({CORRAL_MEMFD_EXEC, "script"});
+  EXPECT_EQ(r.exit_code, 127) << r.output;
+  EXPECT_EQ(r.output, "execveat: Operation not permitted\n");
+}
+
+TEST_F(FanotifyTest, BackstopGuardsTheWorkloadsMountsFromAnyNamespace) {
+  // The ignore mark silences ld.so's exec on the workload's mounts whoever execs it: a
+  // process of another mount namespace reaching them (here through /proc/<pid>/root) must
+  // meet the backstop too.
+  CORRAL_START_BACKSTOP();
+  enforce(process_policy("allow-true", "/bin/true", "Allow"), policy::Posture::Block);
+  CORRAL_WARM_UP();
+  const std::string ldso =
+      "/proc/" + std::to_string(sandbox().init_pid()) + "/root/usr/lib64/ld-linux-x86-64.so.2";
+  const pid_t child = ::fork();
+  if (child == 0) {
+    char* const args[] = {const_cast<char*>(ldso.c_str()), const_cast<char*>("--version"), nullptr};
+    const int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, 1);
+    ::execv(args[0], args);
+    _exit(127);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+}
+
 TEST_F(FanotifyTest, BackstopARestartedEnforcerTakesOverTheKeptBackstop) {
   int kept = -1;
   enforcer_.reset();

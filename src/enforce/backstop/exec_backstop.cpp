@@ -160,7 +160,10 @@ Result<void> ExecBackstop::start(HitFn on_hit) {
 void ExecBackstop::read_loop() {
   while (!stop_.load()) {
     const int n = ring_buffer__poll(ring_.get(), kPollMs);
-    if (n < 0 && n != -EINTR) break;
+    if (n < 0 && n != -EINTR) {
+      reader_failed_ = true; // shown by counters(); kills go on in the kernel
+      break;
+    }
   }
 }
 
@@ -240,8 +243,9 @@ ExecBackstop::Counters ExecBackstop::counters() const {
   const int cpus = libbpf_num_possible_cpus();
   if (cpus <= 0) return c;
   std::vector<uint64_t> values(static_cast<size_t>(cpus));
-  uint64_t* fields[] = {&c.kills, &c.audits, &c.dropped};
-  for (uint32_t i = 0; i < 3; ++i) {
+  c.reader_failed = reader_failed_;
+  uint64_t* fields[] = {&c.kills, &c.audits, &c.dropped, &c.kill_failures};
+  for (uint32_t i = 0; i < 4; ++i) {
     if (bpf_map_lookup_elem(counters_.get(), &i, values.data()) != 0) continue;
     for (const uint64_t v : values) *fields[i] += v;
   }

@@ -59,7 +59,8 @@ public:
     std::vector<std::string> args; // the new image's argv (truncated at 255 bytes)
   };
   struct Counters {
-    uint64_t kills = 0, audits = 0, dropped = 0;
+    uint64_t kills = 0, audits = 0, dropped = 0, kill_failures = 0;
+    bool reader_failed = false; // the ring buffer could not be read: no more reports
   };
   using HitFn = std::function<void(const Hit&)>;
 
@@ -90,6 +91,7 @@ private:
   HitFn on_hit_;
   std::unique_ptr<ring_buffer, void (*)(ring_buffer*)> ring_{nullptr, nullptr};
   std::atomic<bool> stop_{false};
+  std::atomic<bool> reader_failed_{false};
   std::thread reader_;
 };
 

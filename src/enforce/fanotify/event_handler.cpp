@@ -145,10 +145,18 @@ bool EventHandler::guard_interpreter(Group& g, const PendingEvent& ev, const str
   return true;
 }
 
-void EventHandler::rules_changed(Group* old, uint64_t mnt_ns, const policy::RuleSet* rules) {
+void EventHandler::rules_changed(Group* old, uint64_t mnt_ns, const policy::RuleSet* rules,
+                                 bool reused) {
   std::lock_guard lock(backstop_mu_);
   if (old != nullptr) old->supersede();
   if (options_.backstop == nullptr || mnt_ns == 0) return;
+  // A new group starts with an empty cache and lists what it caches itself; the entries
+  // belong to caches that are going. (A reused group keeps its cache and its entries.)
+  if (!reused) {
+    for (const auto& e : options_.backstop->entries()) {
+      if (e.key.mnt_ns == mnt_ns) options_.backstop->erase(e.key);
+    }
+  }
   // Files on internal mounts (memfd): the verdict an exec fanotify never sees would get.
   const auto unmarked =
       rules == nullptr
@@ -164,22 +172,11 @@ void EventHandler::rules_changed(Group* old, uint64_t mnt_ns, const policy::Rule
              !r && options_.log) {
     options_.log("exec backstop: " + r.error().to_string());
   }
-  for (const auto& e : options_.backstop->entries()) {
-    if (e.key.mnt_ns != mnt_ns) continue;
-    // The entry stands for the file's own verdict under the workload's current rules.
-    const auto v =
-        rules == nullptr
-            ? policy::Verdict{}
-            : policy::decide(*rules,
-                             policy::Access{policy::Category::Process, e.path, {}, false, true});
-    if (rules == nullptr || (v.allow && !v.alert)) {
-      options_.backstop->erase(e.key);
-    } else {
-      auto updated = e;
-      updated.action = v.allow ? ExecBackstop::Action::Audit : ExecBackstop::Action::Block;
-      if (updated.action != e.action) (void)options_.backstop->set(updated);
-    }
-  }
+}
+
+void EventHandler::retire(Group& g) {
+  std::lock_guard lock(backstop_mu_);
+  g.supersede();
 }
 
 void EventHandler::keep_backstop_entries(const std::set<uint64_t>& enforced) {
@@ -206,7 +203,11 @@ InterpreterLoad EventHandler::is_interpreter(Group& g, int tid, const struct sta
     return InterpreterLoad::None;
   // Without kernel stacks the kind is unknown: Other, which the backstop never guards.
   if (!stacks_) return named ? InterpreterLoad::Other : InterpreterLoad::None;
-  return opening_interpreter(tid).value_or(InterpreterLoad::None);
+  const auto load = opening_interpreter(tid).value_or(InterpreterLoad::None);
+  // Unnamed (a cached binary's, or an adopted group's): only ELF interpreters, because only
+  // ELF binaries are cached. A "#!" interpreter is allowed only when named by its script's
+  // own event: a script in a memfd, which no mark sees, gets its interpreter judged alone.
+  return named || load == InterpreterLoad::Elf ? load : InterpreterLoad::None;
 }
 
 void EventHandler::after_exec_allowed(Group& g, const PendingEvent& ev, bool cacheable) {
@@ -215,8 +216,9 @@ void EventHandler::after_exec_allowed(Group& g, const PendingEvent& ev, bool cac
   if (!cacheable) return;
   if (interp) {
     // With the exec cached, only the interpreter's event remains, and only the kernel
-    // stack tells it from a direct exec of the interpreter.
-    if (!stacks_) return;
+    // stack tells it from a direct exec of the interpreter. Scripts are not cached: their
+    // interpreter must be named by the script's own event (see is_interpreter).
+    if (!stacks_ || is_script(ev.fd())) return;
     const auto id = file_id_in_root(ev.tid(), *interp);
     if (!id) return;
     g.cached_interpreters.insert(*id);

@@ -19,8 +19,9 @@
 // ELF interpreters not allowed on their own (ld.so under an allow-list) are cached only
 // with the exec backstop (enforce/backstop): the file is first listed there for the
 // workload's mount namespace with its own verdict (Block: a direct exec is killed; Audit:
-// reported), then ignore-marked. The backstop's entries follow the rules: rules_changed()
-// recomputes a workload's entries and stops its old group from adding more. It also sets the
+// reported), then ignore-marked. The entries live as long as the cache they guard:
+// rules_changed() drops a workload's entries when a new group (empty cache) takes over and
+// stops the old group from adding more. It also sets the
 // workload's verdict for execs of files on internal mounts (memfd), judged as an exec of
 // kUnmarkedExecPath, the path such an exec shows (/proc/<pid>/exe) for an unnamed memfd.
 #pragma once
@@ -56,9 +57,12 @@ class EventHandler {
 public:
   EventHandler(HandlerOptions options, Stats& stats);
   void handle(Group& g, PendingEvent& ev);
-  // The workload in mount namespace `mnt_ns` is now enforced with `rules` (null: no longer
-  // enforced); `old` (may be null) is the group that enforced it until now.
-  void rules_changed(Group* old, uint64_t mnt_ns, const policy::RuleSet* rules);
+  // The workload in mount namespace `mnt_ns` is about to be enforced with `rules` (null: no
+  // longer enforced) by a group that has not read any event yet — a new one, or a kept one
+  // `reused` with its cache; `old` (may be null) is the group that enforced it until now.
+  void rules_changed(Group* old, uint64_t mnt_ns, const policy::RuleSet* rules, bool reused);
+  // `g` only answers what is queued on it from now on: it adds no backstop entries.
+  void retire(Group& g);
   // Drops the backstop entries of every mount namespace not in `enforced`.
   void keep_backstop_entries(const std::set<uint64_t>& enforced);
 

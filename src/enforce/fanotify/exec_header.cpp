@@ -72,4 +72,9 @@ std::optional<std::string> interpreter_of(int fd) {
   return std::nullopt;
 }
 
+bool is_script(int fd) {
+  std::array<char, 2> magic{};
+  return ::pread(fd, magic.data(), magic.size(), 0) == 2 && magic[0] == '#' && magic[1] == '!';
+}
+
 } // namespace corral::enforce::fanotify

@@ -12,5 +12,7 @@ namespace corral::enforce::fanotify {
 // the event's own fd is opened by fanotify with FMODE_NONOTIFY). nullopt for a static
 // ELF, a file of another format, or a header that cannot be read.
 std::optional<std::string> interpreter_of(int fd);
+// Whether the open file `fd` starts with "#!".
+bool is_script(int fd);
 
 } // namespace corral::enforce::fanotify

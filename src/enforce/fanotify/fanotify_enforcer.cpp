@@ -56,6 +56,8 @@ void FanotifyEnforcer::start_backstop() {
     if (options_.log) options_.log(m);
   };
   auto on_hit = [this](const ExecBackstop::Hit& hit) { on_backstop_hit(hit); };
+  Fd spare;
+  if (kept) spare.reset(::fcntl(options_.kept_backstop.get(), F_DUPFD_CLOEXEC, 0));
   bool took_over = false;
   if (options_.exec_backstop && kept) {
     auto b = ExecBackstop::adopt(std::move(options_.kept_backstop), on_hit);
@@ -75,9 +77,12 @@ void FanotifyEnforcer::start_backstop() {
     }
   }
   // Kept groups may cache interpreters that only the kept backstop's entries guard: without
-  // those, they are read beside new groups, not reused.
-  if (kept && !took_over) reuse_kept_ = false;
-  if (kept && !backstop_ && options_.on_release) options_.on_release(kBackstopId);
+  // those, they are read beside new groups, not reused; and the kept program stays attached
+  // until every kept group is replaced or released (release_unclaimed).
+  if (kept && !took_over) {
+    reuse_kept_ = false;
+    kept_link_ = std::move(spare);
+  }
   // The holder keeps ours (replacing a kept one we could not take over).
   if (backstop_ && options_.on_group) options_.on_group(kBackstopId, backstop_->link_fd(), "v1");
 }
@@ -151,26 +156,38 @@ Result<void> FanotifyEnforcer::enforce(const workload::Workload& w,
 
 Result<void> FanotifyEnforcer::enforce_locked(const workload::Workload& w,
                                               std::shared_ptr<const policy::RuleSet> rules) {
-  const std::string meta = std::to_string(w.init_pid) + " " + rules->fingerprint();
+  // "backstop": its cache may hold interpreters only the backstop guards, so an agent
+  // without it (or an older one) must not reuse the group as it is.
+  const std::string meta =
+      std::to_string(w.init_pid) + " " + rules->fingerprint() + (backstop_ ? " backstop" : "");
   auto adopted = adopted_.extract(w.id);
   const bool reuse = !adopted.empty() && adopted.mapped().meta == meta && reuse_kept_;
   auto group = reuse ? fanotify::Group::adopt(std::move(adopted.mapped().fd), w, rules)
                      : fanotify::Group::make(w, rules, options_.log);
-  if (!group) return group.error();
-  if (auto added = responder_->add(*group); !added) return added.error();
+  if (!group) {
+    // The holder's copy of a kept group nobody reads would keep its cache, unguarded.
+    if (!adopted.empty() && options_.on_release) options_.on_release(w.id);
+    return group.error();
+  }
   auto& slot = groups_[w.id];
+  // Before the new group reads anything: backstop entries of the old caches go (a new group
+  // guards what it caches itself), the old group can add no more.
   if (slot && slot->mnt_ns() != (*group)->mnt_ns()) // a new task (restarted container)
-    handler_->rules_changed(slot.get(), slot->mnt_ns(), nullptr);
-  handler_->rules_changed(slot.get(), (*group)->mnt_ns(), rules.get());
+    handler_->rules_changed(slot.get(), slot->mnt_ns(), nullptr, false);
+  handler_->rules_changed(slot.get(), (*group)->mnt_ns(), rules.get(), reuse);
+  if (auto added = responder_->add(*group); !added) {
+    if (!adopted.empty() && options_.on_release) options_.on_release(w.id);
+    return added.error();
+  }
   if (slot) responder_->remove(slot); // the old group closes when its last event is answered
   slot = std::move(*group);
   drop_stale_locked(w.id);
   if (!adopted.empty() && !reuse) {
     // Built for other rules or another task: its cache may be wrong, so the new group
     // decides from now on, but what queued on it meanwhile is read with the new rules.
-    if (auto old = fanotify::Group::adopt(std::move(adopted.mapped().fd), w, rules);
-        old && responder_->add(*old)) {
-      stale_[w.id] = std::move(*old);
+    if (auto old = fanotify::Group::adopt(std::move(adopted.mapped().fd), w, rules); old) {
+      handler_->retire(**old); // it only answers what queued: it caches nothing new
+      if (responder_->add(*old)) stale_[w.id] = std::move(*old);
     }
   }
   if (!reuse && options_.on_group) options_.on_group(w.id, slot->fd(), meta);
@@ -179,6 +196,7 @@ Result<void> FanotifyEnforcer::enforce_locked(const workload::Workload& w,
 
 void FanotifyEnforcer::drop_stale_locked(const std::string& id) {
   if (const auto it = stale_.find(id); it != stale_.end()) {
+    handler_->retire(*it->second);
     responder_->remove(it->second);
     stale_.erase(it);
   }
@@ -191,7 +209,7 @@ void FanotifyEnforcer::release(const std::string& id) {
   if (it == groups_.end()) return;
   // The holder's copy first: the group ends only when no process holds it any more.
   if (options_.on_release) options_.on_release(id);
-  handler_->rules_changed(it->second.get(), it->second->mnt_ns(), nullptr);
+  handler_->rules_changed(it->second.get(), it->second->mnt_ns(), nullptr, false);
   responder_->remove(it->second);
   groups_.erase(it);
 }
@@ -212,6 +230,11 @@ size_t FanotifyEnforcer::release_unclaimed() {
   for (const auto& [id, g] : groups_) enforced.insert(g->mnt_ns());
   for (const auto& [id, g] : stale_) enforced.insert(g->mnt_ns());
   handler_->keep_backstop_entries(enforced);
+  std::erase_if(orphan_hits_, [&](const auto& h) { return !enforced.contains(h.key.mnt_ns); });
+  if (kept_link_) { // a kept backstop we could not take over: no kept cache needs it now
+    kept_link_.reset();
+    if (!backstop_ && options_.on_release) options_.on_release(kBackstopId);
+  }
   return n;
 }
 
@@ -230,6 +253,8 @@ Counters FanotifyEnforcer::counters() const {
     c.backstop_kills = b.kills;
     c.backstop_audits = b.audits;
     c.backstop_dropped = b.dropped;
+    c.backstop_reader_failed = b.reader_failed;
+    c.backstop_kill_failures = b.kill_failures;
   }
   std::lock_guard lock(mu_);
   c.enforced = groups_.size();

@@ -96,6 +96,7 @@ private:
   std::unique_ptr<fanotify::Stats> stats_;
   std::unique_ptr<ExecBackstop> backstop_; // before handler_: the handler points to it
   bool reuse_kept_ = true; // false when kept groups' caches may rely on a backstop we lack
+  Fd kept_link_;           // that backstop, attached until release_unclaimed()
   std::unique_ptr<fanotify::EventHandler> handler_;
   std::unique_ptr<fanotify::Responder> responder_; // destroyed first: joins the threads
   mutable std::mutex mu_;
