@@ -22,35 +22,8 @@ namespace {
 
 using namespace corral;
 
-const char* const kAllowList = R"(
-apiVersion: security.kubearmor.com/v1
-kind: KubeArmorPolicy
-metadata:
-  name: allow-true
-spec:
-  selector:
-    matchLabels:
-      app: sandbox
-  process:
-    matchPaths:
-    - path: /bin/true
-  action: Allow
-)";
-
-const char* const kBlockList = R"(
-apiVersion: security.kubearmor.com/v1
-kind: KubeArmorPolicy
-metadata:
-  name: block-chroot
-spec:
-  selector:
-    matchLabels:
-      app: sandbox
-  process:
-    matchPaths:
-    - path: /usr/sbin/chroot
-  action: Block
-)";
+const std::string kAllowList = testing::process_policy("allow-true", "/bin/true", "Allow");
+const std::string kBlockList = testing::process_policy("block-chroot", "/usr/sbin/chroot", "Block");
 
 // The enforcer configurations: ignore marks, none, ignore marks + the exec backstop (which
 // lets ld.so be cached under an allow-list).
@@ -138,11 +111,11 @@ int main(int argc, char** argv) {
   }
 
   const std::vector<Mode> modes = {{"none", nullptr, kCache},
-                                   {"allow-list, backstop", kAllowList, kBackstop},
-                                   {"allow-list, cache", kAllowList, kCache},
-                                   {"allow-list, no cache", kAllowList, kNoCache},
-                                   {"block-list, cache", kBlockList, kCache},
-                                   {"block-list, no cache", kBlockList, kNoCache}};
+                                   {"allow-list, backstop", kAllowList.c_str(), kBackstop},
+                                   {"allow-list, cache", kAllowList.c_str(), kCache},
+                                   {"allow-list, no cache", kAllowList.c_str(), kNoCache},
+                                   {"block-list, cache", kBlockList.c_str(), kCache},
+                                   {"block-list, no cache", kBlockList.c_str(), kNoCache}};
   std::map<std::string, std::vector<double>> ms;
   std::map<std::string, uint64_t> events;
   for (int r = 0; r < runs; ++r) {

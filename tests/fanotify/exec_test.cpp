@@ -151,21 +151,8 @@ spec:
 
 TEST_F(FanotifyTest, InterpretersOfAnAllowedExecAreAllowedWithIt) {
   start([](auto& o) { o.cache = false; }); // every exec asks, so every interpreter does
-  enforce(R"(
-apiVersion: security.kubearmor.com/v1
-kind: KubeArmorPolicy
-metadata:
-  name: allow-true-and-script
-spec:
-  selector:
-    matchLabels:
-      app: sandbox
-  process:
-    matchPaths:
-    - path: /bin/true
-    - path: /usr/local/bin/hello.sh
-  action: Allow
-)",
+  enforce(process_policy("allow-true-and-script",
+                         std::vector<std::string>{"/bin/true", "/usr/local/bin/hello.sh"}, "Allow"),
           Posture::Block);
   EXPECT_EQ(run({"/bin/true"}).exit_code, 0); // + ld-linux (PT_INTERP)
   EXPECT_EQ(counters().interpreters, 1U);

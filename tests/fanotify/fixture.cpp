@@ -11,22 +11,6 @@ namespace corral::testing {
 std::unique_ptr<Sandbox> FanotifyTest::sandbox_;
 std::string FanotifyTest::setup_error_;
 
-std::string process_policy(const std::string& name, const std::vector<std::string>& paths,
-                           const std::string& action) {
-  std::string yaml = "apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\n"
-                     "metadata:\n  name: " +
-                     name +
-                     "\nspec:\n  selector:\n    matchLabels:\n      app: sandbox\n"
-                     "  process:\n    matchPaths:\n";
-  for (const auto& p : paths) yaml += "    - path: " + p + "\n";
-  return yaml + "  action: " + action + "\n";
-}
-
-std::string process_policy(const std::string& name, const std::string& path,
-                           const std::string& action) {
-  return process_policy(name, std::vector<std::string>{path}, action);
-}
-
 SandboxOptions default_sandbox() {
   SandboxOptions o;
   o.programs = {"/usr/bin/true",    "/usr/bin/bash", "/bin/sh",

@@ -19,12 +19,6 @@
 
 namespace corral::testing {
 
-// A KubeArmorPolicy selecting the sandbox with one process rule per path.
-std::string process_policy(const std::string& name, const std::vector<std::string>& paths,
-                           const std::string& action);
-std::string process_policy(const std::string& name, const std::string& path,
-                           const std::string& action);
-
 // The programs and files every test's sandbox holds.
 SandboxOptions default_sandbox();
 

@@ -17,20 +17,7 @@
 namespace corral::testing {
 namespace {
 
-const char* const kBlockChroot = R"(
-apiVersion: security.kubearmor.com/v1
-kind: KubeArmorPolicy
-metadata:
-  name: block-chroot
-spec:
-  selector:
-    matchLabels:
-      app: sandbox
-  process:
-    matchPaths:
-    - path: /usr/sbin/chroot
-  action: Block
-)";
+const std::string kBlockChroot = process_policy("block-chroot", "/usr/sbin/chroot", "Block");
 
 bool dead_or_zombie(int pid) {
   const auto stat = enforce::fanotify::read_proc_file("/proc/" + std::to_string(pid) + "/stat");
@@ -66,20 +53,7 @@ TEST_F(FanotifyTest, AProcessKilledWhileItsEventIsPendingBreaksNothing) {
     };
   });
   // Audit: the alert is built from /proc of a process that is gone.
-  enforce(R"(
-apiVersion: security.kubearmor.com/v1
-kind: KubeArmorPolicy
-metadata:
-  name: audit-true
-spec:
-  selector:
-    matchLabels:
-      app: sandbox
-  process:
-    matchPaths:
-    - path: /bin/true
-  action: Audit
-)");
+  enforce(process_policy("audit-true", "/bin/true", "Audit"));
   armed = true;
   const auto killed = run({"/bin/true"});
   EXPECT_EQ(killed.signal, SIGKILL);
@@ -156,20 +130,7 @@ TEST_F(FanotifyTest, AChrootedWorkloadSeesPathsRelativeToItsRoot) {
                                      enforce::fanotify::root_resolver(w.init_pid));
   ASSERT_TRUE(enforcer_->enforce(w, rules));
   // The shared sandbox, enforced at the same time with other rules: each its own group.
-  enforce(R"(
-apiVersion: security.kubearmor.com/v1
-kind: KubeArmorPolicy
-metadata:
-  name: block-cat
-spec:
-  selector:
-    matchLabels:
-      app: sandbox
-  process:
-    matchPaths:
-    - path: /usr/bin/cat
-  action: Block
-)");
+  enforce(process_policy("block-cat", "/usr/bin/cat", "Block"));
   EXPECT_EQ(counters().enforced, 2U);
   const auto r = (*chrooted)->run({"/usr/sbin/chroot", "--version"});
   ASSERT_TRUE(r);

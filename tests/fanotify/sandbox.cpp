@@ -259,6 +259,22 @@ bool single_threaded() {
 
 } // namespace
 
+std::string process_policy(const std::string& name, const std::vector<std::string>& paths,
+                           const std::string& action) {
+  std::string yaml = "apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\n"
+                     "metadata:\n  name: " +
+                     name +
+                     "\nspec:\n  selector:\n    matchLabels:\n      app: sandbox\n"
+                     "  process:\n    matchPaths:\n";
+  for (const auto& p : paths) yaml += "    - path: " + p + "\n";
+  return yaml + "  action: " + action + "\n";
+}
+
+std::string process_policy(const std::string& name, const std::string& path,
+                           const std::string& action) {
+  return process_policy(name, std::vector<std::string>{path}, action);
+}
+
 Result<std::unique_ptr<Sandbox>> Sandbox::make(const SandboxOptions& options) {
   if (!single_threaded())
     return Error{"Sandbox::make needs a single-threaded process (it forks the sandbox init)",

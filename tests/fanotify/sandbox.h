@@ -42,6 +42,12 @@ struct SandboxOptions {
   bool pivot_root = true;            // false: a plain chroot (paths keep a host prefix)
 };
 
+// A KubeArmorPolicy selecting workloads labelled app=sandbox with one process rule per path.
+std::string process_policy(const std::string& name, const std::vector<std::string>& paths,
+                           const std::string& action);
+std::string process_policy(const std::string& name, const std::string& path,
+                           const std::string& action);
+
 class Sandbox {
 public:
   // Must be called while the process has one thread: the sandbox init is a fork of it.

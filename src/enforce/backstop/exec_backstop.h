@@ -17,7 +17,6 @@
 #pragma once
 
 #include <atomic>
-#include <compare>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -41,7 +40,6 @@ public:
     uint64_t mnt_ns = 0; // inode of the mount namespace
     uint64_t dev = 0;    // the superblock's s_dev in the kernel's encoding (kernel_dev)
     uint64_t ino = 0;
-    auto operator<=>(const Key&) const = default;
   };
   struct Entry {
     Key key;

@@ -211,14 +211,15 @@ InterpreterLoad EventHandler::is_interpreter(Group& g, int tid, const struct sta
 }
 
 void EventHandler::after_exec_allowed(Group& g, const PendingEvent& ev, bool cacheable) {
-  const auto interp = interpreter_of(ev.fd());
+  bool script = false;
+  const auto interp = interpreter_of(ev.fd(), &script);
   if (interp) g.expect_interpreter(ev.tid(), *interp);
   if (!cacheable) return;
   if (interp) {
     // With the exec cached, only the interpreter's event remains, and only the kernel
     // stack tells it from a direct exec of the interpreter. Scripts are not cached: their
     // interpreter must be named by the script's own event (see is_interpreter).
-    if (!stacks_ || is_script(ev.fd())) return;
+    if (!stacks_ || script) return;
     const auto id = file_id_in_root(ev.tid(), *interp);
     if (!id) return;
     g.cached_interpreters.insert(*id);

@@ -58,11 +58,12 @@ std::optional<std::string> elf_interpreter(int fd, std::string_view header) {
 
 } // namespace
 
-std::optional<std::string> interpreter_of(int fd) {
+std::optional<std::string> interpreter_of(int fd, bool* script) {
   std::array<char, kHeaderBytes> buf{};
   const ssize_t n = ::pread(fd, buf.data(), buf.size(), 0);
   if (n < 4) return std::nullopt;
   const std::string_view header(buf.data(), static_cast<size_t>(n));
+  if (script != nullptr) *script = header.starts_with("#!");
   if (header.starts_with("#!")) return script_interpreter(header);
   if (static_cast<size_t>(n) <= EI_DATA || !header.starts_with(ELFMAG) ||
       buf[EI_DATA] != ELFDATA2LSB) // the little-endian hosts Corral runs on
@@ -70,11 +71,6 @@ std::optional<std::string> interpreter_of(int fd) {
   if (buf[EI_CLASS] == ELFCLASS64) return elf_interpreter<Elf64_Ehdr, Elf64_Phdr>(fd, header);
   if (buf[EI_CLASS] == ELFCLASS32) return elf_interpreter<Elf32_Ehdr, Elf32_Phdr>(fd, header);
   return std::nullopt;
-}
-
-bool is_script(int fd) {
-  std::array<char, 2> magic{};
-  return ::pread(fd, magic.data(), magic.size(), 0) == 2 && magic[0] == '#' && magic[1] == '!';
 }
 
 } // namespace corral::enforce::fanotify

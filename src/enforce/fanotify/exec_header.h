@@ -11,8 +11,7 @@ namespace corral::enforce::fanotify {
 // Reads the header of the open file `fd` with pread (no new open, so no fanotify event:
 // the event's own fd is opened by fanotify with FMODE_NONOTIFY). nullopt for a static
 // ELF, a file of another format, or a header that cannot be read.
-std::optional<std::string> interpreter_of(int fd);
-// Whether the open file `fd` starts with "#!".
-bool is_script(int fd);
+// `script` (may be null) tells whether it is a "#!" script.
+std::optional<std::string> interpreter_of(int fd, bool* script = nullptr);
 
 } // namespace corral::enforce::fanotify
