@@ -48,6 +48,11 @@ Result<std::shared_ptr<Group>> Group::prepare(const workload::Workload& w,
   g->mnt_ns_ = *theirs;
   g->rules_ = std::move(rules);
   g->mask_ = event_mask(*g->rules_);
+  using policy::Category;
+  g->undecidable_exec_ =
+      policy::decide(*g->rules_, policy::Access{Category::Process, kUndecidablePath});
+  g->undecidable_file_ =
+      policy::decide(*g->rules_, policy::Access{Category::File, kUndecidablePath});
   const auto root = read_link("/proc/" + pid + "/root");
   if (!root) return errno_error("readlink /proc/" + pid + "/root");
   g->root_prefix_ = *root;
@@ -62,8 +67,12 @@ Result<std::shared_ptr<Group>> Group::make(const workload::Workload& w,
   auto g = prepare(w, std::move(rules));
   if (!g) return g;
   // FAN_REPORT_TID: the event names the thread, whose /proc/<tid>/syscall and stack are
-  // the ones blocked in the open.
-  (*g)->fd_.reset(::fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_TID,
+  // the ones blocked in the open. FAN_UNLIMITED_QUEUE: on a full queue (16384 events by
+  // default) the kernel drops a permission event and so ALLOWS the access
+  // (fanotify_handle_event); unlimited, the queue is bounded by the workload's blocked
+  // tasks instead (each waits for its answer).
+  (*g)->fd_.reset(::fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_TID |
+                                      FAN_UNLIMITED_QUEUE,
                                   O_RDONLY | O_LARGEFILE | O_CLOEXEC));
   if (!(*g)->fd_)
     return errno_error("fanotify_init", "needs CAP_SYS_ADMIN and a kernel with "

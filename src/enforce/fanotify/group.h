@@ -17,12 +17,19 @@
 #include "core/fd.h"
 #include "core/result.h"
 #include "enforce/fanotify/root_fs.h"
+#include "policy/decide.h"
 #include "policy/ruleset.h"
 #include "workload/workload.h"
 
 namespace corral::enforce::fanotify {
 
 using LogFn = std::function<void(const std::string&)>;
+
+// The path an access is judged as when the agent cannot judge it (its path cannot be read,
+// the subject is gone, the verdict is late): no rule names it, so decide() gives the
+// workload's "could not decide" verdict — deny under an allow-list with posture block,
+// allow + alert under posture audit, allow under a block-list (DESIGN.md threat model).
+constexpr const char* kUndecidablePath = "/(undecidable)";
 
 // The fanotify events a RuleSet needs: FAN_OPEN_EXEC_PERM for process rules,
 // FAN_OPEN_PERM for file rules; 0 when it has neither.
@@ -50,6 +57,14 @@ public:
   [[nodiscard]] uint64_t mask() const { return mask_; }
   [[nodiscard]] const workload::Workload& workload() const { return workload_; }
   [[nodiscard]] const policy::RuleSet& rules() const { return *rules_; }
+  // The verdict for an access of category `c` that cannot be judged (kUndecidablePath).
+  [[nodiscard]] const policy::Verdict& undecidable(policy::Category c) const {
+    return c == policy::Category::Process ? undecidable_exec_ : undecidable_file_;
+  }
+  // Whether an undecidable access of the events this group reads must be denied.
+  [[nodiscard]] bool fail_closed() const {
+    return !undecidable_exec_.allow || !undecidable_file_.allow;
+  }
   // readlink of the workload's /proc/<pid>/root: "/" after pivot_root (see strip_root).
   [[nodiscard]] const std::string& root_prefix() const { return root_prefix_; }
   // The inode of the workload's mount namespace, read when the group was built.
@@ -90,6 +105,7 @@ private:
   uint64_t mask_ = 0;
   workload::Workload workload_;
   std::shared_ptr<const policy::RuleSet> rules_;
+  policy::Verdict undecidable_exec_, undecidable_file_;
   std::string root_prefix_;
   std::unordered_map<int, Expectation> expected_;
 };
