@@ -40,6 +40,7 @@ struct SandboxOptions {
   std::vector<std::string> programs; // host paths; copied with the libraries ldd lists
   std::vector<SandboxFile> files;    // files under /data live on a second tmpfs mount
   bool pivot_root = true;            // false: a plain chroot (paths keep a host prefix)
+  bool own_cgroup = true;            // a cgroup v2 of its own (the exec backstop's identity)
 };
 
 // A KubeArmorPolicy selecting workloads labelled app=sandbox with one process rule per path.
@@ -73,6 +74,7 @@ private:
   pid_t init_pid_ = -1;
   Fd control_;
   std::string mount_point_;
+  std::string cgroup_; // its cgroup v2 directory, removed with it; "" when none
 };
 
 // True when the calling process is root; otherwise prints why the test is skipped.
