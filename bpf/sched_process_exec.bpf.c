@@ -118,8 +118,26 @@ static __always_inline __u64 workload_of(const struct corral_backstop_workload**
   return 0;
 }
 
+/* The file's path inside its mount, leaf first: the mount's root ends the walk (the
+ * container's root for its root filesystem). */
+static __always_inline void path_parts(struct corral_backstop_event* e, struct file* file) {
+  struct dentry* d = BPF_CORE_READ(file, f_path.dentry);
+  struct dentry* root = BPF_CORE_READ(file, f_path.mnt, mnt_root);
+  e->nparts = 0;
+  e->deeper = 0;
+  for (int i = 0; i < CORRAL_BACKSTOP_PARTS; i++) {
+    struct dentry* parent = BPF_CORE_READ(d, d_parent);
+    if (d == root || parent == d) return;
+    bpf_probe_read_kernel_str(e->parts[i], CORRAL_BACKSTOP_PART_MAX, BPF_CORE_READ(d, d_name.name));
+    e->nparts = i + 1;
+    d = parent;
+  }
+  e->deeper = d != root && BPF_CORE_READ(d, d_parent) != d;
+}
+
 static __always_inline void report(struct task_struct* p, const struct corral_backstop_key* key,
-                                   __u32 action, __u32 kind, const char* path, __u64 cgroup) {
+                                   __u32 action, __u32 kind, const char* path, __u64 cgroup,
+                                   struct file* file) {
   if (action == CORRAL_BACKSTOP_BLOCK) {
     count(bpf_send_signal(SIGKILL) == 0 ? 0 : 3);
   } else {
@@ -148,6 +166,9 @@ static __always_inline void report(struct task_struct* p, const struct corral_ba
     e->ppid = BPF_CORE_READ(parent_pid, numbers[level].nr);
   e->uid = BPF_CORE_READ(p, cred, uid.val);
   bpf_probe_read_kernel_str(e->path, sizeof(e->path), path);
+  e->nparts = 0;
+  e->deeper = 0;
+  if (file) path_parts(e, file);
   const unsigned long start = BPF_CORE_READ(p, mm, arg_start);
   const unsigned long end = BPF_CORE_READ(p, mm, arg_end);
   __u64 size = end > start ? end - start : 0;
@@ -195,7 +216,7 @@ int BPF_PROG(backstop_exec, struct task_struct* p, pid_t old_pid, struct linux_b
     rule = bpf_map_lookup_elem(&files, &key);
   }
   if (rule) {
-    report(p, &key, rule->action, CORRAL_BACKSTOP_GUARDED, rule->path, 0);
+    report(p, &key, rule->action, CORRAL_BACKSTOP_GUARDED, rule->path, 0, 0);
     return 0;
   }
   key.mnt_ns = task_ns;
@@ -204,7 +225,7 @@ int BPF_PROG(backstop_exec, struct task_struct* p, pid_t old_pid, struct linux_b
   if (mnt_flags & MNT_INTERNAL) {
     const struct corral_backstop_namespace* ns = bpf_map_lookup_elem(&namespaces, &key.mnt_ns);
     if (ns && ns->unmarked) {
-      report(p, &key, ns->unmarked, CORRAL_BACKSTOP_UNMARKED, (const char*)name, 0);
+      report(p, &key, ns->unmarked, CORRAL_BACKSTOP_UNMARKED, (const char*)name, 0, 0);
       return 0;
     }
   }
@@ -220,7 +241,7 @@ int BPF_PROG(backstop_exec, struct task_struct* p, pid_t old_pid, struct linux_b
   bool changed = false;
   if (is_approved(cgroup, inode, key.dev, key.ino, kinds, &changed)) return 0;
   report(p, &key, w->unapproved, changed ? CORRAL_BACKSTOP_CHANGED : CORRAL_BACKSTOP_UNAPPROVED,
-         (const char*)name, cgroup);
+         (const char*)name, cgroup, file);
   return 0;
 }
 
@@ -248,7 +269,7 @@ static __always_inline int check_mapping(struct file* file) {
   struct task_struct* p = bpf_get_current_task_btf();
   key.mnt_ns = BPF_CORE_READ(p, nsproxy, mnt_ns, ns.inum);
   const unsigned char* name = BPF_CORE_READ(file, f_path.dentry, d_name.name);
-  report(p, &key, w->mapped, CORRAL_BACKSTOP_MAPPED, (const char*)name, cgroup);
+  report(p, &key, w->mapped, CORRAL_BACKSTOP_MAPPED, (const char*)name, cgroup, file);
   return 0;
 }
 
@@ -261,22 +282,44 @@ static long vma_file_of(struct task_struct* task, struct vm_area_struct* vma, vo
   return 0;
 }
 
+/* SysV shared memory attached executable (shmat with SHM_EXEC): its contents were written
+ * by the workload, never shipped by the image. */
+static __always_inline int check_shm_exec(void) {
+  const struct corral_backstop_workload* w = 0;
+  const __u64 cgroup = workload_of(&w);
+  if (!cgroup || !w->mapped) return 0;
+  struct task_struct* p = bpf_get_current_task_btf();
+  struct corral_backstop_key key = {};
+  key.mnt_ns = BPF_CORE_READ(p, nsproxy, mnt_ns, ns.inum);
+  report(p, &key, w->mapped, CORRAL_BACKSTOP_MAPPED, "SYSV shared memory (SHM_EXEC)", cgroup, 0);
+  return 0;
+}
+
+#define NR_MMAP 9
+#define NR_MPROTECT 10
+#define NR_SHMAT 30
+#define NR_PKEY_MPROTECT 329
+#define SHM_EXEC 0100000
+
 /* This kernel has no kprobes (CONFIG_KPROBES off) and loading LSM programs fails, so the
- * mapping calls are seen at syscall entry: mmap(addr, len, prot, flags, fd, off) and
- * mprotect(addr, len, prot) with PROT_EXEC (or READ_IMPLIES_EXEC). Every other syscall
- * returns at the first comparison. A SIGKILL sent here is taken on the way back to user
- * space, so the mapped code never runs. (A 32-bit task's mmap2 has other numbers: out of
- * scope, like every race on the fd table between this check and the kernel's own.) */
+ * mapping calls are seen at syscall entry: mmap(addr, len, prot, flags, fd, off),
+ * mprotect and pkey_mprotect(addr, len, prot, ...) with PROT_EXEC (or READ_IMPLIES_EXEC),
+ * shmat with SHM_EXEC. Every other syscall returns at the first comparisons. A SIGKILL
+ * sent here is taken on the way back to user space, so the mapped code never runs. (A
+ * 32-bit task's syscalls have other numbers: out of scope, like a race on the fd table
+ * between this check and the kernel's own, which needs code running already.) */
 SEC("tp_btf/sys_enter")
 int BPF_PROG(backstop_syscall, struct pt_regs* regs, long id) {
-  if (id != 9 /* __NR_mmap */ && id != 10 /* __NR_mprotect */) return 0;
+  if (id != NR_MMAP && id != NR_MPROTECT && id != NR_PKEY_MPROTECT && id != NR_SHMAT) return 0;
+  if (id == NR_SHMAT)
+    return (PT_REGS_PARM3_CORE_SYSCALL(regs) & SHM_EXEC) ? check_shm_exec() : 0;
   const unsigned long prot = PT_REGS_PARM3_CORE_SYSCALL(regs);
   if (!(prot & PROT_EXEC)) {
     /* READ_IMPLIES_EXEC (personality(2)) turns a readable mapping into an executable one */
     struct task_struct* t = bpf_get_current_task_btf();
     if (!(prot & PROT_READ) || !(t->personality & READ_IMPLIES_EXEC)) return 0;
   }
-  if (id == 10) {
+  if (id != NR_MMAP) {
     struct vma_file found = {};
     bpf_find_vma(bpf_get_current_task_btf(), PT_REGS_PARM1_CORE_SYSCALL(regs), vma_file_of, &found,
                  0);

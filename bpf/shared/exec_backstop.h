@@ -15,6 +15,8 @@
 
 #define CORRAL_BACKSTOP_PATH_MAX 128
 #define CORRAL_BACKSTOP_ARGS_MAX 256
+#define CORRAL_BACKSTOP_PARTS 8     /* path components of a reported file, leaf first */
+#define CORRAL_BACKSTOP_PART_MAX 48 /* bytes per component, NUL included (truncated) */
 
 enum corral_backstop_action {
   CORRAL_BACKSTOP_AUDIT = 1, /* report the exec */
@@ -89,6 +91,11 @@ struct corral_backstop_event {
   __u32 args_size;
   __u32 kind;   /* enum corral_backstop_kind */
   __u64 cgroup; /* the workload's cgroup id (kinds UNAPPROVED, CHANGED, MAPPED), else 0 */
+  /* Kinds UNAPPROVED, CHANGED, MAPPED: the file's path inside its mount, leaf first, as
+   * dentry names (`path` holds the leaf); `deeper`: more components above these. */
+  char parts[CORRAL_BACKSTOP_PARTS][CORRAL_BACKSTOP_PART_MAX];
+  __u32 nparts;
+  __u32 deeper;
 };
 
 #endif

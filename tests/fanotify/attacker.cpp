@@ -3,6 +3,8 @@
 // and it is part of the image (copied in before the workload starts).
 //   attacker map FILE        mmap FILE with PROT_READ|PROT_EXEC, print "mapped"
 //   attacker mprotect FILE   mmap FILE readable, then mprotect it PROT_EXEC, print "mprotected"
+//   attacker pkey FILE       the same with pkey_mprotect
+//   attacker personality FILE  READ_IMPLIES_EXEC, then mmap FILE readable, print "mapped"
 //   attacker unshare PROG..  unshare(CLONE_NEWUSER|CLONE_NEWNS), then exec PROG: marks absent
 //   attacker mount-exec SRC ARGS..  mount a new tmpfs on /mnt, copy SRC there, exec the copy
 // Exit 127 with the errno printed when a step fails.
@@ -15,8 +17,10 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace {
@@ -26,13 +30,20 @@ int fail(const char* what) {
   return 127;
 }
 
-int map(const char* file, bool later) {
+// op: map (PROT_EXEC at once), mprotect / pkey (readable, then made executable), personality
+// (READ_IMPLIES_EXEC, then a readable mapping: executable all the same).
+int map(const std::string& op, const char* file) {
   const int fd = ::open(file, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return fail("open");
-  void* p = ::mmap(nullptr, 4096, PROT_READ | (later ? 0 : PROT_EXEC), MAP_PRIVATE, fd, 0);
+  if (op == "personality" && ::personality(READ_IMPLIES_EXEC) < 0) return fail("personality");
+  const bool later = op == "mprotect" || op == "pkey";
+  const int prot = op == "map" ? PROT_READ | PROT_EXEC : PROT_READ;
+  void* p = ::mmap(nullptr, 4096, prot, MAP_PRIVATE, fd, 0);
   if (p == MAP_FAILED) return fail("mmap");
-  if (later && ::mprotect(p, 4096, PROT_READ | PROT_EXEC) != 0) return fail("mprotect");
-  std::puts(later ? "mprotected" : "mapped");
+  if (op == "mprotect" && ::mprotect(p, 4096, PROT_READ | PROT_EXEC) != 0) return fail("mprotect");
+  if (op == "pkey" && ::syscall(SYS_pkey_mprotect, p, 4096, PROT_READ | PROT_EXEC, -1) != 0)
+    return fail("pkey_mprotect");
+  std::printf("%s\n", later ? "mprotected" : "mapped");
   return 0;
 }
 
@@ -53,7 +64,8 @@ int copy(const char* src, const char* dst) {
 int main(int argc, char** argv) {
   if (argc < 3) return 2;
   const std::string op = argv[1];
-  if (op == "map" || op == "mprotect") return map(argv[2], op == "mprotect");
+  if (op == "map" || op == "mprotect" || op == "pkey" || op == "personality")
+    return map(op, argv[2]);
   if (op == "unshare") {
     if (::unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) return fail("unshare");
     ::execv(argv[2], argv + 2);

@@ -63,11 +63,14 @@ TEST_F(FanotifyTest, ContainmentALibraryWrittenAfterStartIsKilledWhenMappedExecu
   // Other loaders: a plain mmap, and a readable mapping made executable later.
   EXPECT_TRUE(killed(run({CORRAL_ATTACKER, "map", "/tmp/evil.so"})));
   EXPECT_TRUE(killed(run({CORRAL_ATTACKER, "mprotect", "/tmp/evil.so"})));
+  EXPECT_TRUE(killed(run({CORRAL_ATTACKER, "pkey", "/tmp/evil.so"})));
+  EXPECT_TRUE(killed(run({CORRAL_ATTACKER, "personality", "/tmp/evil.so"})));
+  EXPECT_EQ(run({CORRAL_ATTACKER, "personality", "/usr/bin/true"}).output, "mapped\n");
   // The image's own files keep mapping: its programs and libraries work.
   EXPECT_EQ(run({CORRAL_ATTACKER, "map", "/usr/bin/true"}).output, "mapped\n");
   EXPECT_EQ(run({CORRAL_ATTACKER, "mprotect", "/usr/bin/true"}).output, "mprotected\n");
   EXPECT_EQ(run({"/bin/bash", "-c", "/bin/true && echo ok"}).output, "ok\n");
-  const auto a = alert_for("evil.so");
+  const auto a = alert_for("/tmp/evil.so");
   ASSERT_TRUE(a);
   EXPECT_EQ(a->result, "Permission denied");
   EXPECT_NE(a->data.find("signal=SIGKILL"), std::string::npos) << a->data;
@@ -81,7 +84,7 @@ TEST_F(FanotifyTest, ContainmentALibraryWrittenAfterStartRunsUnderAuditAndBlockL
   enforce(process_policy("allow-shell", kShell, "Allow"), Posture::Audit);
   auto r = run({"/bin/bash", "-c", "LD_PRELOAD=/tmp/evil2.so /bin/true; echo rc=$?"});
   EXPECT_NE(r.output.find("pwned\nrc=0"), std::string::npos) << r.output;
-  const auto a = alert_for("evil2.so");
+  const auto a = alert_for("/tmp/evil2.so");
   ASSERT_TRUE(a);
   EXPECT_EQ(a->action, "Audit");
   EXPECT_EQ(a->result, "Passed");
@@ -102,7 +105,7 @@ TEST_F(FanotifyTest, ContainmentANewUserAndMountNamespaceDoesNotEscape) {
   EXPECT_EQ(r.output.find("chroot (GNU"), std::string::npos) << r.output;
   // What the permission path approved still runs there.
   EXPECT_EQ(run({CORRAL_ATTACKER, "unshare", "/usr/bin/true"}).exit_code, 0);
-  const auto a = alert_for("chroot");
+  const auto a = alert_for("/usr/sbin/chroot");
   ASSERT_TRUE(a);
   EXPECT_NE(a->data.find("not judged by the permission path"), std::string::npos) << a->data;
 }

@@ -163,6 +163,11 @@ Result<void> ExecBackstop::start(HitFn on_hit) {
     h.kind = static_cast<Kind>(e.kind);
     h.cgroup = e.cgroup;
     h.path.assign(e.path, strnlen(e.path, sizeof e.path));
+    if (e.nparts > 0) { // leaf first: "/" + root-most ... leaf
+      h.path = e.deeper != 0 ? "/..." : "";
+      for (uint32_t i = std::min<uint32_t>(e.nparts, CORRAL_BACKSTOP_PARTS); i-- > 0;)
+        h.path += "/" + std::string(e.parts[i], strnlen(e.parts[i], sizeof e.parts[i]));
+    }
     const size_t n = std::min<size_t>(e.args_size, sizeof e.args);
     for (size_t i = 0; i < n;) {
       const size_t len = strnlen(e.args + i, n - i);
@@ -291,20 +296,20 @@ std::vector<uint64_t> ExecBackstop::workload_cgroups() const {
   return out;
 }
 
-Result<void> ExecBackstop::approve(uint64_t cgroup, const FileState& f, uint32_t kinds) {
+Result<bool> ExecBackstop::approve(uint64_t cgroup, const FileState& f, uint32_t kinds) {
   const corral_backstop_file key{cgroup, f.dev, f.ino};
   corral_backstop_approved value{};
   // Kinds add up while the file is unchanged; a changed file starts afresh.
-  if (bpf_map_lookup_elem(approved_.get(), &key, &value) == 0 && value.ctime_sec == f.ctime_sec &&
-      value.ctime_nsec == f.ctime_nsec) {
-    if ((value.kinds & kinds) == kinds) return {};
+  const bool known = bpf_map_lookup_elem(approved_.get(), &key, &value) == 0;
+  if (known && value.ctime_sec == f.ctime_sec && value.ctime_nsec == f.ctime_nsec) {
+    if ((value.kinds & kinds) == kinds) return false;
     kinds |= value.kinds;
   }
   value = corral_backstop_approved{f.ctime_sec, f.ctime_nsec, kinds};
   if (bpf_map_update_elem(approved_.get(), &key, &value, BPF_ANY) != 0) {
     return errno_error("approve a file in the exec backstop");
   }
-  return {};
+  return !known;
 }
 
 void ExecBackstop::erase_approvals(uint64_t cgroup) {

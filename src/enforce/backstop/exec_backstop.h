@@ -105,8 +105,8 @@ public:
   void erase_workload(uint64_t cgroup); // and its approvals
   [[nodiscard]] std::vector<uint64_t> workload_cgroups() const;
   // Adds `kinds` (Approval bits) to the file's approval for the workload; fails (and the
-  // caller must then deny) when the map is full.
-  Result<void> approve(uint64_t cgroup, const FileState& f, uint32_t kinds);
+  // caller must then deny) when the map is full. True when it made a new entry.
+  Result<bool> approve(uint64_t cgroup, const FileState& f, uint32_t kinds);
   void erase_approvals(uint64_t cgroup);
 
 private:

@@ -19,6 +19,8 @@ namespace corral::enforce::fanotify {
 namespace {
 
 constexpr uint64_t kLoggedErrors = 20; // then every 1000th, to keep a storm readable
+// Distinct files one workload may have approved; the map holds 65536 for all together.
+constexpr uint64_t kMaxApprovalsPerWorkload = 8192;
 
 } // namespace
 
@@ -95,14 +97,20 @@ void EventHandler::alert(Group& g, const Actor& who, const policy::Verdict& v, c
 bool EventHandler::approve(Group& g, const PendingEvent& ev, const struct stat& st,
                            uint32_t kinds) {
   if (options_.backstop == nullptr || g.cgroup_id() == 0) return true; // nothing checks
+  // The approvals of all workloads share one map: one workload (a block-list lets it run
+  // any new file) must not fill it for the others. (Approving the same file again does
+  // not count; the count starts afresh with each group, as the approvals do.)
+  if (g.approvals >= kMaxApprovalsPerWorkload) return false;
   const auto dev = g.superblock_dev(ev.fd(), ev.tid(), st.st_dev);
   if (!dev) return false;
   const ExecBackstop::FileState f{kernel_dev(*dev), st.st_ino, st.st_ctim.tv_sec,
                                   static_cast<uint32_t>(st.st_ctim.tv_nsec)};
-  if (auto r = options_.backstop->approve(g.cgroup_id(), f, kinds); !r) {
-    if (options_.log) options_.log("exec backstop: " + r.error().to_string());
+  const auto added = options_.backstop->approve(g.cgroup_id(), f, kinds);
+  if (!added) {
+    if (options_.log) options_.log("exec backstop: " + added.error().to_string());
     return false;
   }
+  if (*added) ++g.approvals;
   return true;
 }
 

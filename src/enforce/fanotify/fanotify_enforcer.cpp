@@ -112,7 +112,8 @@ void FanotifyEnforcer::alert_backstop_hit(const fanotify::Group& g, const ExecBa
   if (!options_.sink) return;
   using Kind = ExecBackstop::Kind;
   // A file on an internal mount is named as /proc/<pid>/exe shows it: "/memfd:x (deleted)".
-  // Other kinds name the file's last component only (the program has no path to hand).
+  // Other kinds name the file by its path inside its mount (the workload's root for its
+  // root filesystem), "/..." first when it was too deep to name whole.
   const std::string resource =
       hit.kind == Kind::Unmarked ? "/" + hit.path + " (deleted)" : hit.path;
   const auto v = policy::decide(

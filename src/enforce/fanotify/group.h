@@ -101,7 +101,8 @@ public:
   // Interpreters of binaries whose exec is cached by an ignore mark: their exec produces
   // no event, so only the interpreter's open tells us about it.
   std::set<FileId> cached_interpreters;
-  size_t cached = 0; // ignore marks placed by this group
+  size_t cached = 0;                  // ignore marks placed by this group
+  std::atomic<uint64_t> approvals{0}; // exec backstop approvals made by this group
   // Built by an earlier agent (fd holder): its ignore marks may cache execs whose
   // interpreters this group never saw named, so interpreter loads are told by the kernel
   // stack alone (an interpreter is only opened after its binary passed this group).
