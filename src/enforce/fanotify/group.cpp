@@ -62,6 +62,10 @@ Result<std::shared_ptr<Group>> Group::prepare(const workload::Workload& w,
   g->cgroup_id_ = workload_cgroup_id(w.init_pid, &why).value_or(0);
   if (g->cgroup_id_ == 0 && log) log("exec backstop: " + w.id + " not listed: " + why);
   g->start_ns_ = process_start_ns(w.init_pid).value_or(0);
+  // The superblock of every mount now, so that an exec's approval reads no mountinfo.
+  if (const auto text = read_proc_file("/proc/" + pid + "/mountinfo", 256 * 1024)) {
+    for (const auto& m : parse_mountinfo(*text)) g->devs_[m.id] = m.dev;
+  }
   // Exact process paths by identity, for events whose path is too long to read. Bounded:
   // a path longer than PATH_MAX is an attacker's doing, never a rule's.
   constexpr size_t kMaxRuleFiles = 4096;
