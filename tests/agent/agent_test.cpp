@@ -206,6 +206,61 @@ TEST(EventFormat, TextFollowsKarmorOrder) {
   EXPECT_LT(t.find("Result:"), t.find("HostPID: 42")); // the rest follows, sorted
 }
 
+mode_t mode_of(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+// Issue 7 class 8: the file holds every alert's argv and cwd.
+TEST(EventHub, CreatesTheEventsFilePrivate) {
+  TempDir dir;
+  const std::string file = dir.path() + "/events.jsonl";
+  const mode_t old = ::umask(0); // the mode must not depend on the agent's umask
+  auto hub = events::EventHub::make(3, file);
+  ::umask(old);
+  ASSERT_TRUE(hub) << hub.error().to_string();
+  EXPECT_EQ(mode_of(file), 0600u);
+}
+
+TEST(EventHub, MakesAnExistingEventsFilePrivateAndKeepsItsLines) {
+  TempDir dir;
+  const std::string file = dir.path() + "/events.jsonl";
+  std::ofstream(file) << "{\"old\":1}\n";
+  ASSERT_EQ(::chmod(file.c_str(), 0644), 0); // as earlier agents created it
+  {
+    auto hub = events::EventHub::make(3, file);
+    ASSERT_TRUE(hub) << hub.error().to_string();
+    EXPECT_EQ(mode_of(file), 0600u);
+    (*hub)->publish(sample_alert());
+  }
+  std::ifstream in(file);
+  std::string first, second;
+  std::getline(in, first);
+  std::getline(in, second);
+  EXPECT_EQ(first, "{\"old\":1}"); // appended, not truncated
+  EXPECT_FALSE(second.empty());
+}
+
+TEST(EventHub, AGroupOfReadersGetsMode0640) {
+  TempDir dir;
+  const std::string file = dir.path() + "/events.jsonl";
+  std::ofstream(file) << "";
+  ASSERT_EQ(::chmod(file.c_str(), 0666), 0);
+  auto hub = events::EventHub::make(3, events::EventHub::FileOptions{file, ::getgid()});
+  ASSERT_TRUE(hub) << hub.error().to_string();
+  EXPECT_EQ(mode_of(file), 0640u);
+  struct stat st {};
+  ASSERT_EQ(::stat(file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_gid, ::getgid());
+}
+
+TEST(EventHub, RefusesAnEventsFileThatIsNotARegularFile) {
+  TempDir dir;
+  const auto hub = events::EventHub::make(3, dir.path());
+  EXPECT_FALSE(hub);
+}
+
 TEST(EventHub, KeepsTheNewestFiltersAndWritesJsonLines) {
   TempDir dir;
   const std::string file = dir.path() + "/events.jsonl";
