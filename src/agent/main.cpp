@@ -148,6 +148,7 @@ int run(const Flags& f) {
   }
 
   agent::Agent agent(config, **store, enforcer->get(), log);
+  agent.set_alert_sink([&hub](events::Alert&& a) { (*hub)->publish(std::move(a)); });
   if (auto r = agent.restore(); !r) return log(r.error().to_string()), 1;
 
   workload::ContainerdSource::Options so;

@@ -92,6 +92,66 @@ TEST_F(AgentFixture, ApplyStoresAndRestoreReloads) {
   EXPECT_EQ(ws[0].rules, 3u);
 }
 
+// An enforcer whose outcome the test sets: enforce() fails with `refuse`, or succeeds and
+// then reports `proof` (issue 7, class 9).
+struct FakeEnforcer : enforce::Enforcer {
+  std::string refuse;
+  enforce::Enforcement proof;
+  [[nodiscard]] std::string_view name() const override { return "fake"; }
+  Result<void> enforce(const workload::Workload&, std::shared_ptr<const policy::RuleSet>) override {
+    if (!refuse.empty()) return Error{refuse, "", 0};
+    return {};
+  }
+  void release(const std::string&) override {}
+  [[nodiscard]] enforce::Counters counters() const override {
+    enforce::Counters c;
+    c.enforced = refuse.empty() ? 1 : 0;
+    return c;
+  }
+  [[nodiscard]] enforce::Enforcement enforcement(const std::string&) const override {
+    return proof;
+  }
+};
+
+TEST_F(AgentFixture, AProvenWorkloadShowsEnforcedAndAnUnprovenOneSaysWhyNot) {
+  FakeEnforcer fake;
+  agent::Agent a(agent::AgentConfig{}, *store, &fake, [](const std::string&) {});
+  auto w = nginx();
+  w.init_pid = 4242;
+  a.upsert_workload(w);
+  EXPECT_EQ(a.workloads("")[0].enforcement, "-"); // no policy: nothing to enforce
+  ASSERT_TRUE(a.apply({{"seed.yaml", kSeed}}).ok());
+  fake.proof = {enforce::Enforcement::State::Proving, ""};
+  EXPECT_EQ(a.workloads("")[0].enforcement, "proving");
+  fake.proof = {enforce::Enforcement::State::Enforced, ""};
+  EXPECT_EQ(a.workloads("")[0].enforcement, "enforced");
+  EXPECT_FALSE(a.workloads("")[0].not_enforced());
+  fake.proof = {enforce::Enforcement::State::NotEnforced, "no event"};
+  EXPECT_EQ(a.workloads("")[0].enforcement, "NOT ENFORCED: no event");
+  EXPECT_TRUE(a.workloads("")[0].not_enforced());
+}
+
+TEST_F(AgentFixture, AWorkloadTheEnforcerRefusesIsNotEnforcedAndAlerted) {
+  FakeEnforcer fake;
+  fake.refuse = "cannot mark the root mount of pid 4242";
+  agent::Agent a(agent::AgentConfig{}, *store, &fake, [](const std::string&) {});
+  std::vector<events::Alert> alerts;
+  a.set_alert_sink([&](events::Alert&& x) { alerts.push_back(std::move(x)); });
+  auto w = nginx();
+  w.init_pid = 4242;
+  a.upsert_workload(w);
+  ASSERT_TRUE(a.apply({{"seed.yaml", kSeed}}).ok());
+  const auto v = a.workloads("")[0];
+  EXPECT_TRUE(v.not_enforced());
+  EXPECT_NE(v.enforcement.find("cannot mark the root mount"), std::string::npos) << v.enforcement;
+  EXPECT_EQ(v.enforcer, "none");
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].policy_name, "corral-enforcement-proof");
+  EXPECT_EQ(alerts[0].container_id, "c1");
+  EXPECT_EQ(alerts[0].result, "NOT ENFORCED");
+  EXPECT_TRUE(alerts[0].is_alert()); // shown by `corral logs`
+}
+
 TEST_F(AgentFixture, EachDocumentOfAFileIsStoredAndRestoredOnItsOwn) {
   const std::string second = "# a comment\napiVersion: security.kubearmor.com/v1\n"
                              "kind: KubeArmorPolicy\nmetadata:\n  name: other\n"
