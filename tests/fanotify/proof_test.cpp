@@ -4,7 +4,9 @@
 #include <cerrno>
 #include <thread>
 
+#include "enforce/fanotify/root_fs.h"
 #include "fixture.h"
+#include "policy/parser.h"
 
 namespace corral::testing {
 namespace {
@@ -111,6 +113,42 @@ TEST_F(FanotifyTest, ProvingCanBeTurnedOff) {
   start([](auto& o) { o.prove = false; });
   enforce(kBlockChroot);
   EXPECT_EQ(enforcer_->enforcement(workload().id).state, State::Unknown);
+}
+
+} // namespace
+} // namespace corral::testing
+
+namespace corral::testing {
+namespace {
+
+// A workload chrooted into a directory inside a mount (not a mount's root): its mountinfo
+// lists no mount at "/" (only mounts reachable from its root are shown), yet every access
+// it makes goes through the mount holding that directory.
+TEST_F(FanotifyTest, AWorkloadChrootedIntoASubdirectoryIsEnforcedAndProven) {
+  auto options = default_sandbox();
+  options.pivot_root = false;
+  options.chroot_subdir = "/jail";
+  auto jailed = Sandbox::make(options); // before start(): forks need one thread
+  ASSERT_TRUE(jailed) << jailed.error().to_string();
+  const auto w = (*jailed)->workload("jailed");
+  start();
+  const auto parsed = policy::parse_policies(kBlockChroot, "test.yaml");
+  const auto rules = policy::compile(parsed.policies, w.policy_view(), policy::Settings{},
+                                     enforce::fanotify::root_resolver(w.init_pid));
+  const auto r = enforcer_->enforce(w, rules);
+  ASSERT_TRUE(r) << r.error().to_string();
+  const auto s = settled(*enforcer_, w.id, std::chrono::milliseconds(1500));
+  EXPECT_EQ(s.state, State::Enforced) << s.reason;
+  const auto denied = (*jailed)->run({"/usr/sbin/chroot", "--version"});
+  ASSERT_TRUE(denied);
+  EXPECT_EQ(denied->exec_errno, EPERM);
+  const auto a = alert_for("/usr/sbin/chroot");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->container_id, "jailed");
+  const auto cat = (*jailed)->run({"/usr/bin/cat", "/data/ro.txt"});
+  ASSERT_TRUE(cat);
+  EXPECT_EQ(cat->exit_code, 0);
+  enforcer_.reset(); // before the sandbox goes
 }
 
 } // namespace
