@@ -41,6 +41,9 @@ constexpr std::array<const char*, 5> kFallbacks{"/bin/sh", "/usr/bin/sh", "/bin/
 // The canary's child exits with the execve's errno, offset so that it cannot be confused
 // with a program's own exit code (the program never runs past its first system call).
 constexpr int kExitBase = 64;
+// ... and with these when it could not get ready to exec.
+constexpr int kExitUnconfined = 3; // no chroot into the workload's root, or no seccomp filter
+constexpr int kExitAbandoned = 4;  // its parent thread, or the agent's go, is gone
 
 std::optional<FileId> executable_id(int fd) {
   struct stat st {};
@@ -116,14 +119,14 @@ Result<std::unique_ptr<Canary>> Canary::spawn(int pid, const std::string& path) 
   const long child = ::syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, 0);
   if (child < 0) return errno_error("clone the canary");
   if (child == 0) {
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent) ::_exit(kExitBase);
-    if (::chroot(root.c_str()) != 0 || ::chdir("/") != 0) ::_exit(kExitBase + errno);
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent) ::_exit(kExitAbandoned);
+    if (::chroot(root.c_str()) != 0 || ::chdir("/") != 0) ::_exit(kExitUnconfined);
     char byte = 0;
     ::close(go[1]);
-    if (::read(go[0], &byte, 1) != 1) ::_exit(kExitBase); // the agent gave up on it
+    if (::read(go[0], &byte, 1) != 1) ::_exit(kExitAbandoned);
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
         ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
-      ::_exit(kExitBase + errno);
+      ::_exit(kExitUnconfined);
     ::execve(exec_path.c_str(), argv.data(), envp.data());
     ::_exit(kExitBase + errno);
   }
@@ -177,6 +180,9 @@ std::string Canary::outcome() const {
     return std::string("its exec failed: ") + std::strerror(WEXITSTATUS(s) - kExitBase) +
            " (no event of this workload's group)";
   }
+  if (WIFEXITED(s) && WEXITSTATUS(s) == kExitUnconfined)
+    return "it could not chroot into the workload's root or install its seccomp filter";
+  if (WIFEXITED(s) && WEXITSTATUS(s) == kExitAbandoned) return "it was abandoned before its exec";
   return "it exited with " + std::to_string(WIFEXITED(s) ? WEXITSTATUS(s) : -1);
 }
 
