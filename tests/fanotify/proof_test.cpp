@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <thread>
 
+#include "enforce/fanotify/canary.h"
+#include "enforce/fanotify/proc_reader.h"
 #include "enforce/fanotify/root_fs.h"
 #include "fixture.h"
 #include "policy/parser.h"
@@ -107,6 +109,15 @@ TEST_F(FanotifyTest, EveryNewGroupIsProvenAgainAndReleaseForgetsTheProof) {
   EXPECT_EQ(run({"/usr/bin/cat", "/data/ro.txt"}).exec_errno, EPERM);
   enforcer_->release(workload().id);
   EXPECT_EQ(enforcer_->enforcement(workload().id).state, State::Unknown);
+}
+
+TEST_F(FanotifyTest, CanariesExecDistinctFilesOfTheWorkloadOnly) {
+  // The sandbox's init is a fork of this test binary, which its root does not hold: the
+  // canaries fall back to shells, one per file (/bin/sh and /usr/bin/sh are one file).
+  const auto root = enforce::fanotify::read_link(workload().root_path);
+  ASSERT_TRUE(root);
+  const auto targets = enforce::fanotify::canary_targets(workload().init_pid, *root);
+  EXPECT_EQ(targets, (std::vector<std::string>{"/bin/sh", "/bin/bash"}));
 }
 
 TEST_F(FanotifyTest, ProvingCanBeTurnedOff) {

@@ -45,6 +45,38 @@ constexpr int kExitBase = 64;
 constexpr int kExitUnconfined = 3; // no chroot into the workload's root, or no seccomp filter
 constexpr int kExitAbandoned = 4;  // its parent thread, or the agent's go, is gone
 
+struct ChildPlan {
+  const char* root; // /proc/<pid>/root
+  const char* path; // inside it
+  char* const* argv;
+  char* const* envp;
+  const sock_fprog* seccomp;
+  long parent;
+  int go_read, go_write;
+};
+
+[[noreturn]] void leave(int code) {
+  ::syscall(SYS_exit_group, code);
+  __builtin_unreachable();
+}
+
+// The canary after clone, in a copy of a multithreaded process: raw system calls only,
+// through syscall(2), which neither libc state nor a sanitizer's interceptors get between.
+[[noreturn]] void canary_child(const ChildPlan& c) {
+  if (::syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 ||
+      ::syscall(SYS_getppid) != c.parent)
+    leave(kExitAbandoned);
+  if (::syscall(SYS_chroot, c.root) != 0 || ::syscall(SYS_chdir, "/") != 0) leave(kExitUnconfined);
+  char byte = 0;
+  ::syscall(SYS_close, c.go_write);
+  if (::syscall(SYS_read, c.go_read, &byte, 1) != 1) leave(kExitAbandoned);
+  if (::syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+      ::syscall(SYS_prctl, PR_SET_SECCOMP, SECCOMP_MODE_FILTER, c.seccomp, 0, 0) != 0)
+    leave(kExitUnconfined);
+  ::syscall(SYS_execve, c.path, c.argv, c.envp);
+  leave(kExitBase + errno);
+}
+
 std::optional<FileId> executable_id(int fd) {
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0)
@@ -107,7 +139,7 @@ Result<std::unique_ptr<Canary>> Canary::spawn(int pid, const std::string& path) 
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
   }};
   const sock_fprog prog{static_cast<unsigned short>(filter.size()), filter.data()};
-  const int parent = static_cast<int>(::getpid());
+  const long parent = ::getpid();
   // The child waits for a byte on this pipe before it execs: the enforcer must know its pid
   // before its event can be read.
   std::array<int, 2> go{-1, -1};
@@ -119,16 +151,8 @@ Result<std::unique_ptr<Canary>> Canary::spawn(int pid, const std::string& path) 
   const long child = ::syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, 0);
   if (child < 0) return errno_error("clone the canary");
   if (child == 0) {
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent) ::_exit(kExitAbandoned);
-    if (::chroot(root.c_str()) != 0 || ::chdir("/") != 0) ::_exit(kExitUnconfined);
-    char byte = 0;
-    ::close(go[1]);
-    if (::read(go[0], &byte, 1) != 1) ::_exit(kExitAbandoned);
-    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
-        ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
-      ::_exit(kExitUnconfined);
-    ::execve(exec_path.c_str(), argv.data(), envp.data());
-    ::_exit(kExitBase + errno);
+    canary_child(ChildPlan{root.c_str(), exec_path.c_str(), argv.data(), envp.data(), &prog, parent,
+                           go[0], go[1]});
   }
   std::unique_ptr<Canary> c(new Canary(static_cast<pid_t>(child), path));
   c->go_ = std::move(go_write);
