@@ -890,7 +890,8 @@ case_agent_restart() {
     else
       corral_rt_log "no fd holder: bash -c id begun while the agent was down exited $RC"
     fi
-    # Enforcing from the stored state alone (no re-apply).
+    # Enforcing from the stored state alone (no re-apply), proven again on the kept group.
+    corral_rt_wait_for 5 _is_proven "$c" || fail "not proven after the restart: $(corral get workloads)"
     m=$(alert_count "$c")
     expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c id
     expect_alert "$c" "$m" /usr/bin/id PolicyName=DefaultPosture Action=Block Result="Permission denied"
