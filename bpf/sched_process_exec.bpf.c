@@ -23,6 +23,12 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define SIGKILL 9
 #define MNT_INTERNAL 0x4000 /* include/linux/mount.h: a kern_mount (shmem for memfd, ...) */
+#define PROT_READ 0x1
+#define PROT_EXEC 0x4
+#define READ_IMPLIES_EXEC 0x0400000 /* include/uapi/linux/personality.h */
+/* cgroup v2 levels searched for an enforced workload: k8s puts containers at level 4-5;
+ * the rest is room for cgroups a workload creates below its own. */
+#define MAX_CGROUP_LEVELS 24
 
 /* Interpreters of cached binaries, per workload: a few per workload (ld.so, and the
  * 32-bit one); 4096 covers 1000 workloads with room. */
@@ -40,6 +46,24 @@ struct {
   __type(key, __u64);
   __type(value, struct corral_backstop_namespace);
 } namespaces SEC(".maps");
+
+/* Enforced workloads by cgroup id: one per container. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4096);
+  __type(key, __u64);
+  __type(value, struct corral_backstop_workload);
+} workloads SEC(".maps");
+
+/* Files the permission path approved, per workload: every distinct binary, script and
+ * interpreter a workload runs (a few dozen each is typical); 65536 entries of 40 bytes. A
+ * full map fails the approval, so the exec is denied, never let through. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct corral_backstop_file);
+  __type(value, struct corral_backstop_approved);
+} approved SEC(".maps");
 
 /* Reports: 256 KiB holds ~500 events; a full buffer drops (counted), never blocks. */
 struct {
@@ -60,8 +84,60 @@ static __always_inline void count(__u32 i) {
   if (c) *c += 1;
 }
 
+/* Kernels before 6.6 keep ctime as one timespec64; 6.6 renamed it; 6.7+ splits it. */
+struct inode___v61 {
+  struct timespec64 i_ctime;
+} __attribute__((preserve_access_index));
+struct inode___v66 {
+  struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+
+static __always_inline void inode_ctime(struct inode* inode, __s64* sec, __u32* nsec) {
+  if (bpf_core_field_exists(inode->i_ctime_sec)) {
+    *sec = BPF_CORE_READ(inode, i_ctime_sec);
+    /* the top bits carry flags (multigrain timestamps: I_CTIME_QUERIED) */
+    *nsec = BPF_CORE_READ(inode, i_ctime_nsec) & 0x3fffffff;
+  } else if (bpf_core_field_exists(((struct inode___v66*)inode)->__i_ctime)) {
+    *sec = BPF_CORE_READ((struct inode___v66*)inode, __i_ctime.tv_sec);
+    *nsec = BPF_CORE_READ((struct inode___v66*)inode, __i_ctime.tv_nsec);
+  } else {
+    *sec = BPF_CORE_READ((struct inode___v61*)inode, i_ctime.tv_sec);
+    *nsec = BPF_CORE_READ((struct inode___v61*)inode, i_ctime.tv_nsec);
+  }
+}
+
+/* The enforced workload of the current task: the shallowest of its cgroup's ancestors (or
+ * itself) listed in `workloads`. 0 when none. */
+static __always_inline __u64 workload_of(const struct corral_backstop_workload** w) {
+  for (int level = 1; level < MAX_CGROUP_LEVELS; level++) {
+    __u64 id = bpf_get_current_ancestor_cgroup_id(level);
+    if (id == 0) break;
+    *w = bpf_map_lookup_elem(&workloads, &id);
+    if (*w) return id;
+  }
+  return 0;
+}
+
+/* The file's path inside its mount, leaf first: the mount's root ends the walk (the
+ * container's root for its root filesystem). */
+static __always_inline void path_parts(struct corral_backstop_event* e, struct file* file) {
+  struct dentry* d = BPF_CORE_READ(file, f_path.dentry);
+  struct dentry* root = BPF_CORE_READ(file, f_path.mnt, mnt_root);
+  e->nparts = 0;
+  e->deeper = 0;
+  for (int i = 0; i < CORRAL_BACKSTOP_PARTS; i++) {
+    struct dentry* parent = BPF_CORE_READ(d, d_parent);
+    if (d == root || parent == d) return;
+    bpf_probe_read_kernel_str(e->parts[i], CORRAL_BACKSTOP_PART_MAX, BPF_CORE_READ(d, d_name.name));
+    e->nparts = i + 1;
+    d = parent;
+  }
+  e->deeper = d != root && BPF_CORE_READ(d, d_parent) != d;
+}
+
 static __always_inline void report(struct task_struct* p, const struct corral_backstop_key* key,
-                                   __u32 action, __u32 kind, const char* path) {
+                                   __u32 action, __u32 kind, const char* path, __u64 cgroup,
+                                   struct file* file) {
   if (action == CORRAL_BACKSTOP_BLOCK) {
     count(bpf_send_signal(SIGKILL) == 0 ? 0 : 3);
   } else {
@@ -75,6 +151,7 @@ static __always_inline void report(struct task_struct* p, const struct corral_ba
   e->key = *key;
   e->action = action;
   e->kind = kind;
+  e->cgroup = cgroup;
   e->host_pid = BPF_CORE_READ(p, tgid);
   e->host_ppid = BPF_CORE_READ(p, real_parent, tgid);
   /* pid as seen in the task's own pid namespace (the deepest level) */
@@ -89,6 +166,9 @@ static __always_inline void report(struct task_struct* p, const struct corral_ba
     e->ppid = BPF_CORE_READ(parent_pid, numbers[level].nr);
   e->uid = BPF_CORE_READ(p, cred, uid.val);
   bpf_probe_read_kernel_str(e->path, sizeof(e->path), path);
+  e->nparts = 0;
+  e->deeper = 0;
+  if (file) path_parts(e, file);
   const unsigned long start = BPF_CORE_READ(p, mm, arg_start);
   const unsigned long end = BPF_CORE_READ(p, mm, arg_end);
   __u64 size = end > start ? end - start : 0;
@@ -98,6 +178,21 @@ static __always_inline void report(struct task_struct* p, const struct corral_ba
   if (size > 0 && bpf_probe_read_user(e->args, size, (const void*)start) == 0)
     e->args_size = (__u32)size;
   bpf_ringbuf_submit(e, 0);
+}
+
+/* Whether `inode` is a file the permission path approved for workload `cgroup` as one of
+ * `kinds`, unchanged since (same ctime). *changed tells an approval voided by a change. */
+static __always_inline bool is_approved(__u64 cgroup, struct inode* inode, __u64 dev, __u64 ino,
+                                        __u32 kinds, bool* changed) {
+  struct corral_backstop_file f = {.cgroup = cgroup, .dev = dev, .ino = ino};
+  const struct corral_backstop_approved* a = bpf_map_lookup_elem(&approved, &f);
+  *changed = false;
+  if (!a || !(a->kinds & kinds)) return false;
+  __s64 sec = 0;
+  __u32 nsec = 0;
+  inode_ctime(inode, &sec, &nsec);
+  *changed = sec != a->ctime_sec || nsec != a->ctime_nsec;
+  return !*changed;
 }
 
 SEC("tp_btf/sched_process_exec")
@@ -121,15 +216,122 @@ int BPF_PROG(backstop_exec, struct task_struct* p, pid_t old_pid, struct linux_b
     rule = bpf_map_lookup_elem(&files, &key);
   }
   if (rule) {
-    report(p, &key, rule->action, CORRAL_BACKSTOP_GUARDED, rule->path);
+    report(p, &key, rule->action, CORRAL_BACKSTOP_GUARDED, rule->path, 0, 0);
     return 0;
   }
   key.mnt_ns = task_ns;
-  const int mnt_flags = BPF_CORE_READ(file, f_path.mnt, mnt_flags);
-  if (!(mnt_flags & MNT_INTERNAL)) return 0;
-  const struct corral_backstop_namespace* ns = bpf_map_lookup_elem(&namespaces, &key.mnt_ns);
-  if (!ns || !ns->unmarked) return 0;
   const unsigned char* name = BPF_CORE_READ(file, f_path.dentry, d_name.name);
-  report(p, &key, ns->unmarked, CORRAL_BACKSTOP_UNMARKED, (const char*)name);
+  const int mnt_flags = BPF_CORE_READ(file, f_path.mnt, mnt_flags);
+  if (mnt_flags & MNT_INTERNAL) {
+    const struct corral_backstop_namespace* ns = bpf_map_lookup_elem(&namespaces, &key.mnt_ns);
+    if (ns && ns->unmarked) {
+      report(p, &key, ns->unmarked, CORRAL_BACKSTOP_UNMARKED, (const char*)name, 0, 0);
+      return 0;
+    }
+  }
+  /* Every exec of an enforced workload's task, in whatever mount or user namespace, through
+   * whatever mount: its image must be a file the permission path approved. For a script,
+   * the image here is its interpreter (binfmt_script swapped bprm->file and changed
+   * bprm->interp), which may then be one approved as an interpreter. */
+  const struct corral_backstop_workload* w = 0;
+  const __u64 cgroup = workload_of(&w);
+  if (!cgroup || !w->unapproved) return 0;
+  const bool via_interp = BPF_CORE_READ(bprm, interp) != BPF_CORE_READ(bprm, filename);
+  const __u32 kinds = CORRAL_APPROVED_EXEC | (via_interp ? CORRAL_APPROVED_INTERP : 0);
+  bool changed = false;
+  if (is_approved(cgroup, inode, key.dev, key.ino, kinds, &changed)) return 0;
+  report(p, &key, w->unapproved, changed ? CORRAL_BACKSTOP_CHANGED : CORRAL_BACKSTOP_UNAPPROVED,
+         (const char*)name, cgroup, file);
   return 0;
+}
+
+/* An executable mapping of `file` by the current task. Under an allow-list, code may come
+ * only from files the image shipped (inode changed before the workload started) or that the
+ * permission path approved as they are: a library written into the workload and loaded with
+ * LD_PRELOAD, dlopen or bash's `enable -f` is killed before its code runs (the signal is
+ * taken on the way back to user space: the mapping call returns to no one). */
+static __always_inline int check_mapping(struct file* file) {
+  const struct corral_backstop_workload* w = 0;
+  const __u64 cgroup = workload_of(&w);
+  if (!cgroup || !w->mapped || !file) return 0;
+  struct inode* inode = BPF_CORE_READ(file, f_inode);
+  __s64 sec = 0;
+  __u32 nsec = 0;
+  inode_ctime(inode, &sec, &nsec);
+  if ((__u64)sec * 1000000000ULL + nsec <= w->start_ns) return 0;
+  struct corral_backstop_key key = {};
+  key.ino = BPF_CORE_READ(inode, i_ino);
+  key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+  bool changed = false;
+  if (is_approved(cgroup, inode, key.dev, key.ino, CORRAL_APPROVED_EXEC | CORRAL_APPROVED_INTERP,
+                  &changed))
+    return 0;
+  struct task_struct* p = bpf_get_current_task_btf();
+  key.mnt_ns = BPF_CORE_READ(p, nsproxy, mnt_ns, ns.inum);
+  const unsigned char* name = BPF_CORE_READ(file, f_path.dentry, d_name.name);
+  report(p, &key, w->mapped, CORRAL_BACKSTOP_MAPPED, (const char*)name, cgroup, file);
+  return 0;
+}
+
+/* The file mapped at an address, for mprotect (bpf_find_vma's callback). */
+struct vma_file {
+  struct file* file;
+};
+static long vma_file_of(struct task_struct* task, struct vm_area_struct* vma, void* ctx) {
+  ((struct vma_file*)ctx)->file = BPF_CORE_READ(vma, vm_file);
+  return 0;
+}
+
+/* SysV shared memory attached executable (shmat with SHM_EXEC): its contents were written
+ * by the workload, never shipped by the image. */
+static __always_inline int check_shm_exec(void) {
+  const struct corral_backstop_workload* w = 0;
+  const __u64 cgroup = workload_of(&w);
+  if (!cgroup || !w->mapped) return 0;
+  struct task_struct* p = bpf_get_current_task_btf();
+  struct corral_backstop_key key = {};
+  key.mnt_ns = BPF_CORE_READ(p, nsproxy, mnt_ns, ns.inum);
+  report(p, &key, w->mapped, CORRAL_BACKSTOP_MAPPED, "SYSV shared memory (SHM_EXEC)", cgroup, 0);
+  return 0;
+}
+
+#define NR_MMAP 9
+#define NR_MPROTECT 10
+#define NR_SHMAT 30
+#define NR_PKEY_MPROTECT 329
+#define SHM_EXEC 0100000
+
+/* This kernel has no kprobes (CONFIG_KPROBES off) and loading LSM programs fails, so the
+ * mapping calls are seen at syscall entry: mmap(addr, len, prot, flags, fd, off),
+ * mprotect and pkey_mprotect(addr, len, prot, ...) with PROT_EXEC (or READ_IMPLIES_EXEC),
+ * shmat with SHM_EXEC. Every other syscall returns at the first comparisons. A SIGKILL
+ * sent here is taken on the way back to user space, so the mapped code never runs. (A
+ * 32-bit task's syscalls have other numbers: out of scope, like a race on the fd table
+ * between this check and the kernel's own, which needs code running already.) */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(backstop_syscall, struct pt_regs* regs, long id) {
+  if (id != NR_MMAP && id != NR_MPROTECT && id != NR_PKEY_MPROTECT && id != NR_SHMAT) return 0;
+  if (id == NR_SHMAT)
+    return (PT_REGS_PARM3_CORE_SYSCALL(regs) & SHM_EXEC) ? check_shm_exec() : 0;
+  const unsigned long prot = PT_REGS_PARM3_CORE_SYSCALL(regs);
+  if (!(prot & PROT_EXEC)) {
+    /* READ_IMPLIES_EXEC (personality(2)) turns a readable mapping into an executable one */
+    struct task_struct* t = bpf_get_current_task_btf();
+    if (!(prot & PROT_READ) || !(t->personality & READ_IMPLIES_EXEC)) return 0;
+  }
+  if (id != NR_MMAP) {
+    struct vma_file found = {};
+    bpf_find_vma(bpf_get_current_task_btf(), PT_REGS_PARM1_CORE_SYSCALL(regs), vma_file_of, &found,
+                 0);
+    return check_mapping(found.file);
+  }
+  const int fd = (int)PT_REGS_PARM5_CORE_SYSCALL(regs);
+  if (fd < 0 || (PT_REGS_PARM4_CORE_SYSCALL(regs) & 0x20 /* MAP_ANONYMOUS */)) return 0;
+  struct task_struct* t = bpf_get_current_task_btf();
+  struct fdtable* fdt = BPF_CORE_READ(t, files, fdt);
+  if ((unsigned int)fd >= BPF_CORE_READ(fdt, max_fds)) return 0;
+  struct file** fds = BPF_CORE_READ(fdt, fd);
+  struct file* file = 0;
+  bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+  return check_mapping(file);
 }

@@ -15,6 +15,8 @@
 
 #define CORRAL_BACKSTOP_PATH_MAX 128
 #define CORRAL_BACKSTOP_ARGS_MAX 256
+#define CORRAL_BACKSTOP_PARTS 8     /* path components of a reported file, leaf first */
+#define CORRAL_BACKSTOP_PART_MAX 48 /* bytes per component, NUL included (truncated) */
 
 enum corral_backstop_action {
   CORRAL_BACKSTOP_AUDIT = 1, /* report the exec */
@@ -39,8 +41,41 @@ struct corral_backstop_namespace {
 };
 
 enum corral_backstop_kind {
-  CORRAL_BACKSTOP_GUARDED = 0,  /* a listed file (key) */
-  CORRAL_BACKSTOP_UNMARKED = 1, /* a file on an internal mount; path is its dentry's name */
+  CORRAL_BACKSTOP_GUARDED = 0,    /* a listed file (key) */
+  CORRAL_BACKSTOP_UNMARKED = 1,   /* a file on an internal mount; path is its dentry's name */
+  CORRAL_BACKSTOP_UNAPPROVED = 2, /* an exec the permission path did not judge and allow */
+  CORRAL_BACKSTOP_CHANGED = 3,    /* allowed once, then renamed, linked or rewritten */
+  CORRAL_BACKSTOP_MAPPED = 4,     /* an executable mapping of a file not the image's own */
+};
+
+/* The workloads the backstop judges, by cgroup v2 id: a task cannot leave its container's
+ * cgroup, whatever mount or user namespace it creates. Every exec of a task in such a
+ * cgroup (or below it) must end with a file the permission path approved for it, and under
+ * an allow-list every executable file mapping must be of a file the image shipped (its
+ * inode changed before the workload started) or approved. */
+struct corral_backstop_workload {
+  __u32 unapproved; /* enum corral_backstop_action for an exec not approved; 0: none */
+  __u32 mapped;     /* ... for an executable mapping of a new file; 0: none */
+  __u64 start_ns;   /* the workload's start, CLOCK_REALTIME ns: a later ctime is "new" */
+};
+
+/* A file the permission path allowed for a workload, as it was then (its ctime): a rename,
+ * link, chmod or write since changes the ctime and voids the approval. */
+struct corral_backstop_file {
+  __u64 cgroup; /* the workload's cgroup id */
+  __u64 dev;    /* superblock s_dev, kernel encoding */
+  __u64 ino;
+};
+
+enum corral_backstop_approval {
+  CORRAL_APPROVED_EXEC = 1,   /* may be an exec's own image */
+  CORRAL_APPROVED_INTERP = 2, /* may be loaded as the interpreter of an approved exec */
+};
+
+struct corral_backstop_approved {
+  __s64 ctime_sec;
+  __u32 ctime_nsec;
+  __u32 kinds; /* enum corral_backstop_approval bits */
 };
 
 struct corral_backstop_event {
@@ -54,7 +89,13 @@ struct corral_backstop_event {
   char path[CORRAL_BACKSTOP_PATH_MAX];
   char args[CORRAL_BACKSTOP_ARGS_MAX]; /* the new image's argv, NUL-separated, truncated */
   __u32 args_size;
-  __u32 kind; /* enum corral_backstop_kind */
+  __u32 kind;   /* enum corral_backstop_kind */
+  __u64 cgroup; /* the workload's cgroup id (kinds UNAPPROVED, CHANGED, MAPPED), else 0 */
+  /* Kinds UNAPPROVED, CHANGED, MAPPED: the file's path inside its mount, leaf first, as
+   * dentry names (`path` holds the leaf); `deeper`: more components above these. */
+  char parts[CORRAL_BACKSTOP_PARTS][CORRAL_BACKSTOP_PART_MAX];
+  __u32 nparts;
+  __u32 deeper;
 };
 
 #endif

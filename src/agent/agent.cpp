@@ -59,6 +59,9 @@ Result<void> check_annotation(const std::string& key, const std::string& value) 
     }
   } else if (key == "kubearmor-policy" && v != "enabled" && v != "audited" && v != "disabled") {
     return Error{"invalid value kubearmor-policy=" + value, "enabled, audited or disabled"};
+  } else if (key == policy::kImageOnlyAnnotation && v != "true" && v != "false") {
+    return Error{"invalid value " + key + "=" + value,
+                 "true (default: an allowed path runs only the file the image shipped) or false"};
   } else if (key == "kubearmor-visibility") {
     for (const auto& item : split(v, ',')) {
       const auto t = trim(item);

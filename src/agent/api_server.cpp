@@ -163,6 +163,7 @@ public:
       extra["cached_allows"] = std::to_string(n.cached);
       extra["interpreters_allowed"] = std::to_string(n.interpreters);
       extra["open_mode_unknown"] = std::to_string(n.write_unknown);
+      extra["denied_undecidable"] = std::to_string(n.errors_denied);
       extra["exec_backstop"] = !n.backstop                ? "off"
                                : n.backstop_reader_failed ? "on (its reports cannot be read)"
                                                           : "on";

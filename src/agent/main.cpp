@@ -135,9 +135,10 @@ int run(const Flags& f) {
   }
   // The exec backstop's link travels with the groups (their caches rely on it).
   Fd kept_backstop;
+  // (Its other links, the kprobes', are attached anew on the kept maps: dropped here.)
   std::erase_if(kept, [&](agent::HeldFd& k) {
-    if (k.id != enforce::FanotifyEnforcer::kBackstopId) return false;
-    kept_backstop = std::move(k.fd);
+    if (!k.id.starts_with(enforce::FanotifyEnforcer::kBackstopId)) return false;
+    if (k.id == enforce::FanotifyEnforcer::kBackstopId) kept_backstop = std::move(k.fd);
     return true;
   });
   auto enforcer = make_enforcer(f, **hub, config, holder.get(), std::move(kept_backstop));

@@ -54,7 +54,8 @@ void add_annotate(CLI::App& app, int& exit_code) {
       "annotate",
       "Set a namespace's annotations: kubearmor-file-posture, kubearmor-network-posture, "
       "kubearmor-capabilities-posture (audit|block), kubearmor-policy (enabled|audited|"
-      "disabled), kubearmor-visibility. `key-` removes one.");
+      "disabled), kubearmor-visibility, corral.io/exec-image-only (true|false: false lets an "
+      "allowed path run a file changed after the workload started). `key-` removes one.");
   cmd->add_option("resource", o->resource, "ns")->required();
   cmd->add_option("name", o->name, "The namespace")->required();
   cmd->add_option("annotations", o->pairs, "key=value ...")->required()->expected(1, -1);

@@ -17,7 +17,8 @@ namespace corral::enforce {
 struct Counters {
   uint64_t events = 0;           // permission events answered
   uint64_t denied = 0;           // answered with deny
-  uint64_t errors_allowed = 0;   // internal error -> allowed
+  uint64_t errors_allowed = 0;   // internal error -> allowed (block-lists, posture audit)
+  uint64_t errors_denied = 0;    // internal error -> denied (allow-list, posture block)
   uint64_t timeouts_allowed = 0; // not decided within the bound -> allowed
   uint64_t enforced = 0;         // workloads currently enforced
   // Backend details (0 where a backend has no such thing):

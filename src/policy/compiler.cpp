@@ -35,7 +35,8 @@ public:
     identity += std::to_string(static_cast<int>(s.postures.file)) +
                 std::to_string(static_cast<int>(s.postures.network)) +
                 std::to_string(static_cast<int>(s.postures.capabilities)) +
-                std::to_string(static_cast<int>(s.dry_run));
+                std::to_string(static_cast<int>(s.dry_run)) +
+                std::to_string(static_cast<int>(s.image_only));
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016zx", std::hash<std::string>{}(identity));
     rs_->fingerprint_ = hex;

@@ -79,6 +79,15 @@ Settings resolve_settings(const Postures& global, const Labels& namespace_annota
   for (const Labels* annotations : {&namespace_annotations, &pod_annotations}) {
     const auto it = annotations->find("kubearmor-policy");
     if (it != annotations->end() && to_lower(it->second) == "audited") s.dry_run = true;
+    const auto image = annotations->find(kImageOnlyAnnotation);
+    if (image == annotations->end()) continue;
+    const std::string v = to_lower(image->second);
+    if (v == "true" || v == "false") {
+      s.image_only = v == "true";
+    } else if (warnings != nullptr) {
+      warnings->push_back(std::string("ignored invalid annotation ") + kImageOnlyAnnotation + "=" +
+                          image->second + " (valid: true, false)");
+    }
   }
   return s;
 }

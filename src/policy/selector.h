@@ -35,7 +35,14 @@ Posture posture_for(const Postures& p, Category c);
 struct Settings {
   Postures postures;
   bool dry_run = false; // kubearmor-policy=audited: every deny becomes "Audit (Block)"
+  // Corral's image-only rule (README "Threat model"): an allowed path is honoured only for
+  // the file the image shipped there, not one created, changed or moved into place after
+  // the workload started. Off with the namespace or pod annotation
+  // corral.io/exec-image-only=false, for workloads that update their own binaries.
+  bool image_only = true;
 };
+
+constexpr const char* kImageOnlyAnnotation = "corral.io/exec-image-only";
 
 // The global defaults overridden by namespace annotations (kubearmor-*-posture) and by
 // kubearmor-policy=audited on the namespace or the pod. Invalid values are ignored and

@@ -13,12 +13,14 @@ std::string FanotifyTest::setup_error_;
 
 SandboxOptions default_sandbox() {
   SandboxOptions o;
-  o.programs = {"/usr/bin/true",    "/usr/bin/bash", "/bin/sh",
-                "/usr/sbin/chroot", "/usr/bin/cat",  CORRAL_MEMFD_EXEC};
+  o.programs = {"/usr/bin/true", "/usr/bin/bash",   "/bin/sh",      "/usr/sbin/chroot",
+                "/usr/bin/cat",  "/usr/bin/sleep",  "/usr/bin/env", "/usr/bin/echo",
+                "/usr/bin/yes",  CORRAL_MEMFD_EXEC, CORRAL_ATTACKER};
   o.files = {{"/usr/local/bin/hello.sh", "#!/bin/sh\necho hello\n", 0755},
              {"/data/ro.txt", "read me\n", 0666},
              {"/data/secret.txt", "secret\n", 0644},
-             {"/data/owned.txt", "root's\n", 0644}};
+             {"/data/owned.txt", "root's\n", 0644},
+             {"/opt/app/tool", "#!/bin/sh\necho tool\n", 0755}};
   return o;
 }
 
@@ -73,6 +75,7 @@ std::shared_ptr<const policy::RuleSet> FanotifyTest::compile(const std::string& 
   for (const auto& d : parsed.diagnostics) ADD_FAILURE() << d.to_string();
   policy::Settings settings;
   settings.postures.file = file_posture;
+  settings.image_only = image_only_;
   return policy::compile(parsed.policies, workload().policy_view(), settings,
                          enforce::fanotify::root_resolver(sandbox_->init_pid()));
 }

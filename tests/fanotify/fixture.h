@@ -19,10 +19,19 @@
 
 namespace corral::testing {
 
+// Starts the enforcer with the exec backstop, or skips where this kernel cannot run it.
+#define CORRAL_START_BACKSTOP()                                                                    \
+  start([](auto& o) { o.exec_backstop = true; });                                                  \
+  if (!enforcer_->exec_backstop()) GTEST_SKIP() << "the exec backstop cannot load here"
+
 // The programs and files every test's sandbox holds.
 SandboxOptions default_sandbox();
 
 class FanotifyTest : public ::testing::Test {
+public:
+  static Sandbox& sandbox() { return *sandbox_; }
+  static const workload::Workload& workload();
+
 protected:
   static void SetUpTestSuite();
   static void TearDownTestSuite();
@@ -48,10 +57,8 @@ protected:
   // Polls `condition` for up to 2 s: for what the event thread does after answering.
   static bool eventually(const std::function<bool()>& condition);
 
-  static Sandbox& sandbox() { return *sandbox_; }
-  static const workload::Workload& workload();
-
   std::unique_ptr<enforce::FanotifyEnforcer> enforcer_;
+  bool image_only_ = true; // policy::Settings::image_only for compile()
 
 private:
   static std::unique_ptr<Sandbox> sandbox_;

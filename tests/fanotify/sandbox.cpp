@@ -9,8 +9,10 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
+#include <sstream>
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -275,6 +277,24 @@ std::string process_policy(const std::string& name, const std::string& path,
   return process_policy(name, std::vector<std::string>{path}, action);
 }
 
+// A new cgroup v2 for one sandbox, as a container runtime gives each container: the exec
+// backstop knows workloads by cgroup. "" when there is no cgroup v2 hierarchy.
+static std::string make_cgroup() {
+  std::ifstream in("/proc/self/mountinfo");
+  for (std::string line; std::getline(in, line);) {
+    const auto dash = line.find(" - cgroup2 ");
+    if (dash == std::string::npos) continue;
+    std::istringstream fields(line);
+    std::string id, parent, dev, root, mount_point;
+    fields >> id >> parent >> dev >> root >> mount_point;
+    static int n = 0;
+    const std::string dir =
+        mount_point + "/corral-sandbox-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
+    return ::mkdir(dir.c_str(), 0755) == 0 ? dir : "";
+  }
+  return "";
+}
+
 Result<std::unique_ptr<Sandbox>> Sandbox::make(const SandboxOptions& options) {
   if (!single_threaded())
     return Error{"Sandbox::make needs a single-threaded process (it forks the sandbox init)",
@@ -297,11 +317,18 @@ Result<std::unique_ptr<Sandbox>> Sandbox::make(const SandboxOptions& options) {
   if (::pipe2(report, O_CLOEXEC) != 0) return errno_error("pipe2");
   s->control_.reset(sv[0]);
   const std::string root = s->mount_point_;
+  s->cgroup_ = options.own_cgroup ? make_cgroup() : "";
+  const std::string procs = s->cgroup_.empty() ? "" : s->cgroup_ + "/cgroup.procs";
   s->outer_pid_ = ::fork();
   if (s->outer_pid_ < 0) return errno_error("fork");
   if (s->outer_pid_ == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     ::close(report[0]);
+    if (!procs.empty()) {
+      const int fd = ::open(procs.c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0 || ::write(fd, "0", 1) != 1) fail(report[1], "join the sandbox's cgroup");
+      ::close(fd);
+    }
     if (::unshare(CLONE_NEWNS) != 0) fail(report[1], "unshare(CLONE_NEWNS)");
     // Private: nothing mounted below propagates to the host, and nothing from it here.
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
@@ -349,6 +376,9 @@ Sandbox::~Sandbox() {
       ::waitpid(outer_pid_, nullptr, 0);
     }
   }
+  for (int i = 0; !cgroup_.empty() && i < 100 && ::rmdir(cgroup_.c_str()) != 0 && errno == EBUSY;
+       ++i)
+    ::usleep(10000);
   // The tmpfs lived only in the sandbox's mount namespace; the host dir is empty.
   for (int i = 0; i < 50 && ::rmdir(mount_point_.c_str()) != 0 && errno == EBUSY; ++i)
     ::usleep(20000);

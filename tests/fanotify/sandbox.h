@@ -40,6 +40,7 @@ struct SandboxOptions {
   std::vector<std::string> programs; // host paths; copied with the libraries ldd lists
   std::vector<SandboxFile> files;    // files under /data live on a second tmpfs mount
   bool pivot_root = true;            // false: a plain chroot (paths keep a host prefix)
+  bool own_cgroup = true;            // a cgroup v2 of its own (the exec backstop's identity)
   // With pivot_root false: the tree lives in this subdirectory of the root tmpfs, and the
   // chroot goes there, so the root is a directory inside a mount, not a mount's root (the
   // workload's mountinfo then lists no mount at "/").
@@ -77,6 +78,7 @@ private:
   pid_t init_pid_ = -1;
   Fd control_;
   std::string mount_point_;
+  std::string cgroup_; // its cgroup v2 directory, removed with it; "" when none
 };
 
 // True when the calling process is root; otherwise prints why the test is skipped.

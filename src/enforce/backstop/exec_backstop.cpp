@@ -1,5 +1,6 @@
 #include "enforce/backstop/exec_backstop.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -53,26 +54,47 @@ uint64_t kernel_dev(dev_t dev) {
   return (static_cast<uint64_t>(major(dev)) << 20) | static_cast<uint64_t>(minor(dev));
 }
 
-Result<std::unique_ptr<ExecBackstop>> ExecBackstop::make(HitFn on_hit) {
+// Opens, loads and attaches the programs; each map named in `reuse` is the given one (a
+// previous agent's, with its entries) instead of a new one.
+Result<std::unique_ptr<ExecBackstop>>
+ExecBackstop::load(const std::vector<std::pair<std::string, int>>& reuse) {
   libbpf_set_print(nullptr); // errors come back as values; the verifier log is not for users
-  sched_process_exec* skel = sched_process_exec__open_and_load();
-  if (skel == nullptr)
-    return libbpf_error("load the exec backstop (tp_btf/sched_process_exec)", errno);
+  sched_process_exec* skel = sched_process_exec__open();
+  if (skel == nullptr) return libbpf_error("open the exec backstop", errno);
   std::unique_ptr<sched_process_exec, void (*)(sched_process_exec*)> owner(
       skel, sched_process_exec__destroy);
-  if (const int err = sched_process_exec__attach(skel); err != 0) {
-    return libbpf_error("attach the exec backstop to sched_process_exec", err);
+  for (const auto& [name, fd] : reuse) {
+    bpf_map* map = bpf_object__find_map_by_name(skel->obj, name.c_str());
+    if (map == nullptr) return Error{"the exec backstop has no map " + name, "", 0};
+    if (const int err = bpf_map__reuse_fd(map, fd); err != 0)
+      return libbpf_error("reuse the kept exec backstop's map " + name, err);
   }
-  // Our own copies of the fds: the skeleton goes now; the link keeps the program attached.
+  if (const int err = sched_process_exec__load(skel); err != 0)
+    return libbpf_error("load the exec backstop (tp_btf/sched_process_exec, tp_btf/sys_enter)",
+                        err);
+  if (const int err = sched_process_exec__attach(skel); err != 0)
+    return libbpf_error("attach the exec backstop (sched_process_exec, sys_enter)", err);
+  // Our own copies of the fds: the skeleton goes now; the links keep the programs attached.
+  const auto dup = [](int fd) { return Fd(::fcntl(fd, F_DUPFD_CLOEXEC, 0)); };
   std::unique_ptr<ExecBackstop> b(new ExecBackstop());
-  b->link_.reset(::fcntl(bpf_link__fd(skel->links.backstop_exec), F_DUPFD_CLOEXEC, 0));
-  b->files_.reset(::fcntl(bpf_map__fd(skel->maps.files), F_DUPFD_CLOEXEC, 0));
-  b->namespaces_.reset(::fcntl(bpf_map__fd(skel->maps.namespaces), F_DUPFD_CLOEXEC, 0));
-  b->events_.reset(::fcntl(bpf_map__fd(skel->maps.events), F_DUPFD_CLOEXEC, 0));
-  b->counters_.reset(::fcntl(bpf_map__fd(skel->maps.counters), F_DUPFD_CLOEXEC, 0));
-  if (!b->link_ || !b->files_ || !b->namespaces_ || !b->events_ || !b->counters_)
+  b->link_ = dup(bpf_link__fd(skel->links.backstop_exec));
+  b->syscall_link_ = dup(bpf_link__fd(skel->links.backstop_syscall));
+  b->files_ = dup(bpf_map__fd(skel->maps.files));
+  b->namespaces_ = dup(bpf_map__fd(skel->maps.namespaces));
+  b->workloads_ = dup(bpf_map__fd(skel->maps.workloads));
+  b->approved_ = dup(bpf_map__fd(skel->maps.approved));
+  b->events_ = dup(bpf_map__fd(skel->maps.events));
+  b->counters_ = dup(bpf_map__fd(skel->maps.counters));
+  if (!b->link_ || !b->syscall_link_ || !b->files_ || !b->namespaces_ || !b->workloads_ ||
+      !b->approved_ || !b->events_ || !b->counters_)
     return errno_error("dup BPF fds");
-  if (auto r = b->start(std::move(on_hit)); !r) return r.error();
+  return b;
+}
+
+Result<std::unique_ptr<ExecBackstop>> ExecBackstop::make(HitFn on_hit) {
+  auto b = load({});
+  if (!b) return b;
+  if (auto r = (*b)->start(std::move(on_hit)); !r) return r.error();
   return b;
 }
 
@@ -84,9 +106,9 @@ Result<std::unique_ptr<ExecBackstop>> ExecBackstop::adopt(Fd link, HitFn on_hit)
   }
   const Fd prog(bpf_prog_get_fd_by_id(link_info.prog_id));
   if (!prog) return errno_error("open the kept exec backstop's program");
-  uint32_t map_ids[8] = {};
+  uint32_t map_ids[16] = {};
   bpf_prog_info prog_info{};
-  prog_info.nr_map_ids = 8;
+  prog_info.nr_map_ids = 16;
   prog_info.map_ids = reinterpret_cast<uintptr_t>(map_ids);
   len = sizeof prog_info;
   if (bpf_obj_get_info_by_fd(prog.get(), &prog_info, &len) != 0) {
@@ -97,31 +119,31 @@ Result<std::unique_ptr<ExecBackstop>> ExecBackstop::adopt(Fd link, HitFn on_hit)
                      std::string(prog_info.name) + ")",
                  "", 0};
   }
-  std::unique_ptr<ExecBackstop> b(new ExecBackstop());
-  b->link_ = std::move(link);
-  for (uint32_t i = 0; i < prog_info.nr_map_ids && i < 8; ++i) {
+  // The kept maps, by name; load() checks that each fits this agent's program.
+  std::vector<Fd> kept;
+  std::vector<std::pair<std::string, int>> reuse;
+  for (uint32_t i = 0; i < prog_info.nr_map_ids && i < 16; ++i) {
     Fd fd(bpf_map_get_fd_by_id(map_ids[i]));
     if (!fd) return errno_error("open a map of the kept exec backstop");
     auto info = map_info(fd.get());
     if (!info) return info.error();
-    if (info->name == "files" && info->key_size == sizeof(corral_backstop_key) &&
-        info->value_size == sizeof(corral_backstop_rule)) {
-      b->files_ = std::move(fd);
-    } else if (info->name == "namespaces" && info->key_size == sizeof(__u64) &&
-               info->value_size == sizeof(corral_backstop_namespace)) {
-      b->namespaces_ = std::move(fd);
-    } else if (info->name == "events") {
-      b->events_ = std::move(fd);
-    } else if (info->name == "counters") {
-      b->counters_ = std::move(fd);
-    }
+    if (info->name.ends_with(".rodata") || info->name.ends_with(".bss")) continue;
+    reuse.emplace_back(info->name, fd.get());
+    kept.push_back(std::move(fd));
   }
-  if (!b->files_ || !b->namespaces_ || !b->events_ || !b->counters_) {
-    return Error{"the kept exec backstop has other maps than this agent's (another version?)", "",
-                 0};
+  for (const char* name : {"files", "namespaces", "workloads", "approved", "events", "counters"}) {
+    if (std::none_of(reuse.begin(), reuse.end(), [&](const auto& r) { return r.first == name; }))
+      return Error{"the kept exec backstop has other maps than this agent's (another version?)", "",
+                   0};
   }
-  if (auto r = b->start(std::move(on_hit)); !r) return r.error();
-  return b;
+  auto b = load(reuse);
+  if (!b) return b;
+  if (auto r = (*b)->start(std::move(on_hit)); !r) return r.error();
+  return b; // the kept link closes with `link`: the holder's copy is replaced by ours
+}
+
+std::vector<std::pair<std::string, int>> ExecBackstop::links() const {
+  return {{"", link_.get()}, {"/mapping", syscall_link_.get()}};
 }
 
 Result<void> ExecBackstop::start(HitFn on_hit) {
@@ -138,8 +160,14 @@ Result<void> ExecBackstop::start(HitFn on_hit) {
     h.pid = e.pid;
     h.ppid = e.ppid;
     h.uid = e.uid;
-    h.unmarked = e.kind == CORRAL_BACKSTOP_UNMARKED;
+    h.kind = static_cast<Kind>(e.kind);
+    h.cgroup = e.cgroup;
     h.path.assign(e.path, strnlen(e.path, sizeof e.path));
+    if (e.nparts > 0) { // leaf first: "/" + root-most ... leaf
+      h.path = e.deeper != 0 ? "/..." : "";
+      for (uint32_t i = std::min<uint32_t>(e.nparts, CORRAL_BACKSTOP_PARTS); i-- > 0;)
+        h.path += "/" + std::string(e.parts[i], strnlen(e.parts[i], sizeof e.parts[i]));
+    }
     const size_t n = std::min<size_t>(e.args_size, sizeof e.args);
     for (size_t i = 0; i < n;) {
       const size_t len = strnlen(e.args + i, n - i);
@@ -236,6 +264,64 @@ std::vector<uint64_t> ExecBackstop::unmarked_namespaces() const {
     prev = &key;
   }
   return out;
+}
+
+Result<void> ExecBackstop::set_workload(uint64_t cgroup, const WorkloadRule& rule) {
+  corral_backstop_workload w{};
+  w.unapproved = static_cast<__u32>(rule.unapproved);
+  w.mapped = static_cast<__u32>(rule.mapped);
+  w.start_ns = rule.start_ns;
+  const __u64 key = cgroup;
+  if (bpf_map_update_elem(workloads_.get(), &key, &w, BPF_ANY) != 0) {
+    return errno_error("list cgroup " + std::to_string(cgroup) + " in the exec backstop");
+  }
+  return {};
+}
+
+void ExecBackstop::erase_workload(uint64_t cgroup) {
+  const __u64 key = cgroup;
+  bpf_map_delete_elem(workloads_.get(), &key);
+  erase_approvals(cgroup);
+}
+
+std::vector<uint64_t> ExecBackstop::workload_cgroups() const {
+  std::vector<uint64_t> out;
+  __u64 key = 0, next = 0;
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(workloads_.get(), prev, &next) == 0) {
+    out.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  return out;
+}
+
+Result<bool> ExecBackstop::approve(uint64_t cgroup, const FileState& f, uint32_t kinds) {
+  const corral_backstop_file key{cgroup, f.dev, f.ino};
+  corral_backstop_approved value{};
+  // Kinds add up while the file is unchanged; a changed file starts afresh.
+  const bool known = bpf_map_lookup_elem(approved_.get(), &key, &value) == 0;
+  if (known && value.ctime_sec == f.ctime_sec && value.ctime_nsec == f.ctime_nsec) {
+    if ((value.kinds & kinds) == kinds) return false;
+    kinds |= value.kinds;
+  }
+  value = corral_backstop_approved{f.ctime_sec, f.ctime_nsec, kinds};
+  if (bpf_map_update_elem(approved_.get(), &key, &value, BPF_ANY) != 0) {
+    return errno_error("approve a file in the exec backstop");
+  }
+  return !known;
+}
+
+void ExecBackstop::erase_approvals(uint64_t cgroup) {
+  corral_backstop_file key{}, next{};
+  const void* prev = nullptr;
+  std::vector<corral_backstop_file> doomed;
+  while (bpf_map_get_next_key(approved_.get(), prev, &next) == 0) {
+    if (next.cgroup == cgroup) doomed.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  for (const auto& k : doomed) bpf_map_delete_elem(approved_.get(), &k);
 }
 
 ExecBackstop::Counters ExecBackstop::counters() const {

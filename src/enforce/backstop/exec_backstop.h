@@ -22,6 +22,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <sys/types.h>
@@ -35,7 +36,8 @@ namespace corral::enforce {
 
 class ExecBackstop {
 public:
-  enum class Action : uint32_t { Audit = 1, Block = 2 };
+  enum class Action : uint32_t { None = 0, Audit = 1, Block = 2 };
+  enum class Kind : uint32_t { Guarded = 0, Unmarked = 1, Unapproved = 2, Changed = 3, Mapped = 4 };
   struct Key {
     uint64_t mnt_ns = 0; // inode of the mount namespace
     uint64_t dev = 0;    // the superblock's s_dev in the kernel's encoding (kernel_dev)
@@ -51,7 +53,8 @@ public:
   struct Hit {
     Key key;
     Action action = Action::Block;
-    bool unmarked = false; // on an internal mount; path is then its name ("memfd:x")
+    Kind kind = Kind::Guarded; // Unmarked: on an internal mount, path is its name ("memfd:x")
+    uint64_t cgroup = 0;       // the workload's cgroup (Unapproved, Changed, Mapped)
     uint32_t host_pid = 0, host_ppid = 0, pid = 0, ppid = 0, uid = 0;
     std::string path;
     std::vector<std::string> args; // the new image's argv (truncated at 255 bytes)
@@ -61,11 +64,29 @@ public:
     bool reader_failed = false; // the ring buffer could not be read: no more reports
   };
   using HitFn = std::function<void(const Hit&)>;
+  // What the backstop does for a workload (by cgroup v2 id) with an exec the permission
+  // path did not approve, and with an executable mapping of a file created or changed after
+  // `start_ns` (CLOCK_REALTIME) that it did not approve either.
+  struct WorkloadRule {
+    Action unapproved = Action::None;
+    Action mapped = Action::None;
+    uint64_t start_ns = 0;
+  };
+  enum Approval : uint32_t { kExec = 1, kInterp = 2 };
+  // A file the permission path allowed, as it was then: dev (kernel encoding), ino, ctime.
+  struct FileState {
+    uint64_t dev = 0, ino = 0;
+    int64_t ctime_sec = 0;
+    uint32_t ctime_nsec = 0;
+  };
 
   // Loads and attaches the program. Fails (with the reason) where this kernel cannot run it.
   static Result<std::unique_ptr<ExecBackstop>> make(HitFn on_hit);
-  // Takes over the program a previous agent attached, from its link fd; its entries stay.
+  // Takes over the maps of the program a previous agent attached (found from its link fd):
+  // the programs are attached anew on those maps, so every entry stays.
   static Result<std::unique_ptr<ExecBackstop>> adopt(Fd link, HitFn on_hit);
+  // The links to hand to the fd holder (id suffix, fd): "" is the exec program's.
+  [[nodiscard]] std::vector<std::pair<std::string, int>> links() const;
   ~ExecBackstop(); // stops reporting; the program stays while another process holds the link
   ExecBackstop(const ExecBackstop&) = delete;
   ExecBackstop& operator=(const ExecBackstop&) = delete;
@@ -80,12 +101,23 @@ public:
   [[nodiscard]] std::vector<uint64_t> unmarked_namespaces() const;
   [[nodiscard]] Counters counters() const;
 
+  Result<void> set_workload(uint64_t cgroup, const WorkloadRule& rule);
+  void erase_workload(uint64_t cgroup); // and its approvals
+  [[nodiscard]] std::vector<uint64_t> workload_cgroups() const;
+  // Adds `kinds` (Approval bits) to the file's approval for the workload; fails (and the
+  // caller must then deny) when the map is full. True when it made a new entry.
+  Result<bool> approve(uint64_t cgroup, const FileState& f, uint32_t kinds);
+  void erase_approvals(uint64_t cgroup);
+
 private:
   ExecBackstop() = default;
+  static Result<std::unique_ptr<ExecBackstop>>
+  load(const std::vector<std::pair<std::string, int>>& reuse);
   Result<void> start(HitFn on_hit);
   void read_loop();
 
-  Fd link_, files_, namespaces_, events_, counters_;
+  Fd link_, syscall_link_;
+  Fd files_, namespaces_, workloads_, approved_, events_, counters_;
   HitFn on_hit_;
   std::unique_ptr<ring_buffer, void (*)(ring_buffer*)> ring_{nullptr, nullptr};
   std::atomic<bool> stop_{false};

@@ -19,6 +19,8 @@ namespace corral::enforce::fanotify {
 namespace {
 
 constexpr uint64_t kLoggedErrors = 20; // then every 1000th, to keep a storm readable
+// Distinct files one workload may have approved; the map holds 65536 for all together.
+constexpr uint64_t kMaxApprovalsPerWorkload = 8192;
 
 } // namespace
 
@@ -33,12 +35,20 @@ void EventHandler::handle(Group& g, PendingEvent& ev) {
   const bool exec = (ev.mask() & FAN_OPEN_EXEC_PERM) != 0;
   const auto category = exec ? policy::Category::Process : policy::Category::File;
   struct stat st {};
-  if (::fstat(ev.fd(), &st) != 0) return allow_on_error(ev, "fstat of the event's file");
+  if (::fstat(ev.fd(), &st) != 0)
+    return undecidable(g, ev, category, "cannot fstat the event's file");
   // The path the kernel opened, as d_path() shows it from the agent's root (relative to
-  // the container root when the runtime used pivot_root).
-  const auto link = read_link("/proc/self/fd/" + std::to_string(ev.fd()));
-  if (!link) return allow_on_error(ev, "readlink of the event's file");
-  const std::string target = strip_root(*link, g.root_prefix());
+  // the container root when the runtime used pivot_root). Longer than PATH_MAX, it cannot
+  // be read: the file is then judged by identity, as the exact rule path naming it.
+  std::string target;
+  if (const auto link = read_link("/proc/self/fd/" + std::to_string(ev.fd()))) {
+    target = strip_root(*link, g.root_prefix());
+  } else if (const auto named = g.rule_path_of({st.st_dev, st.st_ino})) {
+    target = *named;
+  } else {
+    return undecidable(g, ev, category,
+                       "cannot read the event's path (" + std::string(strerror(errno)) + ")");
+  }
   if (exec) {
     const auto load = is_interpreter(g, ev.tid(), st);
     if (load != InterpreterLoad::None) return allow_interpreter(g, ev, target, st, load);
@@ -47,7 +57,18 @@ void EventHandler::handle(Group& g, PendingEvent& ev) {
   policy::Access access{category, target, {}, false, true};
   std::string source;
   if (!read_subject(g, ev, st, access, source)) return;
-  const policy::Verdict v = policy::decide(g.rules(), access);
+  policy::Verdict v = policy::decide(g.rules(), access);
+  std::string reason;
+  if (exec && v.allow && g.new_file(st)) {
+    // The image-only rule: the path is allowed, the file at it is not the image's.
+    v = g.undecidable(category);
+    reason = "file created, changed or moved in after the workload started";
+  }
+  // The exec backstop kills an exec it does not find approved: approve before allowing.
+  if (exec && v.allow && !approve(g, ev, st, ExecBackstop::kExec)) {
+    v = g.undecidable(category);
+    reason = "cannot approve it in the exec backstop";
+  }
   // Who did it is read before the answer: once answered, an allowed exec replaces the
   // caller's image and a denied process often exits at once (its /proc is then gone).
   // Only alerting events pay for this.
@@ -62,12 +83,35 @@ void EventHandler::handle(Group& g, PendingEvent& ev) {
   else if (cacheable)
     cache(g, ev.fd(), FAN_OPEN_PERM);
 
-  if (who) {
-    auto alert =
-        make_alert(g.workload(), *who, v, AlertEvent{category, target, ev.mask(), allowed});
-    alert.host_name = host_name_;
-    options_.sink(std::move(alert));
+  if (who) alert(g, *who, v, AlertEvent{category, target, ev.mask(), allowed}, reason);
+}
+
+void EventHandler::alert(Group& g, const Actor& who, const policy::Verdict& v, const AlertEvent& e,
+                         const std::string& reason) {
+  auto a = make_alert(g.workload(), who, v, e);
+  a.host_name = host_name_;
+  if (!reason.empty()) a.data += " corral=\"" + reason + "\"";
+  options_.sink(std::move(a));
+}
+
+bool EventHandler::approve(Group& g, const PendingEvent& ev, const struct stat& st,
+                           uint32_t kinds) {
+  if (options_.backstop == nullptr || g.cgroup_id() == 0) return true; // nothing checks
+  // The approvals of all workloads share one map: one workload (a block-list lets it run
+  // any new file) must not fill it for the others. (Approving the same file again does
+  // not count; the count starts afresh with each group, as the approvals do.)
+  if (g.approvals >= kMaxApprovalsPerWorkload) return false;
+  const auto dev = g.superblock_dev(ev.fd(), ev.tid(), st.st_dev);
+  if (!dev) return false;
+  const ExecBackstop::FileState f{kernel_dev(*dev), st.st_ino, st.st_ctim.tv_sec,
+                                  static_cast<uint32_t>(st.st_ctim.tv_nsec)};
+  const auto added = options_.backstop->approve(g.cgroup_id(), f, kinds);
+  if (!added) {
+    if (options_.log) options_.log("exec backstop: " + added.error().to_string());
+    return false;
   }
+  if (*added) ++g.approvals;
+  return true;
 }
 
 bool EventHandler::read_subject(Group& g, PendingEvent& ev, const struct stat& st,
@@ -78,7 +122,7 @@ bool EventHandler::read_subject(Group& g, PendingEvent& ev, const struct stat& s
     // the program calling exec, which is what fromSource names for process rules.
     const auto exe = read_link("/proc/" + std::to_string(ev.tid()) + "/exe");
     if (!exe) {
-      allow_on_error(ev, "read the acting program");
+      undecidable(g, ev, access.category, "cannot read the acting program");
       return false;
     }
     source = strip_root(*exe, g.root_prefix());
@@ -87,7 +131,7 @@ bool EventHandler::read_subject(Group& g, PendingEvent& ev, const struct stat& s
   if (traits.owner) {
     const auto status = read_status(ev.tid());
     if (!status) {
-      allow_on_error(ev, "read the process's uid");
+      undecidable(g, ev, access.category, "cannot read the process's uid");
       return false;
     }
     access.owner = st.st_uid == status->fsuid;
@@ -107,11 +151,19 @@ bool EventHandler::cacheable_file(const Group& g, policy::Category c, const stru
 
 void EventHandler::allow_interpreter(Group& g, PendingEvent& ev, const std::string& target,
                                      const struct stat& st, InterpreterLoad load) {
-  ++stats_.interpreters;
-  ev.answer(true);
   // It may be allowed on its own too (no allow-list): then it is cached like any exec.
   const auto own =
       policy::decide(g.rules(), policy::Access{policy::Category::Process, target, {}, false, true});
+  if (g.new_file(st)) {
+    return undecidable(g, ev, policy::Category::Process,
+                       "interpreter " + target + " created, changed or moved in after the " +
+                           "workload started");
+  }
+  const uint32_t kinds = ExecBackstop::kInterp | (own.allow ? uint32_t{ExecBackstop::kExec} : 0U);
+  if (!approve(g, ev, st, kinds))
+    return undecidable(g, ev, policy::Category::Process, "cannot approve it in the exec backstop");
+  ++stats_.interpreters;
+  ev.answer(true);
   const bool cacheable = cacheable_file(g, policy::Category::Process, st);
   const bool own_cacheable = own.allow && !own.alert && cacheable;
   after_exec_allowed(g, ev, own_cacheable);
@@ -174,12 +226,39 @@ void EventHandler::rules_changed(Group* old, uint64_t mnt_ns, const policy::Rule
   }
 }
 
+void EventHandler::workload_changed(const Group* old, const Group* now, bool reused) {
+  std::lock_guard lock(backstop_mu_);
+  if (options_.backstop == nullptr) return;
+  const uint64_t before = old ? old->cgroup_id() : 0;
+  const uint64_t after = now ? now->cgroup_id() : 0;
+  if (before != 0 && before != after) options_.backstop->erase_workload(before);
+  if (after == 0) return;
+  // A new group judges afresh: what older rules approved is no longer approved.
+  if (!reused) options_.backstop->erase_approvals(after);
+  using Action = ExecBackstop::Action;
+  const policy::Verdict& v = now->undecidable(policy::Category::Process);
+  const Action judged = !v.allow ? Action::Block : Action::Audit;
+  ExecBackstop::WorkloadRule rule;
+  // Execs the permission path never saw: the "could not decide" verdict (killed under an
+  // allow-list with posture block); under a block-list they are reported, since nothing
+  // here can say whether the file was a blocked one.
+  if (now->mask() & FAN_OPEN_EXEC_PERM) rule.unapproved = judged;
+  // New code mapped into a process: only an allow-list promises there is none.
+  if (now->rules().has_allow(policy::Category::Process) && (!v.allow || v.alert))
+    rule.mapped = judged;
+  rule.start_ns = now->rules().settings().image_only ? now->start_ns() : 0;
+  if (rule.start_ns == 0) rule.mapped = Action::None; // no start time: no way to tell
+  if (auto r = options_.backstop->set_workload(after, rule); !r && options_.log)
+    options_.log("exec backstop: " + r.error().to_string());
+}
+
 void EventHandler::retire(Group& g) {
   std::lock_guard lock(backstop_mu_);
   g.supersede();
 }
 
-void EventHandler::keep_backstop_entries(const std::set<uint64_t>& enforced) {
+void EventHandler::keep_backstop_entries(const std::set<uint64_t>& enforced,
+                                         const std::set<uint64_t>& enforced_cgroups) {
   std::lock_guard lock(backstop_mu_);
   if (options_.backstop == nullptr) return;
   for (const auto& e : options_.backstop->entries()) {
@@ -187,6 +266,9 @@ void EventHandler::keep_backstop_entries(const std::set<uint64_t>& enforced) {
   }
   for (const uint64_t ns : options_.backstop->unmarked_namespaces()) {
     if (!enforced.contains(ns)) options_.backstop->erase_unmarked(ns);
+  }
+  for (const uint64_t cgroup : options_.backstop->workload_cgroups()) {
+    if (!enforced_cgroups.contains(cgroup)) options_.backstop->erase_workload(cgroup);
   }
 }
 
@@ -231,9 +313,11 @@ void EventHandler::cache(Group& g, int event_fd, uint64_t mask) {
   // Ignore marks pin inodes in the kernel: bounded per group (a new group starts afresh).
   if (g.cached >= options_.max_cached_per_group || g.closed()) return;
   // An inode ignore mark of this group: the kernel skips `mask` events on this inode for
-  // the group's mount marks; SURV_MODIFY keeps it across writes (verdicts are by path).
-  if (::fanotify_mark(g.fd(), FAN_MARK_ADD | FAN_MARK_IGNORED_MASK | FAN_MARK_IGNORED_SURV_MODIFY,
-                      mask, event_fd, nullptr) != 0) {
+  // the group's mount marks. Without FAN_MARK_IGNORED_SURV_MODIFY a write to the file
+  // clears it (fsnotify: FS_MODIFY clears such ignore masks), so rewritten contents are
+  // judged again. It survives a rename or link; the exec backstop then finds the file's
+  // ctime changed since its approval and kills the exec.
+  if (::fanotify_mark(g.fd(), FAN_MARK_ADD | FAN_MARK_IGNORED_MASK, mask, event_fd, nullptr) != 0) {
     if (!cache_failure_logged_ && options_.log) {
       options_.log("fanotify: cannot add an ignore mark: " + std::string(strerror(errno)));
       cache_failure_logged_ = true;
@@ -244,12 +328,23 @@ void EventHandler::cache(Group& g, int event_fd, uint64_t mask) {
   ++stats_.cached;
 }
 
-void EventHandler::allow_on_error(PendingEvent& ev, const std::string& what) {
-  ev.answer(true);
-  const uint64_t n = ++stats_.errors_allowed;
+void EventHandler::undecidable(Group& g, PendingEvent& ev, policy::Category category,
+                               const std::string& why) {
+  // DESIGN.md threat model: what the agent cannot judge gets the workload's "could not
+  // decide" verdict — deny and alert under an allow-list with posture block, never allow.
+  const policy::Verdict& v = g.undecidable(category);
+  std::optional<Actor> who;
+  if (v.alert && options_.sink) who = read_actor(ev.tid(), g.root_prefix());
+  const bool ours = ev.answer(v.allow);
+  const uint64_t n = v.allow ? ++stats_.errors_allowed : ++stats_.errors_denied;
   if (options_.log && (n <= kLoggedErrors || n % 1000 == 0)) {
-    options_.log("fanotify: allowed an event of tid " + std::to_string(ev.tid()) + " after an " +
-                 "error (" + std::to_string(n) + " so far): cannot " + what);
+    options_.log(std::string("fanotify: ") + (v.allow ? "allowed" : "denied") +
+                 " an event of tid " + std::to_string(ev.tid()) + " it could not judge (" +
+                 std::to_string(n) + " so far): " + why);
+  }
+  if (who) {
+    alert(g, *who, v, AlertEvent{category, kUndecidablePath, ev.mask(), v.allow || !ours},
+          "could not judge: " + why);
   }
 }
 

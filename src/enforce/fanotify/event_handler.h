@@ -35,6 +35,7 @@
 
 #include "enforce/backstop/exec_backstop.h"
 #include "enforce/enforcer.h"
+#include "enforce/fanotify/alert_builder.h"
 #include "enforce/fanotify/group.h"
 #include "enforce/fanotify/proc_reader.h"
 #include "enforce/fanotify/responder.h"
@@ -63,8 +64,13 @@ public:
   void rules_changed(Group* old, uint64_t mnt_ns, const policy::RuleSet* rules, bool reused);
   // `g` only answers what is queued on it from now on: it adds no backstop entries.
   void retire(Group& g);
-  // Drops the backstop entries of every mount namespace not in `enforced`.
-  void keep_backstop_entries(const std::set<uint64_t>& enforced);
+  // Drops the backstop entries of every mount namespace not in `enforced` and of every
+  // workload whose cgroup is not in `enforced_cgroups`.
+  void keep_backstop_entries(const std::set<uint64_t>& enforced,
+                             const std::set<uint64_t>& enforced_cgroups);
+  // The exec backstop's view of a workload (by cgroup): `now` (null: none) enforces it
+  // instead of `old` (may be null); `reused` keeps the approvals of the kept cache.
+  void workload_changed(const Group* old, const Group* now, bool reused);
 
 private:
   // Fills the subject facts the category's rules need; false (event allowed, counted)
@@ -80,7 +86,13 @@ private:
                          const std::string& target, const policy::Verdict& own);
   void after_exec_allowed(Group& g, const PendingEvent& ev, bool cacheable);
   void cache(Group& g, int event_fd, uint64_t mask);
-  void allow_on_error(PendingEvent& ev, const std::string& what);
+  // Adds the event's file to the workload's approved files in the exec backstop (before
+  // the exec is allowed); false when it could not (the exec must then not be allowed).
+  bool approve(Group& g, const PendingEvent& ev, const struct stat& st, uint32_t kinds);
+  // Answers an event the agent cannot judge with the group's undecidable verdict.
+  void undecidable(Group& g, PendingEvent& ev, policy::Category category, const std::string& why);
+  void alert(Group& g, const Actor& who, const policy::Verdict& v, const AlertEvent& e,
+             const std::string& reason);
 
   HandlerOptions options_;
   Stats& stats_;

@@ -99,7 +99,10 @@ void FanotifyEnforcer::start_backstop() {
     kept_link_ = std::move(spare);
   }
   // The holder keeps ours (replacing a kept one we could not take over).
-  if (backstop_ && options_.on_group) options_.on_group(kBackstopId, backstop_->link_fd(), "v1");
+  if (backstop_ && options_.on_group) {
+    for (const auto& [suffix, fd] : backstop_->links())
+      options_.on_group(std::string(kBackstopId) + suffix, fd, "v2");
+  }
 }
 
 void FanotifyEnforcer::on_backstop_hit(const ExecBackstop::Hit& hit) {
@@ -107,7 +110,8 @@ void FanotifyEnforcer::on_backstop_hit(const ExecBackstop::Hit& hit) {
   {
     std::lock_guard lock(mu_);
     for (const auto& [id, group] : groups_) {
-      if (group->mnt_ns() == hit.key.mnt_ns) g = group;
+      if (hit.cgroup != 0 ? group->cgroup_id() == hit.cgroup : group->mnt_ns() == hit.key.mnt_ns)
+        g = group;
     }
     // Reported while no agent ran (a kept backstop), read before its workload is enforced
     // again: kept until then.
@@ -121,8 +125,12 @@ void FanotifyEnforcer::on_backstop_hit(const ExecBackstop::Hit& hit) {
 
 void FanotifyEnforcer::alert_backstop_hit(const fanotify::Group& g, const ExecBackstop::Hit& hit) {
   if (!options_.sink) return;
+  using Kind = ExecBackstop::Kind;
   // A file on an internal mount is named as /proc/<pid>/exe shows it: "/memfd:x (deleted)".
-  const std::string resource = hit.unmarked ? "/" + hit.path + " (deleted)" : hit.path;
+  // Other kinds name the file by its path inside its mount (the workload's root for its
+  // root filesystem), "/..." first when it was too deep to name whole.
+  const std::string resource =
+      hit.kind == Kind::Unmarked ? "/" + hit.path + " (deleted)" : hit.path;
   const auto v = policy::decide(
       g.rules(), policy::Access{policy::Category::Process, resource, {}, false, true});
   fanotify::Actor who;
@@ -138,8 +146,14 @@ void FanotifyEnforcer::alert_backstop_hit(const fanotify::Group& g, const ExecBa
   const bool blocked = hit.action == ExecBackstop::Action::Block;
   auto alert = fanotify::make_alert(
       g.workload(), who, v, fanotify::AlertEvent{policy::Category::Process, resource, 0, !blocked});
-  alert.data = "bpf=sched_process_exec";
+  alert.data = hit.kind == Kind::Mapped ? "bpf=sys_enter(mmap/mprotect)" : "bpf=sched_process_exec";
   if (blocked) alert.data += " signal=SIGKILL";
+  static constexpr const char* kWhy[] = {
+      "", "", "corral=\"exec not judged by the permission path (unmarked mount or namespace)\"",
+      "corral=\"file renamed, linked or changed since it was allowed\"",
+      "corral=\"executable mapping of a file that is not the image's own\""};
+  if (const auto k = static_cast<size_t>(hit.kind); k < std::size(kWhy) && *kWhy[k] != 0)
+    alert.data += std::string(" ") + kWhy[k];
   if (!hit.args.empty()) alert.data += " argv=" + join(hit.args, " ");
   if (blocked) alert.result = "Permission denied";
   if (blocked && v.allow) alert.action = "Block"; // killed under rules changed since
@@ -160,7 +174,8 @@ Result<void> FanotifyEnforcer::enforce(const workload::Workload& w,
     if (!r) return r;
     group = groups_[w.id];
     std::erase_if(orphan_hits_, [&](const ExecBackstop::Hit& h) {
-      if (h.key.mnt_ns != group->mnt_ns()) return false;
+      if (h.cgroup != 0 ? h.cgroup != group->cgroup_id() : h.key.mnt_ns != group->mnt_ns())
+        return false;
       hits.push_back(h);
       return true;
     });
@@ -190,6 +205,7 @@ Result<void> FanotifyEnforcer::enforce_locked(const workload::Workload& w,
   if (slot && slot->mnt_ns() != (*group)->mnt_ns()) // a new task (restarted container)
     handler_->rules_changed(slot.get(), slot->mnt_ns(), nullptr, false);
   handler_->rules_changed(slot.get(), (*group)->mnt_ns(), rules.get(), reuse);
+  handler_->workload_changed(slot.get(), group->get(), reuse);
   // Before the group is read: its first canary's event is queued ahead of any cache entry.
   if (prover_) prover_->begin(*group);
   if (auto added = responder_->add(*group); !added) {
@@ -229,6 +245,7 @@ void FanotifyEnforcer::release(const std::string& id) {
   // The holder's copy first: the group ends only when no process holds it any more.
   if (options_.on_release) options_.on_release(id);
   handler_->rules_changed(it->second.get(), it->second->mnt_ns(), nullptr, false);
+  handler_->workload_changed(it->second.get(), nullptr, false);
   responder_->remove(it->second);
   groups_.erase(it);
 }
@@ -245,14 +262,19 @@ size_t FanotifyEnforcer::release_unclaimed() {
     if (options_.on_release) options_.on_release(id);
   }
   adopted_.clear(); // closing allows whatever queued on them: their workloads are gone
-  std::set<uint64_t> enforced;
-  for (const auto& [id, g] : groups_) enforced.insert(g->mnt_ns());
-  for (const auto& [id, g] : stale_) enforced.insert(g->mnt_ns());
-  handler_->keep_backstop_entries(enforced);
-  std::erase_if(orphan_hits_, [&](const auto& h) { return !enforced.contains(h.key.mnt_ns); });
+  std::set<uint64_t> enforced, cgroups;
+  for (const auto& [id, g] : groups_) enforced.insert(g->mnt_ns()), cgroups.insert(g->cgroup_id());
+  for (const auto& [id, g] : stale_) enforced.insert(g->mnt_ns()), cgroups.insert(g->cgroup_id());
+  handler_->keep_backstop_entries(enforced, cgroups);
+  std::erase_if(orphan_hits_, [&](const auto& h) {
+    return h.cgroup != 0 ? !cgroups.contains(h.cgroup) : !enforced.contains(h.key.mnt_ns);
+  });
   if (kept_link_) { // a kept backstop we could not take over: no kept cache needs it now
     kept_link_.reset();
-    if (!backstop_ && options_.on_release) options_.on_release(kBackstopId);
+    if (!backstop_ && options_.on_release) {
+      for (const char* suffix : {"", "/mapping"})
+        options_.on_release(std::string(kBackstopId) + suffix);
+    }
   }
   return n;
 }
@@ -266,6 +288,7 @@ Counters FanotifyEnforcer::counters() const {
   c.events = stats_->events;
   c.denied = stats_->denied;
   c.errors_allowed = stats_->errors_allowed;
+  c.errors_denied = stats_->errors_denied;
   c.timeouts_allowed = stats_->timeouts_allowed;
   c.cached = stats_->cached;
   c.interpreters = stats_->interpreters;

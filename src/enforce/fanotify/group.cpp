@@ -7,6 +7,7 @@
 
 #include "enforce/fanotify/mounts.h"
 #include "enforce/fanotify/proc_reader.h"
+#include "enforce/fanotify/workload_facts.h"
 
 namespace corral::enforce::fanotify {
 namespace {
@@ -32,7 +33,8 @@ uint64_t event_mask(const policy::RuleSet& rules) {
 }
 
 Result<std::shared_ptr<Group>> Group::prepare(const workload::Workload& w,
-                                              std::shared_ptr<const policy::RuleSet> rules) {
+                                              std::shared_ptr<const policy::RuleSet> rules,
+                                              const LogFn& log) {
   if (w.init_pid <= 0) return Error{"workload " + w.id + " has no running process", "", 0};
   const std::string pid = std::to_string(w.init_pid);
   const auto ours = mount_namespace("self");
@@ -56,6 +58,17 @@ Result<std::shared_ptr<Group>> Group::prepare(const workload::Workload& w,
   const auto root = read_link("/proc/" + pid + "/root");
   if (!root) return errno_error("readlink /proc/" + pid + "/root");
   g->root_prefix_ = *root;
+  std::string why;
+  g->cgroup_id_ = workload_cgroup_id(w.init_pid, &why).value_or(0);
+  if (g->cgroup_id_ == 0 && log) log("exec backstop: " + w.id + " not listed: " + why);
+  g->start_ns_ = process_start_ns(w.init_pid).value_or(0);
+  // Exact process paths by identity, for events whose path is too long to read. Bounded:
+  // a path longer than PATH_MAX is an attacker's doing, never a rule's.
+  constexpr size_t kMaxRuleFiles = 4096;
+  for (const auto& [path, rules] : g->rules_->paths(policy::Category::Process).exact) {
+    if (g->rule_files_.size() >= kMaxRuleFiles) break;
+    if (const auto id = file_id_in_root(w.init_pid, path)) g->rule_files_.emplace(*id, path);
+  }
   g->placeholder_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (!g->placeholder_) return errno_error("open /dev/null");
   return g;
@@ -64,7 +77,7 @@ Result<std::shared_ptr<Group>> Group::prepare(const workload::Workload& w,
 Result<std::shared_ptr<Group>> Group::make(const workload::Workload& w,
                                            std::shared_ptr<const policy::RuleSet> rules,
                                            const LogFn& log, bool mark) {
-  auto g = prepare(w, std::move(rules));
+  auto g = prepare(w, std::move(rules), log);
   if (!g) return g;
   // FAN_REPORT_TID: the event names the thread, whose /proc/<tid>/syscall and stack are
   // the ones blocked in the open. FAN_UNLIMITED_QUEUE: on a full queue (16384 events by
@@ -88,12 +101,37 @@ Result<std::shared_ptr<Group>> Group::make(const workload::Workload& w,
 
 Result<std::shared_ptr<Group>> Group::adopt(Fd fd, const workload::Workload& w,
                                             std::shared_ptr<const policy::RuleSet> rules) {
-  auto g = prepare(w, std::move(rules));
+  auto g = prepare(w, std::move(rules), nullptr);
   if (!g) return g;
   // The fd shares the original file description, FAN_NONBLOCK included (SCM_RIGHTS).
   (*g)->fd_ = std::move(fd);
   (*g)->adopted_ = true;
   return g;
+}
+
+bool Group::new_file(const struct stat& st) const {
+  return rules_->settings().image_only && start_ns_ != 0 &&
+         ctime_ns(st.st_ctim.tv_sec, st.st_ctim.tv_nsec) > start_ns_;
+}
+
+std::optional<std::string> Group::rule_path_of(FileId id) const {
+  const auto it = rule_files_.find(id);
+  if (it == rule_files_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<dev_t> Group::superblock_dev(int event_fd, int tid, dev_t st_dev) {
+  const auto mount = mount_id_of(event_fd);
+  if (!mount) return st_dev;
+  std::lock_guard lock(devs_mu_);
+  if (const auto it = devs_.find(*mount); it != devs_.end()) return it->second;
+  // The mount is in the workload's namespace, or in one a task of it made (the tid's).
+  auto dev = mount_dev(workload_.init_pid, *mount);
+  if (!dev) dev = mount_dev(tid, *mount);
+  if (!dev) return std::nullopt;
+  if (devs_.size() > 4096) devs_.clear();
+  devs_[*mount] = *dev;
+  return dev;
 }
 
 void Group::shut_down() {

@@ -10,9 +10,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
+
+#include <sys/stat.h>
 
 #include "core/fd.h"
 #include "core/result.h"
@@ -71,6 +75,21 @@ public:
   [[nodiscard]] const std::string& root_prefix() const { return root_prefix_; }
   // The inode of the workload's mount namespace, read when the group was built.
   [[nodiscard]] uint64_t mnt_ns() const { return mnt_ns_; }
+  // The workload's cgroup v2 id (the exec backstop's key for it); 0 when it has none that
+  // can be listed (see workload_cgroup_id).
+  [[nodiscard]] uint64_t cgroup_id() const { return cgroup_id_; }
+  // When the workload's init started (CLOCK_REALTIME ns): a file whose ctime is later was
+  // created, changed or moved after it (policy::Settings::image_only).
+  [[nodiscard]] uint64_t start_ns() const { return start_ns_; }
+  // Whether a file with this ctime was created, changed or moved in after the start and the
+  // image-only rule applies to it.
+  [[nodiscard]] bool new_file(const struct stat& st) const;
+  // The rule path naming the file (dev, ino) exactly, for an event whose own path cannot be
+  // read (longer than PATH_MAX); nullopt when no exact process rule names it.
+  [[nodiscard]] std::optional<std::string> rule_path_of(FileId id) const;
+  // The superblock device of the event file's mount, as the kernel keys files
+  // (inode->i_sb->s_dev; for overlayfs stat() reports another): from mountinfo, cached.
+  [[nodiscard]] std::optional<dev_t> superblock_dev(int event_fd, int tid, dev_t st_dev);
   // Another group (new rules) or none now enforces the workload: this one must not add
   // exec backstop entries any more (EventHandler, under its backstop lock).
   void supersede() { superseded_ = true; }
@@ -84,7 +103,8 @@ public:
   // Interpreters of binaries whose exec is cached by an ignore mark: their exec produces
   // no event, so only the interpreter's open tells us about it.
   std::set<FileId> cached_interpreters;
-  size_t cached = 0; // ignore marks placed by this group
+  size_t cached = 0;                  // ignore marks placed by this group
+  std::atomic<uint64_t> approvals{0}; // exec backstop approvals made by this group
   // Built by an earlier agent (fd holder): its ignore marks may cache execs whose
   // interpreters this group never saw named, so interpreter loads are told by the kernel
   // stack alone (an interpreter is only opened after its binary passed this group).
@@ -93,7 +113,8 @@ public:
 private:
   Group() = default;
   static Result<std::shared_ptr<Group>> prepare(const workload::Workload& w,
-                                                std::shared_ptr<const policy::RuleSet> rules);
+                                                std::shared_ptr<const policy::RuleSet> rules,
+                                                const LogFn& log);
   struct Expectation {
     std::string interp;
     std::chrono::steady_clock::time_point expires;
@@ -103,6 +124,11 @@ private:
   std::atomic<bool> closed_{false};
   std::atomic<bool> superseded_{false};
   uint64_t mnt_ns_ = 0;
+  uint64_t cgroup_id_ = 0;
+  uint64_t start_ns_ = 0;
+  std::map<FileId, std::string> rule_files_;
+  std::mutex devs_mu_;
+  std::unordered_map<int, dev_t> devs_; // by mount id
   bool adopted_ = false;
   uint64_t mask_ = 0;
   workload::Workload workload_;

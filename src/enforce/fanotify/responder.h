@@ -28,6 +28,7 @@ namespace corral::enforce::fanotify {
 
 struct Stats {
   std::atomic<uint64_t> events{0}, denied{0}, errors_allowed{0}, timeouts_allowed{0};
+  std::atomic<uint64_t> errors_denied{0}; // undecidable under posture block
   std::atomic<uint64_t> cached{0}, interpreters{0}, write_unknown{0};
 };
 
