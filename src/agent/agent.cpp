@@ -250,6 +250,7 @@ std::vector<std::string> Agent::reconcile_one_locked(Entry& e) {
   };
   e.rules = policy::compile(selected, e.w.policy_view(), settings, resolve);
   warnings.insert(warnings.end(), e.rules->warnings().begin(), e.rules->warnings().end());
+  e.enforce_error.clear();
   if (enforcer_ == nullptr || e.w.init_pid == 0) return warnings;
   if (e.rules->rule_count() == 0) {
     if (e.enforced) enforcer_->release(e.w.id);
@@ -257,13 +258,58 @@ std::vector<std::string> Agent::reconcile_one_locked(Entry& e) {
     return warnings;
   }
   if (auto r = enforcer_->enforce(e.w, e.rules); !r) {
-    warnings.push_back("cannot enforce on " + e.w.name + ": " + r.error().to_string());
+    e.enforce_error = r.error().to_string();
+    warnings.push_back("cannot enforce on " + e.w.name + ": " + e.enforce_error);
     log_(warnings.back());
+    alert_not_enforced(e.w, e.enforce_error);
     e.enforced = false;
   } else {
     e.enforced = true;
   }
   return warnings;
+}
+
+std::string Agent::enforcement_of(const Entry& e) const {
+  if (!e.enforce_error.empty()) return "NOT ENFORCED: " + e.enforce_error;
+  if (!e.enforced || enforcer_ == nullptr) return "-";
+  const auto proof = enforcer_->enforcement(e.w.id);
+  switch (proof.state) {
+  case enforce::Enforcement::State::Enforced: return "enforced";
+  case enforce::Enforcement::State::Proving: return "proving";
+  case enforce::Enforcement::State::NotEnforced: return "NOT ENFORCED: " + proof.reason;
+  case enforce::Enforcement::State::Unknown: break;
+  }
+  return "unproven";
+}
+
+void Agent::alert_not_enforced(const workload::Workload& w, const std::string& reason) const {
+  if (!alert_sink_) return;
+  events::Alert a;
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  a.timestamp = us / 1000000;
+  a.updated_time = events::rfc3339_micros(us);
+  a.cluster_name = config_.cluster_name;
+  a.host_name = config_.host_name;
+  a.namespace_name = w.namespace_name;
+  a.pod_name = w.pod;
+  a.container_id = w.id;
+  a.container_name = w.name;
+  a.container_image = w.image;
+  a.host_pid = w.init_pid;
+  a.policy_name = "corral-enforcement-proof";
+  a.severity = "10";
+  a.tags = "CORRAL_NOT_ENFORCED";
+  a.atags = {"CORRAL_NOT_ENFORCED"};
+  a.message = "workload NOT ENFORCED: " + reason;
+  a.type = w.runtime == "host" ? "MatchedHostPolicy" : "MatchedPolicy";
+  a.operation = "Process";
+  a.resource = "/";
+  a.enforcer = enforcer_ != nullptr ? std::string(enforcer_->name()) : "none";
+  a.action = "Block";
+  a.result = "NOT ENFORCED";
+  alert_sink_(std::move(a));
 }
 
 std::vector<PolicyView> Agent::policies(const std::string& ns) const {
@@ -293,6 +339,7 @@ std::vector<WorkloadView> Agent::workloads(const std::string& ns) const {
       v.rules = e.rules->rule_count();
     }
     if (e.enforced && enforcer_ != nullptr) v.enforcer = std::string(enforcer_->name());
+    v.enforcement = enforcement_of(e);
     out.push_back(std::move(v));
   }
   return out;

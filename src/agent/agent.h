@@ -35,6 +35,10 @@ struct WorkloadView {
   policy::Settings settings;
   size_t rules = 0;
   std::string enforcer; // "none" when not enforced
+  // Whether enforcement is proven (issue 7, class 9): "enforced", "proving", "unproven"
+  // (a backend that does not prove), "NOT ENFORCED: <reason>", or "-" (nothing to enforce).
+  std::string enforcement = "-";
+  [[nodiscard]] bool not_enforced() const { return enforcement.starts_with("NOT ENFORCED"); }
 };
 
 class Agent {
@@ -67,12 +71,15 @@ public:
   [[nodiscard]] std::vector<WorkloadView> workloads(const std::string& ns) const;
   [[nodiscard]] const AgentConfig& config() const { return config_; }
   [[nodiscard]] enforce::Enforcer* enforcer() const { return enforcer_; }
+  // Where the agent's own alerts go (a workload it cannot enforce); may stay unset.
+  void set_alert_sink(enforce::AlertSink sink) { alert_sink_ = std::move(sink); }
 
 private:
   struct Entry {
     workload::Workload w;
     std::shared_ptr<const policy::RuleSet> rules;
     bool enforced = false;
+    std::string enforce_error; // why the enforcer refused it, when it did
   };
   struct Applied {
     policy::PolicyPtr policy;
@@ -82,11 +89,14 @@ private:
   std::vector<std::string> reconcile_locked(const std::string& only_namespace = "");
   std::vector<std::string> reconcile_one_locked(Entry& e);
   std::vector<policy::PolicyPtr> policy_list_locked() const;
+  [[nodiscard]] std::string enforcement_of(const Entry& e) const;
+  void alert_not_enforced(const workload::Workload& w, const std::string& reason) const;
 
   AgentConfig config_;
   StateStore& store_;
   enforce::Enforcer* enforcer_; // null with --enforcer none
   std::function<void(const std::string&)> log_;
+  enforce::AlertSink alert_sink_;
   mutable std::mutex mu_;
   std::map<std::string, Applied> policies_;          // by Policy::key()
   std::map<std::string, policy::Labels> namespaces_; // annotations

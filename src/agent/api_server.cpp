@@ -1,5 +1,6 @@
 #include "agent/api_server.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include <sys/stat.h>
@@ -108,6 +109,7 @@ public:
       w->set_capabilities_posture(std::string(to_string(v.settings.postures.capabilities)));
       w->set_rules(static_cast<int32_t>(v.rules));
       w->set_runtime_namespace(v.workload.runtime_namespace);
+      w->set_enforcement(v.enforcement);
     }
     return grpc::Status::OK;
   }
@@ -132,7 +134,11 @@ public:
     reply->set_host_name(c.host_name);
     reply->set_started(started_);
     reply->set_policies(static_cast<int32_t>(agent_.policies("").size()));
-    reply->set_workloads(static_cast<int32_t>(agent_.workloads("").size()));
+    const auto workloads = agent_.workloads("");
+    reply->set_workloads(static_cast<int32_t>(workloads.size()));
+    reply->set_not_enforced(static_cast<int32_t>(
+        std::count_if(workloads.begin(), workloads.end(),
+                      [](const WorkloadView& v) { return v.not_enforced(); })));
     reply->set_default_file_posture(std::string(to_string(c.default_postures.file)));
     reply->set_default_network_posture(std::string(to_string(c.default_postures.network)));
     reply->set_default_capabilities_posture(
@@ -142,7 +148,13 @@ public:
     if (const auto* e = agent_.enforcer()) {
       const auto n = e->counters();
       reply->set_enforcer(std::string(e->name()));
-      reply->set_enforced(static_cast<int32_t>(n.enforced));
+      // Workloads with hooks in place, less those proven NOT ENFORCED.
+      reply->set_enforced(std::max<int32_t>(
+          0, static_cast<int32_t>(n.enforced) -
+                 static_cast<int32_t>(
+                     std::count_if(workloads.begin(), workloads.end(), [](const WorkloadView& v) {
+                       return v.not_enforced() && v.enforcer != "none";
+                     }))));
       reply->set_events(n.events);
       reply->set_denied(n.denied);
       reply->set_errors_allowed(n.errors_allowed);

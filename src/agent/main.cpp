@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include <CLI/CLI.hpp>
+#include <grp.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
@@ -26,6 +27,7 @@ struct Flags {
   std::string state_dir = "/var/lib/corral";
   std::string enforcer = "auto";
   std::string events_file;
+  std::string events_file_group; // readers of the events file (0640); empty: root only
   std::string file_posture = "audit", network_posture = "audit", capabilities_posture = "audit";
   std::string cluster_name = "default";
   size_t ring_size = 10000;
@@ -106,7 +108,17 @@ int run(const Flags& f) {
   ::gethostname(host, sizeof host - 1);
   config.host_name = host;
 
-  auto hub = events::EventHub::make(f.ring_size, f.events_file);
+  events::EventHub::FileOptions file{f.events_file, std::nullopt};
+  if (!f.events_file_group.empty()) {
+    const group* g = ::getgrnam(f.events_file_group.c_str());
+    if (g == nullptr) {
+      return log("--events-file-group " + f.events_file_group +
+                 ": no such group (hint: an existing group name, e.g. adm)"),
+             1;
+    }
+    file.group = g->gr_gid;
+  }
+  auto hub = events::EventHub::make(f.ring_size, file);
   if (!hub) return log(hub.error().to_string()), 1;
   auto store = agent::StateStore::make(f.state_dir);
   if (!store) return log(store.error().to_string()), 1;
@@ -137,6 +149,7 @@ int run(const Flags& f) {
   }
 
   agent::Agent agent(config, **store, enforcer->get(), log);
+  agent.set_alert_sink([&hub](events::Alert&& a) { (*hub)->publish(std::move(a)); });
   if (auto r = agent.restore(); !r) return log(r.error().to_string()), 1;
 
   workload::ContainerdSource::Options so;
@@ -205,7 +218,10 @@ int main(int argc, char** argv) {
                  "nothing: workloads and policies only)")
       ->check(CLI::IsMember({"auto", "fanotify", "none"}))
       ->capture_default_str();
-  app.add_option("--events-file", f.events_file, "Append every event here as a JSON line");
+  app.add_option("--events-file", f.events_file,
+                 "Append every event here as a JSON line (mode 0600: alerts carry command lines)");
+  app.add_option("--events-file-group", f.events_file_group,
+                 "Let this group read the events file (mode 0640)");
   app.add_option("--default-file-posture", f.file_posture, "Posture for process and file rules")
       ->check(CLI::IsMember(postures))
       ->capture_default_str();

@@ -5,7 +5,12 @@
 #include <cstring>
 #include <iostream>
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "core/fd.h"
 
 namespace corral::cli {
 namespace {
@@ -14,6 +19,20 @@ constexpr const char* kStartHint =
     "start the agent: sudo systemctl start corrald (deploy/corrald.service), or run "
     "sudo corrald --api-socket PATH; pass --socket PATH or set CORRAL_SOCKET if it listens "
     "elsewhere";
+
+// A refused connect says more than gRPC's "does not answer": the socket is root-only (0600,
+// DESIGN.md "Interfaces"), so a user gets EACCES, and a socket left by a dead agent gets
+// ECONNREFUSED. Returns 0 when a connection was possible, else connect(2)'s errno.
+int try_connect(const std::string& socket) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket.size() >= sizeof addr.sun_path) return ENAMETOOLONG;
+  socket.copy(addr.sun_path, socket.size());
+  const Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return errno;
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) return errno;
+  return 0;
+}
 
 } // namespace
 
@@ -25,10 +44,24 @@ void add_socket_option(CLI::App* cmd, std::string& socket) {
 }
 
 std::unique_ptr<api::Agent::Stub> connect(const std::string& socket, const char* command) {
+  const auto denied = [&] {
+    std::cerr << "corral " << command << ": permission denied on " << socket
+              << ": the agent's API is root-only (hint: run as root, e.g. sudo corral " << command
+              << ")\n";
+    return nullptr;
+  };
   struct stat st {};
   if (::stat(socket.c_str(), &st) != 0) {
+    if (errno == EACCES) return denied(); // a directory on the way is closed to us
     std::cerr << "corral " << command << ": cannot reach the agent at " << socket << ": "
               << std::strerror(errno) << " (hint: " << kStartHint << ")\n";
+    return nullptr;
+  }
+  if (const int e = try_connect(socket); e == EACCES || e == EPERM) {
+    return denied();
+  } else if (e == ECONNREFUSED) {
+    std::cerr << "corral " << command << ": no agent listens on " << socket
+              << " (a socket left by an agent that stopped) (hint: " << kStartHint << ")\n";
     return nullptr;
   }
   auto channel = grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials());

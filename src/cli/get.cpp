@@ -110,16 +110,34 @@ int workloads(api::Agent::Stub& stub, const Options& o) {
               << "\n";
     return 0;
   }
-  const std::vector<int> w{12, 16, 20, 8, 10, 13, 24};
-  row({"NAMESPACE", "NAME", "ID", "PID", "ENFORCER", "FILE-POSTURE", "POLICIES",
-       wide ? "LABELS" : ""},
-      w);
+  // ENFORCEMENT comes last: "NOT ENFORCED: <reason>" is long.
+  std::vector<int> w{12, 16, 20, 8, 10, 13, 24};
+  std::vector<std::string> head{"NAMESPACE", "NAME",         "ID",       "PID",
+                                "ENFORCER",  "FILE-POSTURE", "POLICIES", "ENFORCEMENT"};
+  if (wide) {
+    w.push_back(14);
+    head.insert(head.end() - 1, "LABELS");
+  }
+  row(head, w);
+  int failed = 0;
   for (const auto& x : reply.workloads()) {
     std::vector<std::string> names(x.policies().begin(), x.policies().end());
-    row({x.namespace_(), x.name(), wide ? x.id() : x.id().substr(0, 12), std::to_string(x.pid()),
-         x.enforcer(), x.file_posture(), names.empty() ? "-" : join(names, ","),
-         wide ? labels_of(x.labels()) : ""},
-        w);
+    std::vector<std::string> cells{x.namespace_(),
+                                   x.name(),
+                                   wide ? x.id() : x.id().substr(0, 12),
+                                   std::to_string(x.pid()),
+                                   x.enforcer(),
+                                   x.file_posture(),
+                                   names.empty() ? "-" : join(names, ","),
+                                   x.enforcement().empty() ? "-" : x.enforcement()};
+    if (wide) cells.insert(cells.end() - 1, labels_of(x.labels()));
+    row(cells, w);
+    failed += x.enforcement().starts_with("NOT ENFORCED") ? 1 : 0;
+  }
+  if (failed > 0) {
+    std::cerr << "error: " << failed << " workload" << (failed == 1 ? " is" : "s are")
+              << " NOT ENFORCED: the policies selecting them are not applied in the kernel "
+                 "(hint: see the reason above and `corral logs`)\n";
   }
   return 0;
 }
@@ -137,7 +155,11 @@ int status(api::Agent::Stub& stub, const Options& o) {
             << " capabilities=" << reply.default_capabilities_posture() << "\n"
             << "Policies:           " << reply.policies() << "\n"
             << "Workloads:          " << reply.workloads() << " (" << reply.enforced()
-            << " enforced)\n"
+            << " enforced"
+            << (reply.not_enforced() > 0 ? ", " + std::to_string(reply.not_enforced()) +
+                                               " NOT ENFORCED: see `corral get workloads`"
+                                         : std::string())
+            << ")\n"
             << "Permission events:  " << reply.events() << " (" << reply.denied() << " denied)\n"
             << "Allowed on error:   " << reply.errors_allowed() << "\n"
             << "Allowed on timeout: " << reply.timeouts_allowed() << "\n"

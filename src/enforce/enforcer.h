@@ -33,6 +33,20 @@ struct Counters {
   bool backstop_reader_failed = false; // its reports can no longer be read
 };
 
+// Whether a workload is really enforced (issue 7, class 9): a backend proves it after
+// placing its hooks (fanotify: a canary exec through the workload's root must raise the
+// workload's own permission event) and says so, never passing quietly.
+struct Enforcement {
+  enum class State {
+    Unknown,    // the backend does not prove, or does not enforce this workload
+    Proving,    // hooks placed, proof under way
+    Enforced,   // proven
+    NotEnforced // hooks placed but they do not see the workload (reason says why)
+  };
+  State state = State::Unknown;
+  std::string reason;
+};
+
 // Receives every alert; called from enforcement threads AFTER the kernel was answered.
 using AlertSink = std::function<void(events::Alert&&)>;
 
@@ -46,6 +60,8 @@ public:
   // Stops enforcing workload `id` (policy deleted, or the container exited).
   virtual void release(const std::string& id) = 0;
   [[nodiscard]] virtual Counters counters() const = 0;
+  // What the backend proved about workload `id`'s enforcement.
+  [[nodiscard]] virtual Enforcement enforcement(const std::string& /*id*/) const { return {}; }
 };
 
 } // namespace corral::enforce

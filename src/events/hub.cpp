@@ -1,16 +1,53 @@
 #include "events/hub.h"
 
+#include <cerrno>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "events/format.h"
 
 namespace corral::events {
+namespace {
 
-Result<std::unique_ptr<EventHub>> EventHub::make(size_t capacity, const std::string& jsonl_path) {
+// Opens (creating it private from the first moment) and secures the events file: the mode
+// given to open() applies only to a new file, so an existing one is corrected by fchmod.
+// The group is set before the mode opens the file to it.
+Result<Fd> open_events_file(const EventHub::FileOptions& o) {
+  const mode_t mode = o.group ? 0640 : 0600;
+  Fd fd(::open(o.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd) return errno_error("open events file " + o.path, "check --events-file's directory");
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return errno_error("stat events file " + o.path);
+  if (!S_ISREG(st.st_mode)) {
+    return Error{"events file " + o.path + " is not a regular file", "choose --events-file", 0};
+  }
+  if (o.group && st.st_gid != *o.group && ::fchown(fd.get(), static_cast<uid_t>(-1), *o.group) != 0)
+    return errno_error("set the group of events file " + o.path, "check --events-file-group");
+  if ((st.st_mode & 07777) != mode && ::fchmod(fd.get(), mode) != 0)
+    return errno_error("make events file " + o.path + " private (mode " +
+                       (o.group ? "0640" : "0600") + ")");
+  return fd;
+}
+
+void write_all(int fd, const std::string& data) {
+  for (size_t done = 0; done < data.size();) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return; // disk full or gone: the ring still has the events
+    done += static_cast<size_t>(n);
+  }
+}
+
+} // namespace
+
+Result<std::unique_ptr<EventHub>> EventHub::make(size_t capacity, const FileOptions& file) {
   std::unique_ptr<EventHub> hub(new EventHub(capacity));
-  if (!jsonl_path.empty()) {
-    hub->file_.open(jsonl_path, std::ios::app);
-    if (!hub->file_) {
-      return errno_error("open events file " + jsonl_path, "check --events-file's directory");
-    }
+  if (!file.path.empty()) {
+    auto fd = open_events_file(file);
+    if (!fd) return fd.error();
+    hub->file_ = std::move(*fd);
     hub->writer_ = std::thread([h = hub.get()] { h->write_loop(); });
   }
   return hub;
@@ -53,8 +90,9 @@ void EventHub::write_loop() {
       batch.swap(pending_);
       if (batch.empty() && stopping_) return;
     }
-    for (const auto& a : batch) file_ << to_json(a).dump() << '\n';
-    file_.flush();
+    std::string text;
+    for (const auto& a : batch) text += to_json(a).dump() + '\n';
+    write_all(file_.get(), text);
     batch.clear();
   }
 }

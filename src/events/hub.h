@@ -1,18 +1,23 @@
 // Where every event goes: a bounded in-memory ring for `corral logs` (with waiting for
 // --follow) and, when configured, a JSON-lines file written by its own thread so that the
-// enforcement threads never wait on disk.
+// enforcement threads never wait on disk. The file holds every alert's argv and cwd
+// (secrets passed on command lines included), so it is private: mode 0600, or 0640 with a
+// configured group of readers.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <fstream>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <sys/types.h>
+
+#include "core/fd.h"
 #include "core/result.h"
 #include "events/alert.h"
 #include "events/filter.h"
@@ -21,8 +26,17 @@ namespace corral::events {
 
 class EventHub {
 public:
-  // `capacity` events are kept in memory; `jsonl_path` may be empty.
-  static Result<std::unique_ptr<EventHub>> make(size_t capacity, const std::string& jsonl_path);
+  struct FileOptions {
+    std::string path; // empty: no file
+    // The group allowed to read it (mode 0640); unset: root only (0600). The mode and group
+    // of an existing file are corrected too: an earlier agent created it 0644.
+    std::optional<gid_t> group;
+  };
+  // `capacity` events are kept in memory.
+  static Result<std::unique_ptr<EventHub>> make(size_t capacity, const FileOptions& file);
+  static Result<std::unique_ptr<EventHub>> make(size_t capacity, const std::string& jsonl_path) {
+    return make(capacity, FileOptions{jsonl_path, std::nullopt});
+  }
   ~EventHub();
   EventHub(const EventHub&) = delete;
   EventHub& operator=(const EventHub&) = delete;
@@ -52,7 +66,7 @@ private:
   uint64_t alerts_ = 0;
   uint64_t evicted_ = 0;
 
-  std::ofstream file_;
+  Fd file_;
   std::mutex file_mu_;
   std::condition_variable file_cv_;
   std::vector<Alert> pending_;

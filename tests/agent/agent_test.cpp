@@ -92,6 +92,66 @@ TEST_F(AgentFixture, ApplyStoresAndRestoreReloads) {
   EXPECT_EQ(ws[0].rules, 3u);
 }
 
+// An enforcer whose outcome the test sets: enforce() fails with `refuse`, or succeeds and
+// then reports `proof` (issue 7, class 9).
+struct FakeEnforcer : enforce::Enforcer {
+  std::string refuse;
+  enforce::Enforcement proof;
+  [[nodiscard]] std::string_view name() const override { return "fake"; }
+  Result<void> enforce(const workload::Workload&, std::shared_ptr<const policy::RuleSet>) override {
+    if (!refuse.empty()) return Error{refuse, "", 0};
+    return {};
+  }
+  void release(const std::string&) override {}
+  [[nodiscard]] enforce::Counters counters() const override {
+    enforce::Counters c;
+    c.enforced = refuse.empty() ? 1 : 0;
+    return c;
+  }
+  [[nodiscard]] enforce::Enforcement enforcement(const std::string&) const override {
+    return proof;
+  }
+};
+
+TEST_F(AgentFixture, AProvenWorkloadShowsEnforcedAndAnUnprovenOneSaysWhyNot) {
+  FakeEnforcer fake;
+  agent::Agent a(agent::AgentConfig{}, *store, &fake, [](const std::string&) {});
+  auto w = nginx();
+  w.init_pid = 4242;
+  a.upsert_workload(w);
+  EXPECT_EQ(a.workloads("")[0].enforcement, "-"); // no policy: nothing to enforce
+  ASSERT_TRUE(a.apply({{"seed.yaml", kSeed}}).ok());
+  fake.proof = {enforce::Enforcement::State::Proving, ""};
+  EXPECT_EQ(a.workloads("")[0].enforcement, "proving");
+  fake.proof = {enforce::Enforcement::State::Enforced, ""};
+  EXPECT_EQ(a.workloads("")[0].enforcement, "enforced");
+  EXPECT_FALSE(a.workloads("")[0].not_enforced());
+  fake.proof = {enforce::Enforcement::State::NotEnforced, "no event"};
+  EXPECT_EQ(a.workloads("")[0].enforcement, "NOT ENFORCED: no event");
+  EXPECT_TRUE(a.workloads("")[0].not_enforced());
+}
+
+TEST_F(AgentFixture, AWorkloadTheEnforcerRefusesIsNotEnforcedAndAlerted) {
+  FakeEnforcer fake;
+  fake.refuse = "cannot mark the root mount of pid 4242";
+  agent::Agent a(agent::AgentConfig{}, *store, &fake, [](const std::string&) {});
+  std::vector<events::Alert> alerts;
+  a.set_alert_sink([&](events::Alert&& x) { alerts.push_back(std::move(x)); });
+  auto w = nginx();
+  w.init_pid = 4242;
+  a.upsert_workload(w);
+  ASSERT_TRUE(a.apply({{"seed.yaml", kSeed}}).ok());
+  const auto v = a.workloads("")[0];
+  EXPECT_TRUE(v.not_enforced());
+  EXPECT_NE(v.enforcement.find("cannot mark the root mount"), std::string::npos) << v.enforcement;
+  EXPECT_EQ(v.enforcer, "none");
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].policy_name, "corral-enforcement-proof");
+  EXPECT_EQ(alerts[0].container_id, "c1");
+  EXPECT_EQ(alerts[0].result, "NOT ENFORCED");
+  EXPECT_TRUE(alerts[0].is_alert()); // shown by `corral logs`
+}
+
 TEST_F(AgentFixture, EachDocumentOfAFileIsStoredAndRestoredOnItsOwn) {
   const std::string second = "# a comment\napiVersion: security.kubearmor.com/v1\n"
                              "kind: KubeArmorPolicy\nmetadata:\n  name: other\n"
@@ -204,6 +264,61 @@ TEST(EventFormat, TextFollowsKarmorOrder) {
   EXPECT_LT(t.find("PolicyName:"), t.find("Resource:"));
   EXPECT_LT(t.find("Resource:"), t.find("Operation:"));
   EXPECT_LT(t.find("Result:"), t.find("HostPID: 42")); // the rest follows, sorted
+}
+
+mode_t mode_of(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+// Issue 7 class 8: the file holds every alert's argv and cwd.
+TEST(EventHub, CreatesTheEventsFilePrivate) {
+  TempDir dir;
+  const std::string file = dir.path() + "/events.jsonl";
+  const mode_t old = ::umask(0); // the mode must not depend on the agent's umask
+  auto hub = events::EventHub::make(3, file);
+  ::umask(old);
+  ASSERT_TRUE(hub) << hub.error().to_string();
+  EXPECT_EQ(mode_of(file), 0600u);
+}
+
+TEST(EventHub, MakesAnExistingEventsFilePrivateAndKeepsItsLines) {
+  TempDir dir;
+  const std::string file = dir.path() + "/events.jsonl";
+  std::ofstream(file) << "{\"old\":1}\n";
+  ASSERT_EQ(::chmod(file.c_str(), 0644), 0); // as earlier agents created it
+  {
+    auto hub = events::EventHub::make(3, file);
+    ASSERT_TRUE(hub) << hub.error().to_string();
+    EXPECT_EQ(mode_of(file), 0600u);
+    (*hub)->publish(sample_alert());
+  }
+  std::ifstream in(file);
+  std::string first, second;
+  std::getline(in, first);
+  std::getline(in, second);
+  EXPECT_EQ(first, "{\"old\":1}"); // appended, not truncated
+  EXPECT_FALSE(second.empty());
+}
+
+TEST(EventHub, AGroupOfReadersGetsMode0640) {
+  TempDir dir;
+  const std::string file = dir.path() + "/events.jsonl";
+  std::ofstream(file) << "";
+  ASSERT_EQ(::chmod(file.c_str(), 0666), 0);
+  auto hub = events::EventHub::make(3, events::EventHub::FileOptions{file, ::getgid()});
+  ASSERT_TRUE(hub) << hub.error().to_string();
+  EXPECT_EQ(mode_of(file), 0640u);
+  struct stat st {};
+  ASSERT_EQ(::stat(file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_gid, ::getgid());
+}
+
+TEST(EventHub, RefusesAnEventsFileThatIsNotARegularFile) {
+  TempDir dir;
+  const auto hub = events::EventHub::make(3, dir.path());
+  EXPECT_FALSE(hub);
 }
 
 TEST(EventHub, KeepsTheNewestFiltersAndWritesJsonLines) {

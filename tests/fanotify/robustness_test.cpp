@@ -129,6 +129,10 @@ TEST_F(FanotifyTest, AChrootedWorkloadSeesPathsRelativeToItsRoot) {
   const auto rules = policy::compile(parsed.policies, w.policy_view(), policy::Settings{},
                                      enforce::fanotify::root_resolver(w.init_pid));
   ASSERT_TRUE(enforcer_->enforce(w, rules));
+  // Proven: its canary exec through the chrooted root raised its group's event.
+  EXPECT_TRUE(eventually([&] {
+    return enforcer_->enforcement(w.id).state == enforce::Enforcement::State::Enforced;
+  })) << enforcer_->enforcement(w.id).reason;
   // The shared sandbox, enforced at the same time with other rules: each its own group.
   enforce(process_policy("block-cat", "/usr/bin/cat", "Block"));
   EXPECT_EQ(counters().enforced, 2U);

@@ -335,10 +335,12 @@ Result<std::unique_ptr<Sandbox>> Sandbox::make(const SandboxOptions& options) {
       fail(report[1], "make mounts private");
     if (::mount("tmpfs", root.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=256m,mode=0755") != 0)
       fail(report[1], "mount the root tmpfs");
-    populate(root, plan, report[1]);
+    const std::string tree = root + options.chroot_subdir;
+    if (!options.chroot_subdir.empty()) make_dirs(tree);
+    populate(tree, plan, report[1]);
     if (::unshare(CLONE_NEWPID) != 0) fail(report[1], "unshare(CLONE_NEWPID)");
     const pid_t init = ::fork();
-    if (init == 0) init_main(root, options.pivot_root, sv[1], report[1]);
+    if (init == 0) init_main(tree, options.pivot_root, sv[1], report[1]);
     const Report r{init > 0 ? kInitPid : kFailed, init > 0 ? init : errno, "fork init"};
     (void)!::write(report[1], &r, sizeof r);
     int status = 0;

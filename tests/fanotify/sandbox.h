@@ -41,6 +41,10 @@ struct SandboxOptions {
   std::vector<SandboxFile> files;    // files under /data live on a second tmpfs mount
   bool pivot_root = true;            // false: a plain chroot (paths keep a host prefix)
   bool own_cgroup = true;            // a cgroup v2 of its own (the exec backstop's identity)
+  // With pivot_root false: the tree lives in this subdirectory of the root tmpfs, and the
+  // chroot goes there, so the root is a directory inside a mount, not a mount's root (the
+  // workload's mountinfo then lists no mount at "/").
+  std::string chroot_subdir;
 };
 
 // A KubeArmorPolicy selecting workloads labelled app=sandbox with one process rule per path.

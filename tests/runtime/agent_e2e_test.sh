@@ -177,6 +177,7 @@ workload_field() {
     '.workloads[]? | select(.id == $id) | .[$f] | if type == "array" then join(",") else tostring end'
 }
 _is_enforced() { [[ $(workload_field "$1" enforcer) == fanotify ]]; }
+_is_proven() { [[ $(workload_field "$1" enforcement) == enforced ]]; }
 _is_listed() { [[ -n $(workload_field "$1" id) ]]; }
 _is_gone() { [[ -z $(workload_field "$1" id) ]]; }
 _is_dead() { ! kill -0 "$1" 2>/dev/null; }
@@ -248,7 +249,12 @@ case_seed() {
   [[ $(workload_field "$c" policies) == only-allow-nginx-exec ]] || fail "policies of $c"
   [[ $(workload_field "$c" file_posture) == block ]] || fail "file posture of $c"
   [[ $(corral_rt_http "$c") == "hello from nginx" ]] || fail "nginx stopped serving after apply"
-  pass "seed: posture block and Listing 2 applied; nginx keeps serving"
+  # Proven, not assumed: a canary exec through the container's root raised its own event.
+  corral_rt_wait_for 5 _is_proven "$c" ||
+    fail "$c is not proven enforced: $(corral get workloads -o wide)"
+  expect_cli 0 "enforced" get workloads -n default
+  [[ $OUT != *"NOT ENFORCED"* ]] || fail "get workloads says NOT ENFORCED: $OUT"
+  pass "seed: posture block and Listing 2 applied and proven enforced; nginx keeps serving"
 
   m=$(alert_count "$c")
   # /bin/bash in the policy is /usr/bin/bash in the image (/bin -> usr/bin): bash runs.
@@ -884,7 +890,8 @@ case_agent_restart() {
     else
       corral_rt_log "no fd holder: bash -c id begun while the agent was down exited $RC"
     fi
-    # Enforcing from the stored state alone (no re-apply).
+    # Enforcing from the stored state alone (no re-apply), proven again on the kept group.
+    corral_rt_wait_for 5 _is_proven "$c" || fail "not proven after the restart: $(corral get workloads)"
     m=$(alert_count "$c")
     expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c id
     expect_alert "$c" "$m" /usr/bin/id PolicyName=DefaultPosture Action=Block Result="Permission denied"

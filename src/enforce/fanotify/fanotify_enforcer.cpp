@@ -10,6 +10,7 @@
 #include "enforce/fanotify/alert_builder.h"
 #include "enforce/fanotify/event_handler.h"
 #include "enforce/fanotify/group.h"
+#include "enforce/fanotify/prover.h"
 #include "enforce/fanotify/responder.h"
 
 namespace corral::enforce {
@@ -39,9 +40,23 @@ Result<std::unique_ptr<FanotifyEnforcer>> FanotifyEnforcer::make(Options options
                              e->options_.cache,  e->options_.max_cached_per_workload,
                              e->backstop_.get(), e->options_.on_event};
   e->handler_ = std::make_unique<fanotify::EventHandler>(std::move(h), *e->stats_);
+  if (e->options_.prove) {
+    e->prover_ = std::make_unique<fanotify::Prover>(
+        fanotify::Prover::Options{e->options_.sink, e->options_.log, e->options_.proof_timeout});
+  }
   auto responder = fanotify::Responder::make(
       e->options_.reply_bound,
-      [handler = e->handler_.get()](fanotify::Group& g, fanotify::PendingEvent& ev) {
+      [handler = e->handler_.get(), prover = e->prover_.get(),
+       stats = e->stats_.get()](fanotify::Group& g, fanotify::PendingEvent& ev) {
+        // A canary's event (fanotify/prover.h) is answered here, never decided by rules, and
+        // not counted: the counters are the workloads'.
+        if (bool allow = false; prover != nullptr && prover->on_event(g, ev.tid(), allow)) {
+          if (ev.answer(allow)) {
+            --stats->events;
+            if (!allow) --stats->denied;
+          }
+          return;
+        }
         handler->handle(g, ev);
       },
       *e->stats_, e->options_.log);
@@ -178,7 +193,7 @@ Result<void> FanotifyEnforcer::enforce_locked(const workload::Workload& w,
   auto adopted = adopted_.extract(w.id);
   const bool reuse = !adopted.empty() && adopted.mapped().meta == meta && reuse_kept_;
   auto group = reuse ? fanotify::Group::adopt(std::move(adopted.mapped().fd), w, rules)
-                     : fanotify::Group::make(w, rules, options_.log);
+                     : fanotify::Group::make(w, rules, options_.log, !options_.test_unmarked);
   if (!group) {
     // The holder's copy of a kept group nobody reads would keep its cache, unguarded.
     if (!adopted.empty() && options_.on_release) options_.on_release(w.id);
@@ -191,7 +206,10 @@ Result<void> FanotifyEnforcer::enforce_locked(const workload::Workload& w,
     handler_->rules_changed(slot.get(), slot->mnt_ns(), nullptr, false);
   handler_->rules_changed(slot.get(), (*group)->mnt_ns(), rules.get(), reuse);
   handler_->workload_changed(slot.get(), group->get(), reuse);
+  // Before the group is read: its first canary's event is queued ahead of any cache entry.
+  if (prover_) prover_->begin(*group);
   if (auto added = responder_->add(*group); !added) {
+    if (prover_) prover_->forget(w.id);
     if (!adopted.empty() && options_.on_release) options_.on_release(w.id);
     return added.error();
   }
@@ -220,6 +238,7 @@ void FanotifyEnforcer::drop_stale_locked(const std::string& id) {
 
 void FanotifyEnforcer::release(const std::string& id) {
   std::lock_guard lock(mu_);
+  if (prover_) prover_->forget(id);
   drop_stale_locked(id);
   const auto it = groups_.find(id);
   if (it == groups_.end()) return;
@@ -258,6 +277,10 @@ size_t FanotifyEnforcer::release_unclaimed() {
     }
   }
   return n;
+}
+
+Enforcement FanotifyEnforcer::enforcement(const std::string& id) const {
+  return prover_ ? prover_->enforcement(id) : Enforcement{};
 }
 
 Counters FanotifyEnforcer::counters() const {

@@ -23,6 +23,7 @@ namespace fanotify {
 class Group;
 class Responder;
 class EventHandler;
+class Prover;
 struct Stats;
 } // namespace fanotify
 
@@ -50,6 +51,12 @@ public:
     // interpreters ask on every exec, and kept groups are not reused as they are.
     bool exec_backstop = false;
     Fd kept_backstop;
+    // Prove each new group with canaries (fanotify/prover.h): a workload whose marks do not
+    // see a canary exec through its root is reported NOT ENFORCED (enforcement(), an alert).
+    bool prove = true;
+    std::chrono::milliseconds proof_timeout{1500};
+    // Tests only: groups get no marks, like a layout whose marks miss the workload.
+    bool test_unmarked = false;
     // Tests only: called on the event thread for every event before it is decided.
     std::function<void(int tid, uint64_t mask)> on_event;
   };
@@ -71,6 +78,7 @@ public:
                        std::shared_ptr<const policy::RuleSet> rules) override;
   void release(const std::string& id) override;
   [[nodiscard]] Counters counters() const override;
+  [[nodiscard]] Enforcement enforcement(const std::string& id) const override;
 
   // A group a previous agent left with the fd holder. When workload `id` is enforced with
   // the same meta (pid and rules fingerprint) the group is used as it is, marks and cache
@@ -98,6 +106,7 @@ private:
   bool reuse_kept_ = true; // false when kept groups' caches may rely on a backstop we lack
   Fd kept_link_;           // that backstop, attached until release_unclaimed()
   std::unique_ptr<fanotify::EventHandler> handler_;
+  std::unique_ptr<fanotify::Prover> prover_;       // null: options_.prove off
   std::unique_ptr<fanotify::Responder> responder_; // destroyed first: joins the threads
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<fanotify::Group>> groups_; // by workload id

@@ -80,7 +80,7 @@ Result<std::shared_ptr<Group>> Group::prepare(const workload::Workload& w,
 
 Result<std::shared_ptr<Group>> Group::make(const workload::Workload& w,
                                            std::shared_ptr<const policy::RuleSet> rules,
-                                           const LogFn& log) {
+                                           const LogFn& log, bool mark) {
   auto g = prepare(w, std::move(rules), log);
   if (!g) return g;
   // FAN_REPORT_TID: the event names the thread, whose /proc/<tid>/syscall and stack are
@@ -94,6 +94,7 @@ Result<std::shared_ptr<Group>> Group::make(const workload::Workload& w,
   if (!(*g)->fd_)
     return errno_error("fanotify_init", "needs CAP_SYS_ADMIN and a kernel with "
                                         "CONFIG_FANOTIFY_ACCESS_PERMISSIONS");
+  if (!mark) return g;
   auto report = mark_mounts((*g)->fd(), w.init_pid, (*g)->mask_);
   if (!report) return report.error();
   if (log) {

@@ -42,9 +42,11 @@ uint64_t event_mask(const policy::RuleSet& rules);
 class Group {
 public:
   // fanotify_init + a mount mark on every mount of w's mount namespace. Refuses a workload
-  // that shares the agent's mount namespace: its mounts are the host's.
-  static Result<std::shared_ptr<Group>>
-  make(const workload::Workload& w, std::shared_ptr<const policy::RuleSet> rules, const LogFn& log);
+  // that shares the agent's mount namespace: its mounts are the host's. `mark` false: no
+  // marks at all (tests of a layout whose marks miss the workload).
+  static Result<std::shared_ptr<Group>> make(const workload::Workload& w,
+                                             std::shared_ptr<const policy::RuleSet> rules,
+                                             const LogFn& log, bool mark = true);
   // A group built by an earlier agent (kept by the fd holder), with its marks (and cache)
   // still in place, to be read with `rules`.
   static Result<std::shared_ptr<Group>> adopt(Fd fd, const workload::Workload& w,

@@ -39,6 +39,28 @@ bool refuses_permission_marks(std::string_view fstype) {
   return fstype == "proc";
 }
 
+// Mountinfo lists only the mounts reachable from the process's root (fs/proc_namespace.c
+// show_mountinfo skips the others), so a process chrooted into a directory inside a mount,
+// not at a mount's root, has no "/" line: the mount holding its root is the one every
+// access of its tree goes through. That mount instance, reached through the workload's own
+// root (never the agent's), belongs to the workload's mount namespace.
+bool mark_root_holder(int group_fd, int root_fd, uint64_t mask, std::set<int>& marked_ids,
+                      MarkReport& report) {
+  const auto id = mount_id_of(root_fd);
+  if (!id) return false;
+  if (marked_ids.contains(*id)) return true;
+  const std::string object = "/proc/self/fd/" + std::to_string(root_fd);
+  if (::fanotify_mark(group_fd, FAN_MARK_ADD | FAN_MARK_MOUNT, mask, AT_FDCWD, object.c_str()) !=
+      0) {
+    report.failed.push_back("/ (mount " + std::to_string(*id) +
+                            ", holding the root): " + std::strerror(errno));
+    return false;
+  }
+  marked_ids.insert(*id);
+  ++report.marked;
+  return true;
+}
+
 } // namespace
 
 std::optional<int> mount_id_of(int fd) {
@@ -115,6 +137,7 @@ Result<MarkReport> mark_mounts(int group_fd, int pid, uint64_t mask) {
     ++report.marked;
     if (m.mount_point == "/") root_marked = true;
   }
+  if (!root_marked) root_marked = mark_root_holder(group_fd, root->get(), mask, marked_ids, report);
   if (!root_marked) {
     return Error{"cannot mark the root mount of pid " + std::to_string(pid) +
                      (report.failed.empty() ? std::string() : ": " + report.failed.front()),

@@ -37,7 +37,9 @@ struct MarkReport {
 };
 
 // Adds a FAN_MARK_MOUNT mark with `mask` on every mount of pid's mount namespace to
-// `group_fd`. Fails when the root mount cannot be marked; other failures are reported.
+// `group_fd`, and on the mount holding pid's root when that root is a directory inside a
+// mount (a chroot into a subdirectory: mountinfo then lists no "/"). Fails when the root's
+// mount cannot be marked; other failures are reported.
 // Safety: each mount point is resolved with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS)
 // from the workload's root, and its mount id must equal the one mountinfo lists, so a
 // symlink swapped in by the workload can never lead the mark out to a host mount.
