@@ -311,8 +311,7 @@ static __always_inline int check_shm_exec(void) {
 SEC("tp_btf/sys_enter")
 int BPF_PROG(backstop_syscall, struct pt_regs* regs, long id) {
   if (id != NR_MMAP && id != NR_MPROTECT && id != NR_PKEY_MPROTECT && id != NR_SHMAT) return 0;
-  if (id == NR_SHMAT)
-    return (PT_REGS_PARM3_CORE_SYSCALL(regs) & SHM_EXEC) ? check_shm_exec() : 0;
+  if (id == NR_SHMAT) return (PT_REGS_PARM3_CORE_SYSCALL(regs) & SHM_EXEC) ? check_shm_exec() : 0;
   const unsigned long prot = PT_REGS_PARM3_CORE_SYSCALL(regs);
   if (!(prot & PROT_EXEC)) {
     /* READ_IMPLIES_EXEC (personality(2)) turns a readable mapping into an executable one */
