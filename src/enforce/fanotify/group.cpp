@@ -49,10 +49,10 @@ Result<std::shared_ptr<Group>> Group::prepare(const workload::Workload& w,
   g->rules_ = std::move(rules);
   g->mask_ = event_mask(*g->rules_);
   using policy::Category;
-  g->undecidable_exec_ =
-      policy::decide(*g->rules_, policy::Access{Category::Process, kUndecidablePath});
+  g->undecidable_exec_ = policy::decide(
+      *g->rules_, policy::Access{Category::Process, kUndecidablePath, {}, false, true});
   g->undecidable_file_ =
-      policy::decide(*g->rules_, policy::Access{Category::File, kUndecidablePath});
+      policy::decide(*g->rules_, policy::Access{Category::File, kUndecidablePath, {}, false, true});
   const auto root = read_link("/proc/" + pid + "/root");
   if (!root) return errno_error("readlink /proc/" + pid + "/root");
   g->root_prefix_ = *root;
