@@ -1,5 +1,6 @@
 // Overload and slow decisions (issue 7, class 6): no verdict by timeout becomes an allow for
 // a workload that must fail closed, and one workload's flood cannot decide for another.
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <thread>
@@ -66,6 +67,42 @@ TEST_F(FanotifyTest, AStuckHandlerLeavesNoEventHanging) {
   release = true;
   EXPECT_TRUE(eventually([&] { return run({"/usr/bin/true"}).exit_code == 0; }));
   enforcer_.reset();
+}
+
+// One responder thread, stuck on one workload's decision for long: another thread is
+// started, and the neighbour keeps its real verdicts (its allowed program runs, which the
+// undecidable verdict of its allow-list would deny).
+TEST_F(FanotifyTest, WhenEveryResponderIsStuckAnotherServesTheNeighbours) {
+  SandboxOptions so;
+  so.programs = {"/usr/bin/true"};
+  auto stuck = Sandbox::make(so); // before start(): forks need one thread
+  ASSERT_TRUE(stuck) << stuck.error().to_string();
+  const auto sw = (*stuck)->workload("stuck");
+  std::atomic<bool> armed{false};
+  std::atomic<bool> release{false};
+  start([&](auto& o) {
+    o.reply_bound = std::chrono::milliseconds(100);
+    o.responder_threads = 1;
+    o.on_event = [&](int, uint64_t) {
+      if (!armed.exchange(false)) return;
+      for (int i = 0; i < 300 && !release; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    };
+  });
+  ASSERT_TRUE(enforcer_->enforce(sw, compile(kAllowTrue, policy::Posture::Block)));
+  enforce(kAllowTrue, policy::Posture::Block);
+  armed = true;
+  std::thread t([&] { (void)(*stuck)->run({"/usr/bin/true"}); });
+  EXPECT_TRUE(eventually([&] { return !armed; })); // the only thread is in the hook
+  EXPECT_EQ(run({"/usr/sbin/chroot", "--version"}).exec_errno, EPERM);
+  EXPECT_EQ(run({"/usr/bin/true"}).exit_code, 0);
+  const auto log = logs();
+  EXPECT_TRUE(std::any_of(log.begin(), log.end(), [](const std::string& m) {
+    return m.find("starting another") != std::string::npos;
+  }));
+  release = true;
+  t.join();
+  enforcer_.reset(); // before the sandbox goes
 }
 
 // The neighbour: a sandbox with file rules floods new-file opens (each a new inode, so
