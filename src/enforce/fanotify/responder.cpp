@@ -239,8 +239,9 @@ void Responder::handle_batch(Worker& w, const std::shared_ptr<Group>& group, con
     if (!ev.answered() && ev.answer(g.undecidable(category_of(events[i].mask)).allow) &&
         ev.allowed())
       ++stats_.errors_allowed;
-    ::close(events[i].fd);
+    // Out of the journal before the number is free for another event.
     if (journal != nullptr) journal->clear(journal_slot(w, i));
+    ::close(events[i].fd);
   }
   std::lock_guard lock(mu_);
   w.active = false;
