@@ -1,8 +1,8 @@
 // A neighbour's exec latency during another workload's flood (issue 7, "overload"): two
 // enforced sandboxes; F floods new-file opens under file rules (every open a new inode, so
-// nothing is cached; 4 shells), B runs an exec loop of /bin/true under an allow-list with
-// posture block (ld-linux, not allowed on its own, asks on every exec). B's loop is timed
-// without and with F's flood, alternating within the run; the ratio of the medians is the
+// nothing is cached; --shells shells, 4 by default), B runs an exec loop of /bin/true under an
+// allow-list with posture block (ld-linux, not allowed on its own, asks on every exec). B's loop is
+// timed without and with F's flood, alternating within the run; the ratio of the medians is the
 // figure (target <= 2). Also checks that none of B's forbidden execs passed meanwhile.
 #include <algorithm>
 #include <atomic>
@@ -41,9 +41,12 @@ spec:
   action: Block
 )";
 
-// Each shell creates new files until /data/stop exists, removing them every 500.
-const char* kFlood = "for t in 1 2 3 4; do (i=0; while [ ! -e /data/stop ]; do : > /data/f$t.$i; "
-                     "i=$((i+1)); ((i % 500 == 0)) && rm -f /data/f$t.*; done) & done; wait";
+// `shells` shells each create new files until /data/stop exists, removing them every 500.
+std::string flood_script(int shells) {
+  return "for ((t = 0; t < " + std::to_string(shells) +
+         "; t++)); do (i=0; while [ ! -e /data/stop ]; do : > /data/f$t.$i; "
+         "i=$((i+1)); ((i % 500 == 0)) && rm -f /data/f$t.*; done) & done; wait";
+}
 
 std::unique_ptr<testing::Sandbox> g_b, g_f;
 std::unique_ptr<enforce::FanotifyEnforcer> g_enforcer;
@@ -91,6 +94,7 @@ int main(int argc, char** argv) {
   const int execs = arg(argc, argv, "--execs", 1000);
   const int runs = arg(argc, argv, "--runs", 5);
   const int threads = arg(argc, argv, "--threads", 2);
+  const int shells = arg(argc, argv, "--shells", 4);
 
   testing::SandboxOptions bo;
   bo.programs = {"/usr/bin/true", "/usr/sbin/chroot"};
@@ -126,7 +130,7 @@ int main(int argc, char** argv) {
     ::unlink(stop.c_str());
     std::atomic<bool> flooding{true};
     std::thread flood([&] {
-      (void)g_f->run({"/usr/bin/bash", "-c", kFlood});
+      (void)g_f->run({"/usr/bin/bash", "-c", flood_script(shells)});
       flooding = false;
     });
     std::this_thread::sleep_for(std::chrono::milliseconds(300)); // the flood at full speed
@@ -144,8 +148,8 @@ int main(int argc, char** argv) {
   const double q = median(quiet), fl = median(flooded);
   const auto c = g_enforcer->counters();
   std::printf("neighbour's exec loop: %d x /bin/true under an allow-list (posture block), "
-              "%d responder threads, median of %d runs\n",
-              execs, threads, runs);
+              "%d responder threads, %d flooding shells, median of %d runs\n",
+              execs, threads, shells, runs);
   std::printf("  without the flood %8.1f ms (%6.1f us/exec, %llu events)\n", q, q * 1000 / execs,
               static_cast<unsigned long long>(b_events));
   std::printf("  with the flood    %8.1f ms (%6.1f us/exec; %llu events answered meanwhile)\n", fl,
