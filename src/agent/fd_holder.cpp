@@ -7,6 +7,7 @@
 #include <cstring>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include <poll.h>
@@ -18,8 +19,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent/held_rules.h"
 #include "enforce/fanotify/fanotify_enforcer.h"
 #include "enforce/fanotify/journal.h"
+#include "enforce/fanotify/proc_reader.h"
+#include "enforce/fanotify/root_fs.h"
+#include "policy/decide.h"
 
 namespace corral::agent {
 namespace {
@@ -97,6 +102,7 @@ Result<Fd> connect_to(const std::string& path) {
 struct Held {
   std::string meta;
   Fd fd;
+  std::optional<HeldRules> rules; // loaded when the holder starts answering
 };
 
 // Serves one connected agent until it disconnects (true) or says QUIT (false).
@@ -109,7 +115,7 @@ bool serve_agent(int client, std::map<std::string, Held>& held) {
     in >> verb >> id;
     std::getline(in >> std::ws, meta);
     if (verb == "PUT" && fd) {
-      held[id] = Held{meta, std::move(fd)};
+      held[id] = Held{meta, std::move(fd), std::nullopt};
     } else if (verb == "DEL") {
       held.erase(id);
     } else if (verb == "TAKE") {
@@ -137,6 +143,17 @@ bool is_group(const std::string& id) {
   return id != enforce::FanotifyEnforcer::kBackstopId;
 }
 
+// The holder's verdict: decide() with the group's last rules on the event's path, or the
+// group's undecidable verdict when there are no rules, no path, or rules that need what
+// only the agent reads (the subject, the open mode).
+bool verdict(const Held& h, uint64_t mask, const std::string& path) {
+  const bool exec = (mask & FAN_OPEN_EXEC_PERM) != 0;
+  const auto c = exec ? policy::Category::Process : policy::Category::File;
+  if (!h.rules || path.empty() || h.rules->rules->traits(c).subject_dependent())
+    return undecidable_allow(h.meta, exec);
+  return policy::decide(*h.rules->rules, policy::Access{c, path, {}, false, true}).allow;
+}
+
 // No agent: the events the dead agent left pending first (enforce/fanotify/journal.h),
 // then the holder reads the groups itself.
 size_t release_leftovers(std::map<std::string, Held>& held, const std::string& journal) {
@@ -152,9 +169,7 @@ size_t release_leftovers(std::map<std::string, Held>& held, const std::string& j
     const bool sweep = undecidable_allow(h.meta, true) && undecidable_allow(h.meta, false);
     n += enforce::fanotify::answer_leftovers(
         h.fd.get(), it == left.by_workload.end() ? kNone : it->second, max_fd, sweep,
-        [&h](const enforce::fanotify::LeftEvent& e) {
-          return undecidable_allow(h.meta, (e.mask & FAN_OPEN_EXEC_PERM) != 0);
-        });
+        [&h](const enforce::fanotify::LeftEvent& e) { return verdict(h, e.mask, e.path); });
   }
   return n;
 }
@@ -169,14 +184,24 @@ void answer_group(const Held& h) {
     if (m->fd < 0) continue;
     constexpr uint64_t kPerm = FAN_OPEN_PERM | FAN_OPEN_EXEC_PERM | FAN_ACCESS_PERM;
     if ((m->mask & kPerm) != 0) {
-      enforce::fanotify::answer_pending(
-          h.fd.get(), m->fd, undecidable_allow(h.meta, (m->mask & FAN_OPEN_EXEC_PERM) != 0));
+      std::string path;
+      if (h.rules) {
+        const auto link = enforce::fanotify::read_link("/proc/self/fd/" + std::to_string(m->fd));
+        if (link) path = enforce::fanotify::strip_root(*link, h.rules->root_prefix);
+      }
+      enforce::fanotify::answer_pending(h.fd.get(), m->fd, verdict(h, m->mask, path));
     }
     ::close(m->fd);
   }
 }
 
 } // namespace
+
+std::string held_rules_dir(const std::string& socket_path) {
+  const auto slash = socket_path.rfind('/');
+  return (slash == std::string::npos ? std::string(".") : socket_path.substr(0, slash)) +
+         "/held-rules";
+}
 
 int run_fd_holder(const std::string& socket_path, std::chrono::seconds hold,
                   const std::string& journal) {
@@ -201,6 +226,7 @@ int run_fd_holder(const std::string& socket_path, std::chrono::seconds hold,
     std::fprintf(f, "%d\n", static_cast<int>(::getpid()));
     std::fclose(f);
   }
+  const std::string rules_dir = held_rules_dir(socket_path);
   std::map<std::string, Held> held;
   bool answering = false; // no agent for `hold`: the holder answers the groups' events
   while (true) {
@@ -217,10 +243,19 @@ int run_fd_holder(const std::string& socket_path, std::chrono::seconds hold,
     if (n == 0) {
       if (std::none_of(held.begin(), held.end(), [](const auto& kv) { return is_group(kv.first); }))
         break; // nothing to enforce
+      for (auto& [id, h] : held) {
+        if (is_group(id)) h.rules = load_held_rules(rules_dir, id);
+      }
       const size_t left = release_leftovers(held, journal);
+      const auto with_rules =
+          std::count_if(held.begin(), held.end(), [](const auto& kv) { return kv.second.rules; });
       std::cerr << "corrald fd-holder: no agent for " << hold.count() << " s; answering the "
-                << "events of " << held.size() << " kept groups with their undecidable verdicts "
-                << "(deny under an allow-list with posture block) until an agent is back"
+                << "events of "
+                << std::count_if(held.begin(), held.end(),
+                                 [](const auto& kv) { return is_group(kv.first); })
+                << " kept groups (" << with_rules
+                << " with their last rules, the others with their undecidable verdicts) until "
+                << "an agent is back"
                 << (left > 0 ? "; answered " + std::to_string(left) + " left pending" : "")
                 << std::endl;
       answering = true;

@@ -9,17 +9,17 @@
 // answers what queued meanwhile (and what the dead agent had read but not answered:
 // enforce/fanotify/journal.h).
 //
-// When no agent returns within the hold time, the holder does not let go (closing the
-// groups would ALLOW everything they hold, fanotify_release): it reads the groups itself
-// and answers every event with the group's undecidable verdict, which the agent put in
-// each group's meta ("undecidable=" exec, file; Group::undecidable) — deny under an
-// allow-list with posture block, allow under audit and block-lists — for as long as no
-// agent is back; first it answers the events the dead agent left pending (journal.h). The
-// next agent takes the groups back as usual. Why not the rules themselves: the verdict of
-// a path depends on the workload's compiled rules (canonical paths resolved in its root,
-// selectors, postures); the holder stays small and never wrong in the dangerous direction
-// — an allow-list workload keeps running what is cached in the kernel (its usual programs)
-// and is denied anything new until an agent judges it again. An agent that stops on
+// When no agent returns within the hold time, the holder does not let go of the groups
+// (closing them would ALLOW everything they hold, fanotify_release): it reads them itself
+// and judges every event with decide() on its path, with the rules the agent last left for
+// the group (agent/held_rules.h), for as long as no agent is back — first the events the
+// dead agent left pending (enforce/fanotify/journal.h). Where it has no rules (none left,
+// the workload's process is gone) or the rules need what only the agent reads (fromSource,
+// ownerOnly, readOnly), it answers with the group's undecidable verdict, which the agent put
+// in the group's meta ("undecidable=" exec, file; Group::undecidable): deny under an
+// allow-list with posture block, allow under audit and block-lists. It neither caches nor
+// alerts (the next agent reads the backstop's reports; the holder's own verdicts are only
+// logged as a count). The next agent takes the groups back as usual. An agent that stops on
 // purpose (SIGTERM) says QUIT: the holder exits and enforcement ends with the agent.
 //
 // The agent watches its connection to the holder (FdHolderClient::watch): when the holder
@@ -47,6 +47,10 @@ namespace corral::agent {
 // journal (may be empty). Returns the exit code.
 int run_fd_holder(const std::string& socket_path, std::chrono::seconds hold,
                   const std::string& journal);
+
+// Where the agent leaves each group's rules for the holder (agent/held_rules.h): next to
+// the holder's socket.
+std::string held_rules_dir(const std::string& socket_path);
 
 struct HeldFd {
   std::string id;   // workload id

@@ -12,6 +12,7 @@
 #include "agent/agent.h"
 #include "agent/api_server.h"
 #include "agent/fd_holder.h"
+#include "agent/held_rules.h"
 #include "core/version.h"
 #include "enforce/fanotify/fanotify_enforcer.h"
 #include "events/format.h"
@@ -81,7 +82,15 @@ make_enforcer(const Flags& f, events::EventHub& hub, const agent::AgentConfig& c
     o.on_group = [holder](const std::string& id, int fd, const std::string& meta) {
       holder->put(id, meta, fd);
     };
-    o.on_release = [holder](const std::string& id) { holder->drop(id); };
+    // The rules the holder answers with while no agent runs (agent/held_rules.h).
+    o.on_rules = [dir = f.state_dir + "/held-rules"](const workload::Workload& w,
+                                                     const policy::RuleSet& rules) {
+      agent::save_held_rules(dir, w, rules, log);
+    };
+    o.on_release = [holder, dir = f.state_dir + "/held-rules"](const std::string& id) {
+      holder->drop(id);
+      agent::drop_held_rules(dir, id);
+    };
   }
   auto e = enforce::FanotifyEnforcer::make(std::move(o));
   if (!e && f.enforcer == "auto") {
@@ -245,9 +254,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--fd-hold-seconds", f.hold_seconds,
                  "If the agent dies, its holder process keeps the fanotify groups (execs wait) "
-                 "this long for it to come back, then answers their events itself with each "
-                 "workload's verdict for what it cannot judge (deny under an allow-list with "
-                 "posture block) until an agent is back; 0: no holder")
+                 "this long for it to come back, then judges their events itself with each "
+                 "workload's last rules (or, where it cannot, its verdict for what cannot be "
+                 "judged: deny under an allow-list with posture block) until an agent is back; "
+                 "0: no holder")
       ->capture_default_str();
   app.add_option("--reply-bound-ms", f.reply_bound_ms,
                  "An event not decided within this bound gets the workload's verdict for what "

@@ -995,8 +995,8 @@ case_agent_crash() {
   pass "fd holder SIGKILLed: the agent started a new one ($new_holder) and handed it the group"
 
   # (c) The agent stays away longer than the hold time: no fail-open, no hang. The holder
-  # answers with the workload's undecidable verdict: id (not allowed) is denied; bash is
-  # cached in the kept group and runs. The next agent takes the group back.
+  # answers with the workload's last rules (agent/held_rules.h): id (not allowed) is denied;
+  # sleep (allowed, never run before, so not cached) runs. The next agent takes the group back.
   read -r holder <"$tmp/agent/state/fd-holder.sock.pid" || fail "no fd holder pid file"
   corral_rt_stop_corrald KILL
   sleep $((hold + 2))
@@ -1009,16 +1009,19 @@ case_agent_crash() {
   if grep -q "with the exec backstop" "$tmp/agent/corrald.log"; then
     CORRAL_RT_EXEC_TIMEOUT=20 run_in "$c" bash -c 'echo ok'
     ((RC == 0)) || fail "agent away beyond the hold time: bash -c 'echo ok' exited $RC: $OUT"
+    CORRAL_RT_EXEC_TIMEOUT=20 run_in "$c" bash -c 'sleep 0 && echo slept'
+    [[ $RC == 0 && $OUT == *slept* ]] ||
+      fail "agent away beyond the hold time: an allowed program (sleep) exited $RC: $OUT"
   fi
   _is_dead "$holder" && fail "the fd holder left"
-  grep -q "fd-holder: no agent for $hold s; answering the events of" "$tmp/agent/corrald.log" ||
-    fail "the fd holder did not say that it answers"
+  grep -qE "fd-holder: no agent for $hold s; answering the events of 1 kept groups \(1 with their last rules" \
+    "$tmp/agent/corrald.log" || fail "the fd holder did not say that it answers with the rules"
   corral_rt_start_corrald "$tmp/agent" --fd-hold-seconds "$hold"
   local m
   m=$(alert_count "$c")
   expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c id
   expect_alert "$c" "$m" /usr/bin/id Action=Block Result="Permission denied"
-  pass "agent away beyond the hold time: forbidden execs denied by the holder, allowed ones run;" \
+  pass "agent away beyond the hold time: the holder judged with the last rules (id denied, sleep ran);" \
     "the restarted agent enforces again"
 }
 

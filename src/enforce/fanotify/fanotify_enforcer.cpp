@@ -257,6 +257,7 @@ Result<void> FanotifyEnforcer::enforce_locked(const workload::Workload& w,
       if (responder_->add(*old)) stale_[w.id] = std::move(*old);
     }
   }
+  if (options_.on_rules) options_.on_rules(w, *rules);
   if (reuse)
     metas_[w.id] = meta;
   else

@@ -52,6 +52,9 @@ public:
     // in its fd holder so that enforcement outlives the agent. May be empty.
     std::function<void(const std::string& id, int fd, const std::string& meta)> on_group;
     std::function<void(const std::string& id)> on_release;
+    // Each time a workload is enforced: what its rules were compiled from, so that the fd
+    // holder can judge with them while no agent runs (agent/held_rules.h). May be empty.
+    std::function<void(const workload::Workload& w, const policy::RuleSet& rules)> on_rules;
     // The exec backstop (enforce/backstop/exec_backstop.h), so that ELF interpreters are
     // cached under allow-lists too. `kept_backstop`: the link fd a previous agent left with
     // the fd holder (its entries belong to the kept groups' caches). It is handed to
