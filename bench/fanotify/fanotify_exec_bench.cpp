@@ -150,10 +150,11 @@ int main(int argc, char** argv) {
               ce, ce - cn);
   const auto c = enforcers[kCache]->counters();
   std::printf("\ncounters (cache): events %llu denied %llu errors_allowed %llu timeouts_allowed "
-              "%llu\n",
+              "%llu timeouts_denied %llu\n",
               static_cast<unsigned long long>(c.events), static_cast<unsigned long long>(c.denied),
               static_cast<unsigned long long>(c.errors_allowed),
-              static_cast<unsigned long long>(c.timeouts_allowed));
+              static_cast<unsigned long long>(c.timeouts_allowed),
+              static_cast<unsigned long long>(c.timeouts_denied));
   enforcers.clear();
   g_sandbox.reset();
   return 0;

@@ -159,11 +159,13 @@ public:
       reply->set_denied(n.denied);
       reply->set_errors_allowed(n.errors_allowed);
       reply->set_timeouts_allowed(n.timeouts_allowed);
+      reply->set_timeouts_denied(n.timeouts_denied);
       auto& extra = *reply->mutable_counters();
       extra["cached_allows"] = std::to_string(n.cached);
       extra["interpreters_allowed"] = std::to_string(n.interpreters);
       extra["open_mode_unknown"] = std::to_string(n.write_unknown);
       extra["denied_undecidable"] = std::to_string(n.errors_denied);
+      extra["left_pending_by_previous_agent"] = std::to_string(n.leftovers);
       extra["exec_backstop"] = !n.backstop                ? "off"
                                : n.backstop_reader_failed ? "on (its reports cannot be read)"
                                                           : "on";

@@ -4,6 +4,7 @@
 #include <future>
 #include <iostream>
 #include <mutex>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <grp.h>
@@ -12,6 +13,7 @@
 #include "agent/agent.h"
 #include "agent/api_server.h"
 #include "agent/fd_holder.h"
+#include "agent/held_rules.h"
 #include "core/version.h"
 #include "enforce/fanotify/fanotify_enforcer.h"
 #include "events/format.h"
@@ -33,7 +35,14 @@ struct Flags {
   size_t ring_size = 10000;
   int hold_seconds = 10;
   std::string exec_backstop = "auto";
+  int reply_bound_ms = 200;
+  size_t responder_threads = 2;
+  int test_stall_ms = 0; // tests only: every event stalls this long once its path is known
 };
+
+std::string journal_path(const Flags& f) {
+  return f.state_dir + "/events-in-hand.journal";
+}
 
 void log(const std::string& msg) {
   std::cerr << "corrald: " << msg << std::endl;
@@ -61,13 +70,29 @@ make_enforcer(const Flags& f, events::EventHub& hub, const agent::AgentConfig& c
     hub.publish(std::move(a));
   };
   o.log = log;
+  o.reply_bound = std::chrono::milliseconds(f.reply_bound_ms);
+  o.responder_threads = f.responder_threads;
+  o.journal = journal_path(f);
+  if (f.test_stall_ms > 0) {
+    o.on_path = [ms = f.test_stall_ms](int, const std::string&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    };
+  }
   o.exec_backstop = f.exec_backstop != "off";
   o.kept_backstop = std::move(kept_backstop);
   if (holder != nullptr) {
     o.on_group = [holder](const std::string& id, int fd, const std::string& meta) {
       holder->put(id, meta, fd);
     };
-    o.on_release = [holder](const std::string& id) { holder->drop(id); };
+    // The rules the holder answers with while no agent runs (agent/held_rules.h).
+    o.on_rules = [dir = f.state_dir + "/held-rules"](const workload::Workload& w,
+                                                     const policy::RuleSet& rules) {
+      agent::save_held_rules(dir, w, rules, log);
+    };
+    o.on_release = [holder, dir = f.state_dir + "/held-rules"](const std::string& id) {
+      holder->drop(id);
+      agent::drop_held_rules(dir, id);
+    };
   }
   auto e = enforce::FanotifyEnforcer::make(std::move(o));
   if (!e && f.enforcer == "auto") {
@@ -81,8 +106,8 @@ make_enforcer(const Flags& f, events::EventHub& hub, const agent::AgentConfig& c
 // the groups it kept from the previous agent are handed to the enforcer.
 std::unique_ptr<agent::FdHolderClient> connect_holder(const Flags& f) {
   if (f.enforcer == "none" || f.hold_seconds <= 0) return nullptr;
-  auto h = agent::FdHolderClient::connect_or_spawn(f.state_dir + "/fd-holder.sock",
-                                                   std::chrono::seconds(f.hold_seconds));
+  auto h = agent::FdHolderClient::connect_or_spawn(
+      f.state_dir + "/fd-holder.sock", std::chrono::seconds(f.hold_seconds), journal_path(f));
   if (!h) {
     log("running without an fd holder (enforcement stops while the agent restarts): " +
         h.error().to_string());
@@ -147,6 +172,15 @@ int run(const Flags& f) {
     for (auto& k : kept) (*enforcer)->adopt(k.id, std::move(k.fd), k.meta);
     log("took back " + std::to_string(kept.size()) + " enforcing groups from the fd holder");
   }
+
+  // A holder that dies is replaced, and handed every group again.
+  if (holder && *enforcer) holder->watch([e = enforcer->get()] { e->rehand(); }, log);
+  struct StopWatching { // before the enforcer goes, on every return path
+    agent::FdHolderClient* h;
+    ~StopWatching() {
+      if (h != nullptr) h->stop_watching();
+    }
+  } stop_watching{holder.get()};
 
   agent::Agent agent(config, **store, enforcer->get(), log);
   agent.set_alert_sink([&hub](events::Alert&& a) { (*hub)->publish(std::move(a)); });
@@ -236,9 +270,23 @@ int main(int argc, char** argv) {
   app.add_option("--ring-size", f.ring_size, "Events kept in memory for `corral logs`")
       ->capture_default_str();
   app.add_option("--fd-hold-seconds", f.hold_seconds,
-                 "If the agent dies, its holder process keeps enforcing (execs wait) this long "
-                 "for it to come back, then lets everything pass; 0: no holder")
+                 "If the agent dies, its holder process keeps the fanotify groups (execs wait) "
+                 "this long for it to come back, then judges their events itself with each "
+                 "workload's last rules (or, where it cannot, its verdict for what cannot be "
+                 "judged: deny under an allow-list with posture block) until an agent is back; "
+                 "0: no holder")
       ->capture_default_str();
+  app.add_option("--reply-bound-ms", f.reply_bound_ms,
+                 "An event not decided within this bound gets the workload's verdict for what "
+                 "cannot be judged (deny under an allow-list with posture block)")
+      ->check(CLI::Range(1, 600000))
+      ->capture_default_str();
+  app.add_option("--responder-threads", f.responder_threads,
+                 "Threads answering permission events (workloads are served in turns)")
+      ->check(CLI::Range(1, 8))
+      ->capture_default_str();
+  app.add_option("--test-stall-events-ms", f.test_stall_ms)
+      ->group(""); // tests only (agent crash with events in hand)
   app.add_option("--exec-backstop", f.exec_backstop,
                  "auto: load the BPF exec backstop where the kernel allows it, so that ld.so is "
                  "cached under allow-lists (a direct `ld.so prog` is killed instead of denied); "
@@ -250,16 +298,18 @@ int main(int argc, char** argv) {
   // `corrald fd-holder`: the holder process the agent starts (agent/fd_holder.h).
   if (argc > 1 && std::string_view(argv[1]) == "fd-holder") {
     std::string socket;
+    std::string journal;
     int hold = 10;
     CLI::App holder{"corrald fd-holder - keeps the agent's fanotify groups across restarts"};
     holder.add_option("--socket", socket)->required();
     holder.add_option("--hold-seconds", hold);
+    holder.add_option("--journal", journal);
     try {
       holder.parse(argc - 1, argv + 1);
     } catch (const CLI::ParseError& e) {
       return holder.exit(e);
     }
-    return agent::run_fd_holder(socket, std::chrono::seconds(hold));
+    return agent::run_fd_holder(socket, std::chrono::seconds(hold), journal);
   }
   CLI11_PARSE(app, argc, argv);
   if (::geteuid() != 0) {

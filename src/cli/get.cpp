@@ -163,6 +163,7 @@ int status(api::Agent::Stub& stub, const Options& o) {
             << "Permission events:  " << reply.events() << " (" << reply.denied() << " denied)\n"
             << "Allowed on error:   " << reply.errors_allowed() << "\n"
             << "Allowed on timeout: " << reply.timeouts_allowed() << "\n"
+            << "Denied on timeout:  " << reply.timeouts_denied() << "\n"
             << "Alerts:             " << reply.alerts() << " (" << reply.alerts_dropped()
             << " evicted from memory)\n";
   for (const auto& [k, v] : reply.counters()) {

@@ -19,7 +19,9 @@ struct Counters {
   uint64_t denied = 0;           // answered with deny
   uint64_t errors_allowed = 0;   // internal error -> allowed (block-lists, posture audit)
   uint64_t errors_denied = 0;    // internal error -> denied (allow-list, posture block)
-  uint64_t timeouts_allowed = 0; // not decided within the bound -> allowed
+  uint64_t timeouts_allowed = 0; // not decided within the bound -> undecidable verdict: allow
+  uint64_t timeouts_denied = 0;  // ... deny (allow-list, posture block)
+  uint64_t leftovers = 0;        // left pending by a crashed agent, answered by this one
   uint64_t enforced = 0;         // workloads currently enforced
   // Backend details (0 where a backend has no such thing):
   uint64_t cached = 0;           // allows cached in the kernel (fanotify: inode ignore marks)

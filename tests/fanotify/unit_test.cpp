@@ -10,11 +10,56 @@
 
 #include "core/fd.h"
 #include "enforce/fanotify/exec_header.h"
+#include "enforce/fanotify/journal.h"
 #include "enforce/fanotify/mounts.h"
 #include "enforce/fanotify/proc_reader.h"
 
 namespace corral::enforce::fanotify {
 namespace {
+
+// What one agent records survives it (the file is all the next agent has) and is handed
+// over once: the next agent's open clears the slots but keeps the fd bound.
+TEST(Journal, TheNextAgentReadsWhatWasInHand) {
+  char dir[] = "/tmp/corral-journal-unit-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/j";
+  {
+    auto j = Journal::open(path, nullptr);
+    ASSERT_TRUE(j) << j.error().to_string();
+    (*j)->record(0, "wl-a", 7, 100, 0x1000);
+    (*j)->note_path(0, "/usr/bin/true");
+    (*j)->record(17, "wl-b", 9, 101, 0x10000);
+    (*j)->record(3, "wl-a", 8, 102, 0x1000);
+    (*j)->clear(3); // answered
+    (*j)->saw_fd(42);
+    (*j)->saw_fd(12); // the bound only grows
+  }                   // the agent dies: its mapping goes, the file stays
+  const auto seen = Journal::read(path);
+  EXPECT_EQ(seen.max_fd, 42);
+  Leftovers left;
+  auto next = Journal::open(path, &left);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(left.max_fd, 42);
+  ASSERT_EQ(left.by_workload.size(), 2U);
+  ASSERT_EQ(left.by_workload["wl-a"].size(), 1U);
+  EXPECT_EQ(left.by_workload["wl-a"][0].fd, 7);
+  EXPECT_EQ(left.by_workload["wl-a"][0].tid, 100);
+  EXPECT_EQ(left.by_workload["wl-a"][0].path, "/usr/bin/true");
+  ASSERT_EQ(left.by_workload["wl-b"].size(), 1U);
+  EXPECT_EQ(left.by_workload["wl-b"][0].path, ""); // not read yet: judged as undecidable
+  EXPECT_EQ(left.by_workload["wl-b"][0].mask, 0x10000U);
+  const auto again = Journal::read(path);
+  EXPECT_TRUE(again.by_workload.empty());
+  EXPECT_EQ(again.max_fd, 42);
+  next->reset();
+  std::remove(path.c_str());
+  ::rmdir(dir);
+}
+
+TEST(Journal, AMissingOrForeignFileLeavesNothing) {
+  EXPECT_TRUE(Journal::read("/nonexistent/j").by_workload.empty());
+  EXPECT_EQ(Journal::read("/proc/self/status").max_fd, -1);
+}
 
 TEST(Mountinfo, ParsesIdsMountPointsAndTypes) {
   const auto m =

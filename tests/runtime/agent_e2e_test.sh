@@ -906,16 +906,18 @@ case_agent_restart() {
   done
   ((held)) || return 0
 
-  # The agent stays away: after the hold time the holder lets everything pass and exits.
+  # The agent stays away: after the hold time the holder answers the groups' events itself
+  # with the workload's undecidable verdict (deny under this allow-list), for as long as no
+  # agent is back (agent_crash has more).
   read -r holder <"$tmp/agent/state/fd-holder.sock.pid" || fail "no fd holder pid file"
   corral_rt_stop_corrald KILL
   local t0=$SECONDS
   CORRAL_RT_EXEC_TIMEOUT=$((hold + 20)) run_in "$c" bash -c id
-  ((RC == 0)) || fail "with the agent gone for good, bash -c id exited $RC: $OUT"
+  ((RC == 126)) || fail "with the agent gone for good, bash -c id exited $RC, want 126: $OUT"
   ((SECONDS - t0 >= 2 && SECONDS - t0 <= hold + 6)) ||
     fail "with the agent gone for good, bash -c id took $((SECONDS - t0)) s (hold: $hold s)"
-  corral_rt_wait_for 5 _is_dead "$holder" || fail "the fd holder $holder outlived its hold time"
-  pass "agent gone for good: an exec waited $((SECONDS - t0)) s (hold $hold s), then passed; holder exited"
+  _is_dead "$holder" && fail "the fd holder $holder left when its hold time ended"
+  pass "agent gone for good: an exec waited $((SECONDS - t0)) s (hold $hold s), then was denied by the holder"
   corral_rt_start_corrald "$tmp/agent" --fd-hold-seconds "$hold"
   expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c id
   # A stop (SIGTERM) ends enforcement, the holder included.
@@ -924,6 +926,110 @@ case_agent_restart() {
   corral_rt_wait_for 5 _is_dead "$holder" || fail "the fd holder $holder outlived the agent's stop"
   expect_run 0 "uid=0(root)" "$c" bash -c id
   pass "agent stopped with SIGTERM: its fd holder exits, enforcement ends"
+}
+
+# ---- 10b. the agent crashes with events in hand; its holder dies; the agent stays away ---------
+case_agent_crash() {
+  local hold=4 # the agent's --fd-hold-seconds
+  # The first agent stalls on every event once its path is read (and journaled), far beyond
+  # the time it takes to kill it: the events it has in hand when it dies.
+  setup --fd-hold-seconds "$hold" --reply-bound-ms 120000 --test-stall-events-ms 120000
+  grep -q "running without an fd holder" "$tmp/agent/corrald.log" &&
+    skip "the agent runs without an fd holder here"
+  local c=crash-$$ old holder new_holder id_cmd ok_cmd
+  corral_rt_run "$c" "$tmp/rootfs" app=crash -- sleep 1000000
+  await_listed "$c"
+  expect_cli 0 "annotated" annotate ns "$CORRAL_RT_NS" kubearmor-file-posture=block
+  allow_policy "$tmp/p.yaml" crash-allow crash /usr/bin/bash /usr/bin/sleep
+  expect_cli 0 "configured" apply -f "$tmp/p.yaml"
+  corral_rt_wait_for 15 _is_enforced "$c" || fail "$c is not enforced"
+
+  # (a) Events in hand when the agent is SIGKILLed: bash's exec is read and stalled; a
+  # second exec queues behind it. Neither may hang once an agent is back, and each gets
+  # the verdict of the rules: bash (recorded path, allowed) runs and then may not run id.
+  corral_rt_exec "$c" bash -c id >"$tmp/id.out" 2>&1 &
+  id_cmd=$!
+  sleep 1
+  corral_rt_exec "$c" bash -c 'echo ok' >"$tmp/ok.out" 2>&1 &
+  ok_cmd=$!
+  bg_pids+=("$id_cmd" "$ok_cmd")
+  sleep 1
+  old=$CORRAL_RT_CORRALD_PID
+  corral_rt_stop_corrald KILL
+  sleep 1
+  _is_dead "$id_cmd" && fail "bash -c id ended while the agent stalled: $(<"$tmp/id.out")"
+  corral_rt_start_corrald "$tmp/agent" --fd-hold-seconds "$hold"
+  corral_rt_wait_for 20 _is_dead "$id_cmd" ||
+    fail "an exec the killed agent had in hand still hangs 20 s after its restart"
+  corral_rt_wait_for 20 _is_dead "$ok_cmd" || fail "an exec queued behind it still hangs"
+  RC=0
+  wait "$id_cmd" || RC=$?
+  ((RC == 126)) || fail "bash -c id (in hand when the agent died) exited $RC, want 126: $(<"$tmp/id.out")"
+  [[ $(<"$tmp/id.out") == *"$(denied_exec /usr/bin/id)"* ]] ||
+    fail "bash -c id printed '$(<"$tmp/id.out")'"
+  RC=0
+  wait "$ok_cmd" || RC=$?
+  ((RC == 0)) || fail "bash -c 'echo ok' (queued when the agent died) exited $RC: $(<"$tmp/ok.out")"
+  bg_pids=()
+  grep -q "events the previous agent left pending" "$tmp/agent/corrald.log" ||
+    fail "the restarted agent did not say it answered what its predecessor left pending"
+  pass "agent SIGKILLed with events in hand: after its restart they were answered with the rules" \
+    "(bash allowed by its recorded path, then id denied; nothing hangs)"
+
+  # (b) The holder dies: the agent notices, starts a new one and hands it the group again,
+  # so that a crash of the agent afterwards still keeps the workload enforced.
+  read -r holder <"$tmp/agent/state/fd-holder.sock.pid" || fail "no fd holder pid file"
+  kill -KILL "$holder"
+  corral_rt_wait_for 10 grep -q "the fd holder is gone" "$tmp/agent/corrald.log" ||
+    fail "the agent did not notice that its fd holder died"
+  _new_holder() { read -r new_holder <"$tmp/agent/state/fd-holder.sock.pid" && [[ $new_holder != "$holder" ]] && kill -0 "$new_holder"; }
+  corral_rt_wait_for 10 _new_holder || fail "no new fd holder was started"
+  sleep 1
+  corral_rt_stop_corrald KILL
+  corral_rt_exec "$c" bash -c id >"$tmp/down.out" 2>&1 &
+  id_cmd=$!
+  bg_pids+=("$id_cmd")
+  sleep 1
+  _is_dead "$id_cmd" && fail "after the holder was replaced, an exec ran with the agent down: $(<"$tmp/down.out")"
+  corral_rt_start_corrald "$tmp/agent" --fd-hold-seconds "$hold"
+  corral_rt_wait_for 20 _is_dead "$id_cmd" || fail "an exec begun while the agent was down still hangs"
+  RC=0
+  wait "$id_cmd" || RC=$?
+  bg_pids=()
+  ((RC == 126)) || fail "bash -c id begun while the agent was down exited $RC, want 126: $(<"$tmp/down.out")"
+  grep -q "took back 1 enforcing groups from the fd holder" "$tmp/agent/corrald.log" ||
+    fail "the restarted agent did not take its group back from the new holder"
+  pass "fd holder SIGKILLed: the agent started a new one ($new_holder) and handed it the group"
+
+  # (c) The agent stays away longer than the hold time: no fail-open, no hang. The holder
+  # answers with the workload's last rules (agent/held_rules.h): id (not allowed) is denied;
+  # sleep (allowed, never run before, so not cached) runs. The next agent takes the group back.
+  read -r holder <"$tmp/agent/state/fd-holder.sock.pid" || fail "no fd holder pid file"
+  corral_rt_stop_corrald KILL
+  sleep $((hold + 2))
+  local i
+  for i in 1 2 3; do
+    CORRAL_RT_EXEC_TIMEOUT=20 run_in "$c" bash -c id
+    ((RC == 126)) || fail "agent away beyond the hold time: bash -c id exited $RC, want 126: $OUT"
+  done
+  # ld.so is cached only with the exec backstop; without it every exec asks (and is denied).
+  if grep -q "with the exec backstop" "$tmp/agent/corrald.log"; then
+    CORRAL_RT_EXEC_TIMEOUT=20 run_in "$c" bash -c 'echo ok'
+    ((RC == 0)) || fail "agent away beyond the hold time: bash -c 'echo ok' exited $RC: $OUT"
+    CORRAL_RT_EXEC_TIMEOUT=20 run_in "$c" bash -c 'sleep 0 && echo slept'
+    [[ $RC == 0 && $OUT == *slept* ]] ||
+      fail "agent away beyond the hold time: an allowed program (sleep) exited $RC: $OUT"
+  fi
+  _is_dead "$holder" && fail "the fd holder left"
+  grep -qE "fd-holder: no agent for $hold s; answering the events of 1 kept groups \(1 with their last rules" \
+    "$tmp/agent/corrald.log" || fail "the fd holder did not say that it answers with the rules"
+  corral_rt_start_corrald "$tmp/agent" --fd-hold-seconds "$hold"
+  local m
+  m=$(alert_count "$c")
+  expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c id
+  expect_alert "$c" "$m" /usr/bin/id Action=Block Result="Permission denied"
+  pass "agent away beyond the hold time: the holder judged with the last rules (id denied, sleep ran);" \
+    "the restarted agent enforces again"
 }
 
 # ---- 11. containerd restarts ------------------------------------------------------------------

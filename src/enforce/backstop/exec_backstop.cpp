@@ -297,19 +297,49 @@ std::vector<uint64_t> ExecBackstop::workload_cgroups() const {
 }
 
 Result<bool> ExecBackstop::approve(uint64_t cgroup, const FileState& f, uint32_t kinds) {
+  return approve_in(approved_.get(), cgroup, f, kinds);
+}
+
+Result<bool> ExecBackstop::approve_in(int approvals, uint64_t cgroup, const FileState& f,
+                                      uint32_t kinds) {
   const corral_backstop_file key{cgroup, f.dev, f.ino};
   corral_backstop_approved value{};
   // Kinds add up while the file is unchanged; a changed file starts afresh.
-  const bool known = bpf_map_lookup_elem(approved_.get(), &key, &value) == 0;
+  const bool known = bpf_map_lookup_elem(approvals, &key, &value) == 0;
   if (known && value.ctime_sec == f.ctime_sec && value.ctime_nsec == f.ctime_nsec) {
     if ((value.kinds & kinds) == kinds) return false;
     kinds |= value.kinds;
   }
   value = corral_backstop_approved{f.ctime_sec, f.ctime_nsec, kinds};
-  if (bpf_map_update_elem(approved_.get(), &key, &value, BPF_ANY) != 0) {
+  if (bpf_map_update_elem(approvals, &key, &value, BPF_ANY) != 0) {
     return errno_error("approve a file in the exec backstop");
   }
   return !known;
+}
+
+Result<Fd> ExecBackstop::approvals_of(int link_fd) {
+  bpf_link_info link_info{};
+  uint32_t len = sizeof link_info;
+  if (bpf_obj_get_info_by_fd(link_fd, &link_info, &len) != 0)
+    return errno_error("read the exec backstop's link");
+  const Fd prog(bpf_prog_get_fd_by_id(link_info.prog_id));
+  if (!prog) return errno_error("open the exec backstop's program");
+  uint32_t map_ids[16] = {};
+  bpf_prog_info prog_info{};
+  prog_info.nr_map_ids = 16;
+  prog_info.map_ids = reinterpret_cast<uintptr_t>(map_ids);
+  len = sizeof prog_info;
+  if (bpf_obj_get_info_by_fd(prog.get(), &prog_info, &len) != 0)
+    return errno_error("read the exec backstop's program");
+  for (uint32_t i = 0; i < prog_info.nr_map_ids && i < 16; ++i) {
+    Fd fd(bpf_map_get_fd_by_id(map_ids[i]));
+    if (!fd) continue;
+    const auto info = map_info(fd.get());
+    if (info && info->name == "approved" && info->key_size == sizeof(corral_backstop_file) &&
+        info->value_size == sizeof(corral_backstop_approved))
+      return fd;
+  }
+  return Error{"the exec backstop has no approvals map (another version?)", "", 0};
 }
 
 void ExecBackstop::erase_approvals(uint64_t cgroup) {

@@ -107,6 +107,11 @@ public:
   // Adds `kinds` (Approval bits) to the file's approval for the workload; fails (and the
   // caller must then deny) when the map is full. True when it made a new entry.
   Result<bool> approve(uint64_t cgroup, const FileState& f, uint32_t kinds);
+  // The same on the approvals map of the backstop whose exec link is `link_fd`, without
+  // taking it over (the fd holder, answering while no agent runs).
+  static Result<Fd> approvals_of(int link_fd);
+  static Result<bool> approve_in(int approvals, uint64_t cgroup, const FileState& f,
+                                 uint32_t kinds);
   void erase_approvals(uint64_t cgroup);
 
 private:

@@ -49,6 +49,7 @@ void EventHandler::handle(Group& g, PendingEvent& ev) {
     return undecidable(g, ev, category,
                        "cannot read the event's path (" + std::string(strerror(errno)) + ")");
   }
+  ev.note_path(target);
   if (exec) {
     const auto load = is_interpreter(g, ev.tid(), st);
     if (load != InterpreterLoad::None) return allow_interpreter(g, ev, target, st, load);
@@ -76,7 +77,7 @@ void EventHandler::handle(Group& g, PendingEvent& ev) {
   if (v.alert && options_.sink) who = read_actor(ev.tid(), g.root_prefix());
 
   const bool ours = ev.answer(v.allow);
-  const bool allowed = v.allow || !ours; // not ours: the watchdog allowed it
+  const bool allowed = ours ? v.allow : ev.allowed(); // not ours: the watchdog's verdict
   const bool cacheable = ours && v.allow && !v.alert && cacheable_file(g, category, st);
   if (exec && allowed)
     after_exec_allowed(g, ev, cacheable);

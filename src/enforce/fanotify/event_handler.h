@@ -26,6 +26,7 @@
 // kUnmarkedExecPath, the path such an exec shows (/proc/<pid>/exe) for an unnamed memfd.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <mutex>
 #include <set>
@@ -98,8 +99,8 @@ private:
   Stats& stats_;
   const bool stacks_; // kernel_stacks_readable()
   std::string host_name_;
-  bool cache_failure_logged_ = false;
-  std::mutex backstop_mu_; // orders guard_interpreter against rules_changed
+  std::atomic<bool> cache_failure_logged_{false}; // several responder threads
+  std::mutex backstop_mu_;                        // orders guard_interpreter against rules_changed
 };
 
 } // namespace corral::enforce::fanotify

@@ -10,6 +10,7 @@
 #include "enforce/fanotify/alert_builder.h"
 #include "enforce/fanotify/event_handler.h"
 #include "enforce/fanotify/group.h"
+#include "enforce/fanotify/journal.h"
 #include "enforce/fanotify/prover.h"
 #include "enforce/fanotify/responder.h"
 
@@ -35,6 +36,18 @@ Result<std::unique_ptr<FanotifyEnforcer>> FanotifyEnforcer::make(Options options
                        "run as root on a kernel with CONFIG_FANOTIFY_ACCESS_PERMISSIONS");
   }
   std::unique_ptr<FanotifyEnforcer> e(new FanotifyEnforcer(std::move(options)));
+  e->leftovers_ = std::make_unique<fanotify::Leftovers>();
+  if (!e->options_.journal.empty()) {
+    auto j = fanotify::Journal::open(e->options_.journal, e->leftovers_.get());
+    if (j) {
+      e->journal_ = std::move(*j);
+    } else if (e->options_.log) {
+      // Enforcement goes on; what a crash leaves pending is then answered by the sweep
+      // alone (every number up to the bound a previous journal kept, if any).
+      e->options_.log("fanotify: no event journal (a crash may leave events pending): " +
+                      j.error().to_string());
+    }
+  }
   e->start_backstop();
   fanotify::HandlerOptions h{e->options_.sink,   e->options_.log,
                              e->options_.cache,  e->options_.max_cached_per_workload,
@@ -44,8 +57,10 @@ Result<std::unique_ptr<FanotifyEnforcer>> FanotifyEnforcer::make(Options options
     e->prover_ = std::make_unique<fanotify::Prover>(
         fanotify::Prover::Options{e->options_.sink, e->options_.log, e->options_.proof_timeout});
   }
+  fanotify::Responder::Options ro{e->options_.reply_bound, e->options_.responder_threads,
+                                  e->journal_.get(), e->options_.on_path};
   auto responder = fanotify::Responder::make(
-      e->options_.reply_bound,
+      ro,
       [handler = e->handler_.get(), prover = e->prover_.get(),
        stats = e->stats_.get()](fanotify::Group& g, fanotify::PendingEvent& ev) {
         // A canary's event (fanotify/prover.h) is answered here, never decided by rules, and
@@ -103,6 +118,48 @@ void FanotifyEnforcer::start_backstop() {
     for (const auto& [suffix, fd] : backstop_->links())
       options_.on_group(std::string(kBackstopId) + suffix, fd, "v2");
   }
+}
+
+void FanotifyEnforcer::hand_over_locked(const std::string& id, int fd, const std::string& meta) {
+  metas_[id] = meta;
+  if (options_.on_group) options_.on_group(id, fd, meta);
+}
+
+void FanotifyEnforcer::rehand() {
+  std::lock_guard lock(mu_);
+  if (!options_.on_group) return;
+  if (backstop_) {
+    for (const auto& [suffix, fd] : backstop_->links())
+      options_.on_group(std::string(kBackstopId) + suffix, fd, "v2");
+  } else if (kept_link_) {
+    options_.on_group(kBackstopId, kept_link_.get(), "v1");
+  }
+  for (const auto& [id, a] : adopted_) options_.on_group(id, a.fd.get(), a.meta);
+  for (const auto& [id, g] : groups_) {
+    const auto m = metas_.find(id);
+    if (m != metas_.end()) options_.on_group(id, g->fd(), m->second);
+  }
+}
+
+// Before a kept group is read by this agent: the events its predecessor had read and not
+// answered are pending on it under that agent's fd numbers, which this agent's own event
+// fds would reuse (journal.h). Judged with the new rules where the path was recorded.
+void FanotifyEnforcer::release_leftovers_locked(const fanotify::Group& g) {
+  const auto it = leftovers_->by_workload.find(g.workload().id);
+  static const std::vector<fanotify::LeftEvent> kNone;
+  const auto& left = it == leftovers_->by_workload.end() ? kNone : it->second;
+  const size_t n = fanotify::answer_leftovers(
+      g.fd(), left, leftovers_->max_fd, !g.fail_closed(),
+      [&g](const fanotify::LeftEvent& e) { return fanotify::leftover_verdict(g, e); });
+  stats_->leftovers += n;
+  if (n > 0 && options_.log) {
+    options_.log("fanotify: " + g.workload().id + ": answered " + std::to_string(n) +
+                 " events the previous agent left pending");
+  }
+}
+
+uint64_t FanotifyEnforcer::leftovers_answered() const {
+  return stats_->leftovers;
 }
 
 void FanotifyEnforcer::on_backstop_hit(const ExecBackstop::Hit& hit) {
@@ -188,8 +245,18 @@ Result<void> FanotifyEnforcer::enforce_locked(const workload::Workload& w,
                                               std::shared_ptr<const policy::RuleSet> rules) {
   // "backstop": its cache may hold interpreters only the backstop guards, so an agent
   // without it (or an older one) must not reuse the group as it is.
-  const std::string meta =
-      std::to_string(w.init_pid) + " " + rules->fingerprint() + (backstop_ ? " backstop" : "");
+  // "undecidable=": the group's verdicts for what cannot be judged (exec, file; a: allow,
+  // d: deny), with which the fd holder answers its events while no agent runs.
+  const auto undecidable = [&rules](policy::Category c) {
+    return policy::decide(*rules, policy::Access{c, fanotify::kUndecidablePath, {}, false, true})
+                   .allow
+               ? 'a'
+               : 'd';
+  };
+  const std::string meta = std::to_string(w.init_pid) + " " + rules->fingerprint() +
+                           (backstop_ ? " backstop" : "") +
+                           " undecidable=" + undecidable(policy::Category::Process) +
+                           undecidable(policy::Category::File);
   auto adopted = adopted_.extract(w.id);
   const bool reuse = !adopted.empty() && adopted.mapped().meta == meta && reuse_kept_;
   auto group = reuse ? fanotify::Group::adopt(std::move(adopted.mapped().fd), w, rules)
@@ -199,6 +266,7 @@ Result<void> FanotifyEnforcer::enforce_locked(const workload::Workload& w,
     if (!adopted.empty() && options_.on_release) options_.on_release(w.id);
     return group.error();
   }
+  if (reuse) release_leftovers_locked(**group);
   auto& slot = groups_[w.id];
   // Before the new group reads anything: backstop entries of the old caches go (a new group
   // guards what it caches itself), the old group can add no more.
@@ -220,11 +288,16 @@ Result<void> FanotifyEnforcer::enforce_locked(const workload::Workload& w,
     // Built for other rules or another task: its cache may be wrong, so the new group
     // decides from now on, but what queued on it meanwhile is read with the new rules.
     if (auto old = fanotify::Group::adopt(std::move(adopted.mapped().fd), w, rules); old) {
+      release_leftovers_locked(**old);
       handler_->retire(**old); // it only answers what queued: it caches nothing new
       if (responder_->add(*old)) stale_[w.id] = std::move(*old);
     }
   }
-  if (!reuse && options_.on_group) options_.on_group(w.id, slot->fd(), meta);
+  if (options_.on_rules) options_.on_rules(w, *rules);
+  if (reuse)
+    metas_[w.id] = meta;
+  else
+    hand_over_locked(w.id, slot->fd(), meta);
   return {};
 }
 
@@ -244,6 +317,7 @@ void FanotifyEnforcer::release(const std::string& id) {
   if (it == groups_.end()) return;
   // The holder's copy first: the group ends only when no process holds it any more.
   if (options_.on_release) options_.on_release(id);
+  metas_.erase(id);
   handler_->rules_changed(it->second.get(), it->second->mnt_ns(), nullptr, false);
   handler_->workload_changed(it->second.get(), nullptr, false);
   responder_->remove(it->second);
@@ -290,6 +364,8 @@ Counters FanotifyEnforcer::counters() const {
   c.errors_allowed = stats_->errors_allowed;
   c.errors_denied = stats_->errors_denied;
   c.timeouts_allowed = stats_->timeouts_allowed;
+  c.timeouts_denied = stats_->timeouts_denied;
+  c.leftovers = stats_->leftovers;
   c.cached = stats_->cached;
   c.interpreters = stats_->interpreters;
   c.write_unknown = stats_->write_unknown;

@@ -24,6 +24,8 @@ class Group;
 class Responder;
 class EventHandler;
 class Prover;
+class Journal;
+struct Leftovers;
 struct Stats;
 } // namespace fanotify
 
@@ -31,11 +33,18 @@ class FanotifyEnforcer final : public Enforcer {
 public:
   struct Options {
     AlertSink sink; // may be empty: no alerts
-    // The longest an event may wait for its verdict before it is allowed (and counted in
-    // timeouts_allowed). A decision takes tens of microseconds; 200 ms is far above that
-    // and above the scheduling delays of a loaded node, yet short enough that a stuck
-    // /proc read or a blocked alert sink stalls a workload's open only briefly.
+    // The longest an event may wait for its verdict before the workload's undecidable
+    // verdict answers it (deny under an allow-list with posture block; counted in
+    // timeouts_denied / timeouts_allowed). A decision takes tens of microseconds; 200 ms is
+    // far above that and above the scheduling delays of a loaded node, yet short enough
+    // that a stuck /proc read or a blocked alert sink stalls a workload's open only briefly.
     std::chrono::milliseconds reply_bound{200};
+    // Responder threads (responder.h): one workload's flood is served in turns with the
+    // others' events; more than one so that a slow decision does not hold the rest.
+    size_t responder_threads = 2;
+    // The file recording the events in hand (fanotify/journal.h), so that the next agent
+    // can answer what this one leaves pending when it dies; empty: none.
+    std::string journal;
     std::function<void(const std::string&)> log; // operational messages; may be empty
     bool cache = true;                           // inode ignore marks (off: benchmarks)
     size_t max_cached_per_workload = 16384;      // ignore marks pin inodes in the kernel
@@ -44,6 +53,9 @@ public:
     // in its fd holder so that enforcement outlives the agent. May be empty.
     std::function<void(const std::string& id, int fd, const std::string& meta)> on_group;
     std::function<void(const std::string& id)> on_release;
+    // Each time a workload is enforced: what its rules were compiled from, so that the fd
+    // holder can judge with them while no agent runs (agent/held_rules.h). May be empty.
+    std::function<void(const workload::Workload& w, const policy::RuleSet& rules)> on_rules;
     // The exec backstop (enforce/backstop/exec_backstop.h), so that ELF interpreters are
     // cached under allow-lists too. `kept_backstop`: the link fd a previous agent left with
     // the fd holder (its entries belong to the kept groups' caches). It is handed to
@@ -59,6 +71,8 @@ public:
     bool test_unmarked = false;
     // Tests only: called on the event thread for every event before it is decided.
     std::function<void(int tid, uint64_t mask)> on_event;
+    // Tests only: called on a responder thread once an event's path is journaled.
+    std::function<void(int tid, const std::string& path)> on_path;
   };
 
   // The fd holder id of the exec backstop's link (no container id looks like it).
@@ -87,6 +101,11 @@ public:
   void adopt(const std::string& id, Fd fd, std::string meta);
   // Closes the adopted groups no workload claimed (called once every workload is known).
   size_t release_unclaimed();
+  // Hands every group (and the exec backstop's link) to on_group again: the fd holder
+  // died and a new one must keep them.
+  void rehand();
+  // Events a previous agent left pending, answered by this one (journal.h).
+  [[nodiscard]] uint64_t leftovers_answered() const;
 
   // Whether the exec backstop runs (false: off, or it could not load; see the log).
   [[nodiscard]] bool exec_backstop() const { return backstop_ != nullptr; }
@@ -94,6 +113,8 @@ public:
 private:
   explicit FanotifyEnforcer(Options options);
   void drop_stale_locked(const std::string& id);
+  void release_leftovers_locked(const fanotify::Group& g);
+  void hand_over_locked(const std::string& id, int fd, const std::string& meta);
   void start_backstop();
   Result<void> enforce_locked(const workload::Workload& w,
                               std::shared_ptr<const policy::RuleSet> rules);
@@ -102,7 +123,10 @@ private:
 
   Options options_;
   std::unique_ptr<fanotify::Stats> stats_;
-  std::unique_ptr<ExecBackstop> backstop_; // before handler_: the handler points to it
+  std::unique_ptr<fanotify::Journal> journal_;     // before responder_: it records into it
+  std::unique_ptr<fanotify::Leftovers> leftovers_; // what the previous agent left pending
+  std::map<std::string, std::string> metas_;       // what each group handed over was built for
+  std::unique_ptr<ExecBackstop> backstop_;         // before handler_: the handler points to it
   bool reuse_kept_ = true; // false when kept groups' caches may rely on a backstop we lack
   Fd kept_link_;           // that backstop, attached until release_unclaimed()
   std::unique_ptr<fanotify::EventHandler> handler_;

@@ -1,12 +1,25 @@
 // The threads that read permission events and guarantee that every one is answered.
 //
-// The event thread waits in epoll on every group and on an eventfd (stop), reads a batch
-// of events from a ready group, and hands each to the handler, which must answer it. The
-// watchdog thread enforces the reply bound: when a batch has been in hand for longer than
-// the bound (a /proc read stuck, a slow alert sink, ...), it answers FAN_ALLOW for every
-// event still unanswered, and keeps reading and allowing the groups' new events until the
-// event thread is back. A hung decision can thus stall a workload's open for at most the
-// bound, and never the machine (TESTING.md: the agent must always answer).
+// Fairness (issue 7, "overload"): each group's fd is in one epoll set with EPOLLONESHOT,
+// read by a small pool of worker threads. A worker takes one ready group, reads at most
+// kBatch events from it, hands each to the handler, then re-arms the group; re-armed and
+// still readable, the group goes to the back of epoll's ready list, so a workload that
+// floods its queue gets one batch per turn and every other ready workload is served in
+// between. EPOLLONESHOT also means one group is read by one worker at a time, so the
+// per-group state the handler keeps (Group, "event thread only") needs no lock.
+//
+// The reply bound: when a worker has held a batch longer than the bound (a /proc read
+// stuck, a slow alert sink, ...), the watchdog answers every event of it still unanswered
+// with the group's undecidable verdict — deny under an allow-list with posture block,
+// allow under audit or a block-list (Group::undecidable) — never a plain allow, and counts
+// it (timeouts_denied / timeouts_allowed). While that worker stays stuck, the watchdog
+// also answers its group's new events the same way, and when every worker is stuck it
+// starts another one (up to kMaxWorkers), so other workloads keep their real verdicts.
+//
+// Memory is bounded: at most kMaxWorkers x kBatch events (and their fds) are in hand; the
+// rest waits in the kernel's queue, whose length is bounded by the workload's blocked tasks
+// (FAN_UNLIMITED_QUEUE, group.cpp). Each event in hand is recorded in the journal
+// (journal.h) so that a restarted agent can answer what this one leaves behind.
 #pragma once
 
 #include <atomic>
@@ -23,33 +36,44 @@
 #include "core/fd.h"
 #include "core/result.h"
 #include "enforce/fanotify/group.h"
+#include "enforce/fanotify/journal.h"
 
 namespace corral::enforce::fanotify {
 
 struct Stats {
-  std::atomic<uint64_t> events{0}, denied{0}, errors_allowed{0}, timeouts_allowed{0};
+  std::atomic<uint64_t> events{0}, denied{0}, errors_allowed{0};
+  // Not decided within the bound: answered with the group's undecidable verdict.
+  std::atomic<uint64_t> timeouts_allowed{0}, timeouts_denied{0};
+  // Left unanswered by a previous agent (journal.h), answered by this one.
+  std::atomic<uint64_t> leftovers{0};
   std::atomic<uint64_t> errors_denied{0}; // undecidable under posture block
   std::atomic<uint64_t> cached{0}, interpreters{0}, write_unknown{0};
 };
 
 class Responder;
+struct Worker;
 
 // One permission event in hand: its fd (owned by the responder, closed after the handler
 // returns), what it reports, and the one-time answer.
 class PendingEvent {
 public:
-  PendingEvent(Responder& r, size_t slot, int fd, uint64_t mask, int tid)
-      : responder_(r), slot_(slot), fd_(fd), mask_(mask), tid_(tid) {}
+  PendingEvent(Responder& r, Worker& w, size_t slot, int fd, uint64_t mask, int tid)
+      : responder_(r), worker_(w), slot_(slot), fd_(fd), mask_(mask), tid_(tid) {}
   [[nodiscard]] int fd() const { return fd_; }
   [[nodiscard]] uint64_t mask() const { return mask_; }
   [[nodiscard]] int tid() const { return tid_; } // thread id (FAN_REPORT_TID)
-  // Writes the verdict unless the watchdog already allowed the event after the bound;
+  // Writes the verdict unless the watchdog already answered the event after the bound;
   // returns whether this verdict was the one the kernel got.
   bool answer(bool allow);
   [[nodiscard]] bool answered() const;
+  // The verdict the kernel got (meaningful once answered()).
+  [[nodiscard]] bool allowed() const;
+  // The path the handler judges (journal.h: a restarted agent judges a leftover by it).
+  void note_path(const std::string& path);
 
 private:
   Responder& responder_;
+  Worker& worker_;
   size_t slot_;
   int fd_;
   uint64_t mask_;
@@ -59,10 +83,18 @@ private:
 class Responder {
 public:
   using Handler = std::function<void(Group&, PendingEvent&)>;
+  struct Options {
+    std::chrono::milliseconds bound{200};
+    size_t threads = 2;         // workers started at once (1..kMaxWorkers)
+    Journal* journal = nullptr; // may be null: events in hand are not recorded
+    std::function<void(int tid, const std::string& path)> on_path; // tests only
+  };
+  static constexpr size_t kBatch = 16;     // events one worker reads from a group per turn
+  static constexpr size_t kMaxWorkers = 8; // Journal::kSlots >= kMaxWorkers * kBatch
 
-  static Result<std::unique_ptr<Responder>> make(std::chrono::milliseconds bound, Handler handler,
-                                                 Stats& stats, LogFn log);
-  ~Responder(); // stops and joins both threads
+  static Result<std::unique_ptr<Responder>> make(Options options, Handler handler, Stats& stats,
+                                                 LogFn log);
+  ~Responder(); // stops and joins every thread
   Responder(const Responder&) = delete;
   Responder& operator=(const Responder&) = delete;
 
@@ -73,37 +105,32 @@ public:
 
 private:
   friend class PendingEvent;
-  struct Slot {
-    int fd = -1;
-    bool answered = false;
-  };
-  Responder(std::chrono::milliseconds bound, Handler handler, Stats& stats, LogFn log);
-  void event_loop();
+  Responder(Options options, Handler handler, Stats& stats, LogFn log);
+  void start_worker_locked();
+  void worker_loop(Worker& w);
+  void serve(Worker& w, int group_fd);
+  void handle_batch(Worker& w, const std::shared_ptr<Group>& group, const char* buf, ssize_t len);
   void watchdog_loop();
-  void handle_ready(int group_fd);
-  bool answer(size_t slot, bool allow);
+  void time_out_locked(Worker& w);
+  void drain_with_undecidable(const std::shared_ptr<Group>& g);
+  bool answer(Worker& w, size_t slot, bool allow);
   void write_answer(int group_fd, int event_fd, bool allow);
-  void drain_all();
+  [[nodiscard]] size_t journal_slot(const Worker& w, size_t i) const;
 
-  const std::chrono::milliseconds bound_;
+  const Options options_;
   Handler handler_;
   Stats& stats_;
   LogFn log_;
   Fd epoll_;
-  Fd wake_; // eventfd: stop
+  Fd wake_; // eventfd: stop (level-triggered, never read: wakes every worker)
 
   std::mutex groups_mu_;
   std::unordered_map<int, std::shared_ptr<Group>> groups_; // by group fd
 
-  std::mutex batch_mu_;
-  std::condition_variable batch_cv_;
-  std::shared_ptr<Group> batch_group_;
-  std::vector<Slot> batch_;
-  bool batch_active_ = false;
-  std::chrono::steady_clock::time_point batch_start_;
+  std::mutex mu_; // the workers and their batches
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<Worker>> workers_;
   bool stop_ = false;
-
-  std::thread events_;
   std::thread watchdog_;
 };
 
