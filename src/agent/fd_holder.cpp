@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <map>
@@ -141,6 +143,12 @@ bool undecidable_allow(const std::string& meta, bool exec) {
   return i < meta.size() && meta[i] == 'a';
 }
 
+// Whether the workload a group enforces still runs: its init pid is the meta's first word.
+bool alive(const Held& h) {
+  const int pid = std::atoi(h.meta.c_str());
+  return pid <= 0 || ::kill(pid, 0) == 0 || errno != ESRCH;
+}
+
 bool is_group(const std::string& id) {
   return !id.starts_with(enforce::FanotifyEnforcer::kBackstopId); // its BPF links
 }
@@ -229,8 +237,15 @@ std::string held_rules_dir(const std::string& socket_path) {
 
 int run_fd_holder(const std::string& socket_path, std::chrono::seconds hold,
                   const std::string& journal) {
-  // SIGTERM/SIGINT keep their default action: the process ends and the kernel closes the
-  // groups, which allows what they hold (unless the agent still holds them).
+  // SIGTERM/SIGINT have their default action: the process ends and the kernel closes the
+  // groups, which allows what they hold (unless the agent still holds them). An agent that
+  // starts a new holder does so with those signals blocked (it waits for them in sigwait),
+  // and a blocked mask survives exec: unblock them, or SIGTERM would never end this one.
+  sigset_t all;
+  ::sigfillset(&all);
+  ::sigprocmask(SIG_UNBLOCK, &all, nullptr);
+  ::signal(SIGTERM, SIG_DFL);
+  ::signal(SIGINT, SIG_DFL);
   ::signal(SIGPIPE, SIG_IGN);
   auto a = address(socket_path);
   if (!a) return std::cerr << "corrald fd-holder: " << a.error().to_string() << "\n", 1;
@@ -262,9 +277,18 @@ int run_fd_holder(const std::string& socket_path, std::chrono::seconds hold,
       p.push_back(pollfd{h.fd.get(), POLLIN, 0});
       groups.push_back(&h);
     }
+    // While answering, every few seconds: groups whose workload is gone are let go, and
+    // with none left the holder ends (its BPF links with it).
+    constexpr int kPruneMs = 2000;
     const int n =
-        ::poll(p.data(), p.size(), answering ? -1 : static_cast<int>(hold.count() * 1000));
+        ::poll(p.data(), p.size(), answering ? kPruneMs : static_cast<int>(hold.count() * 1000));
     if (n < 0) continue;
+    if (n == 0 && answering) {
+      std::erase_if(held, [](const auto& kv) { return is_group(kv.first) && !alive(kv.second); });
+      if (std::none_of(held.begin(), held.end(), [](const auto& kv) { return is_group(kv.first); }))
+        break;
+      continue;
+    }
     if (n == 0) {
       if (std::none_of(held.begin(), held.end(), [](const auto& kv) { return is_group(kv.first); }))
         break; // nothing to enforce

@@ -212,6 +212,16 @@ TEST_F(AgentFixture, AnnotateNeedsOverwriteAndValidValues) {
   EXPECT_TRUE(a.annotations("default").empty());
 }
 
+TEST_F(AgentFixture, TheImageOnlyAnnotationTakesTrueOrFalse) {
+  auto a = make_agent();
+  const auto bad = a.annotate("default", {{"corral.io/exec-image-only", "maybe"}}, {}, false);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().hint.find("true"), std::string::npos) << bad.error().hint;
+  EXPECT_TRUE(a.annotations("default").empty());
+  ASSERT_TRUE(a.annotate("default", {{"corral.io/exec-image-only", "false"}}, {}, false).ok());
+  EXPECT_EQ(a.annotations("default").at("corral.io/exec-image-only"), "false");
+}
+
 TEST(CanonicalPath, FollowsSymlinksInsideTheRoot) {
   TempDir root;
   const auto& r = root.path();

@@ -124,3 +124,20 @@ TEST(Selector, ContainerPoliciesNeverSelectTheHost) {
 
 } // namespace
 } // namespace corral::policy
+
+namespace corral::policy {
+namespace {
+
+TEST(Settings, TheImageOnlyRuleIsOnUnlessANamespaceOrPodTurnsItOff) {
+  std::vector<std::string> warnings;
+  EXPECT_TRUE(resolve_settings({}, {}, {}, &warnings).image_only);
+  EXPECT_FALSE(resolve_settings({}, {{kImageOnlyAnnotation, "false"}}, {}, &warnings).image_only);
+  EXPECT_FALSE(resolve_settings({}, {}, {{kImageOnlyAnnotation, "False"}}, &warnings).image_only);
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_TRUE(resolve_settings({}, {{kImageOnlyAnnotation, "nope"}}, {}, &warnings).image_only);
+  ASSERT_EQ(warnings.size(), 1U);
+  EXPECT_NE(warnings[0].find("corral.io/exec-image-only=nope"), std::string::npos) << warnings[0];
+}
+
+} // namespace
+} // namespace corral::policy
