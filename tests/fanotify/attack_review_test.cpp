@@ -162,6 +162,20 @@ TEST_F(FanotifyTest, AttackReviewACgroupOfItsOwnDoesNotLeaveTheWorkload) {
   ::rmdir(host_path("/tmp/review-cg").c_str());
 }
 
+// Held: the backstop's SIGKILL reaches the init of a pid namespace of the attacker's own
+// (SIGNAL_UNKILLABLE ignores only signals sent from inside that namespace): a program
+// run from memory (no mark sees it) as pid 1 there is still killed.
+TEST_F(FanotifyTest, AttackReviewAProgramRunAsInitOfANewPidNamespaceIsKilled) {
+  CORRAL_START_BACKSTOP();
+  enforce(process_policy("allow-shell",
+                         std::vector<std::string>{"/bin/bash", "/bin/true", CORRAL_ATTACKER,
+                                                  CORRAL_MEMFD_EXEC},
+                         "Allow"),
+          Posture::Block);
+  const auto r = run({CORRAL_ATTACKER, "pidns-exec", CORRAL_MEMFD_EXEC});
+  EXPECT_EQ(r.output, "child: signal 9\n");
+}
+
 // HOLE (ELF interpreter never judged outside the marks). In a new user + mount namespace the
 // attacker bind-mounts a program of their own over /lib64/ld-linux-x86-64.so.2 and runs an
 // allowed, approved binary (/usr/bin/true). The kernel opens the PT_INTERP path in the
@@ -184,6 +198,22 @@ TEST_F(FanotifyTest, DISABLED_AttackReviewAnInterpreterBindMountedInANewNamespac
   EXPECT_TRUE(killed(r)) << r.exit_code << " " << r.output;
   EXPECT_EQ(r.output.find("pwned"), std::string::npos) << r.output;
   ::unlink(host_path("/tmp/review-interp").c_str());
+}
+
+// The same hole without a new namespace, in a privileged container: a bind mount over
+// ld.so in the workload's own mount namespace is a mount no mark covers. (Unmounted again
+// by the attacker helper; the test checks that the sandbox's ld.so is back.)
+TEST_F(FanotifyTest, DISABLED_AttackReviewAnInterpreterBindMountedByAPrivilegedWorkloadIsKilled) {
+  CORRAL_START_BACKSTOP();
+  enforce(process_policy("allow-shell", kShell, "Allow"), Posture::Block);
+  ASSERT_EQ(run({"/bin/true"}).exit_code, 0);
+  plant("/tmp/review-interp2", read_host(CORRAL_EVIL_INTERP));
+  const auto r = run({CORRAL_ATTACKER, "bind-exec", "/tmp/review-interp2",
+                      "/usr/lib64/ld-linux-x86-64.so.2", "/usr/bin/true"});
+  EXPECT_EQ(r.output.find("pwned"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("child: signal 9"), std::string::npos) << r.output;
+  EXPECT_EQ(run({"/bin/true"}).exit_code, 0); // ld.so is the image's again
+  ::unlink(host_path("/tmp/review-interp2").c_str());
 }
 
 // HOLE (ld.so approved as an interpreter, run as a "#!" interpreter). After any dynamic exec,
@@ -289,24 +319,24 @@ spec:
 // ctime (fault_dirty_shared_page calls file_update_time where the filesystem has no
 // page_mkwrite, as on tmpfs): the approval no longer matches and the exec is killed. If a
 // filesystem ever let a mapping change contents without the ctime, this test would fail.
-// Side effect: /usr/bin/env's ctime is new from here on (restored contents, not its ctime).
+// The target is the test-only memfd_exec (its tests run before this file's): its contents
+// are put back, its ctime stays new.
 TEST_F(FanotifyTest, AttackReviewAnAllowedBinaryRewrittenThroughASharedMappingIsKilled) {
   CORRAL_START_BACKSTOP();
-  enforce(process_policy(
-              "allow-env",
-              std::vector<std::string>{"/bin/bash", "/bin/true", CORRAL_ATTACKER, "/usr/bin/env"},
-              "Allow"),
+  enforce(process_policy("allow-helper",
+                         std::vector<std::string>{"/bin/bash", "/bin/true", CORRAL_ATTACKER,
+                                                  CORRAL_MEMFD_EXEC},
+                         "Allow"),
           Posture::Block);
-  for (int i = 0; i < 2; ++i) ASSERT_EQ(run({"/usr/bin/env", "true"}).exit_code, 0);
-  const std::string original = read_host(host_path("/usr/bin/env"));
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(run({CORRAL_MEMFD_EXEC, "hello"}).exit_code, 0);
+  const std::string original = read_host(host_path(CORRAL_MEMFD_EXEC));
   const auto [before, after] =
-      rewrite_through_mapping("/usr/bin/env", read_host(host_path("/usr/sbin/chroot")));
-  const auto r = run({"/usr/bin/env", "--version"});
-  // Put env's contents back (the same way).
-  rewrite_through_mapping("/usr/bin/env", original);
+      rewrite_through_mapping(CORRAL_MEMFD_EXEC, read_host(host_path("/usr/bin/true")));
+  const auto r = run({CORRAL_MEMFD_EXEC, "--version"});
+  rewrite_through_mapping(CORRAL_MEMFD_EXEC, original); // its contents back (the same way)
   EXPECT_NE(before, after) << "a mapping changed the contents, not the ctime";
   EXPECT_TRUE(killed(r) || r.exec_errno == EPERM) << r.exit_code << " " << r.output;
-  EXPECT_EQ(r.output.find("chroot (GNU"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("true (GNU"), std::string::npos) << r.output;
 }
 
 // HOLE (mprotect judged by the first VMA of its range). The sys_enter check looks up the VMA

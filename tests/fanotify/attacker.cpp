@@ -11,6 +11,10 @@
 //                            over DST in that namespace, then exec PROG
 //   attacker cgroup-exec DIR PROG..  unshare(CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWCGROUP), mount
 //                            cgroup2 on DIR, move into a new child cgroup DIR/escape, exec PROG
+//   attacker pidns-exec PROG..  unshare(CLONE_NEWUSER|CLONE_NEWPID), fork: the child, pid 1
+//                            of the new pid namespace, execs PROG; print how it ended
+//   attacker bind-exec SRC DST PROG..  bind-mount SRC over DST here (a privileged container),
+//                            run PROG in a child, unmount DST, print how the child ended
 //   attacker execveat FILE ARGS..  open FILE O_PATH, execveat(fd, "", AT_EMPTY_PATH)
 //   attacker mprotect-span OLD NEW  map OLD then NEW readable, next to each other, and make
 //                            both executable with one mprotect starting in OLD
@@ -28,6 +32,7 @@
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace {
@@ -103,6 +108,27 @@ int main(int argc, char** argv) {
     ::close(fd);
     ::execv(argv[3], argv + 3);
     return fail("execv");
+  }
+  if (op == "pidns-exec" || (op == "bind-exec" && argc >= 5)) {
+    const bool bind = op == "bind-exec";
+    if (!bind && ::unshare(CLONE_NEWUSER | CLONE_NEWPID) != 0) return fail("unshare");
+    if (bind && ::mount(argv[2], argv[3], nullptr, MS_BIND, nullptr) != 0) return fail("mount");
+    std::fflush(stdout);
+    const pid_t child = ::fork();
+    if (child == 0) {
+      char** prog = argv + (bind ? 4 : 2);
+      ::execv(prog[0], prog);
+      _exit(fail("execv"));
+    }
+    int status = 0;
+    const pid_t waited = ::waitpid(child, &status, 0);
+    if (bind && ::umount2(argv[3], MNT_DETACH) != 0) return fail("umount");
+    if (child < 0 || waited != child) return fail("fork");
+    if (WIFSIGNALED(status))
+      std::printf("child: signal %d\n", WTERMSIG(status));
+    else
+      std::printf("child: exit %d\n", WEXITSTATUS(status));
+    return 0;
   }
   if (op == "execveat") {
     const int fd = ::open(argv[2], O_PATH | O_CLOEXEC);
