@@ -176,6 +176,29 @@ TEST_F(FanotifyTest, AttackReviewAProgramRunAsInitOfANewPidNamespaceIsKilled) {
   EXPECT_EQ(r.output, "child: signal 9\n");
 }
 
+// Held (bash alone): an exec of an allowed script that fails after its permission event
+// (the file is opened before the arguments are copied: E2BIG) leaves its interpreter
+// "expected" for that thread; with `shopt -s execfail` the same thread then execs the
+// interpreter directly with commands of its own. The kernel stack shows no binary format
+// handler opening it, so it is judged on its own path (and approved only as an
+// interpreter in the backstop, so it would be killed there too).
+TEST_F(FanotifyTest, AttackReviewAFailedScriptExecDoesNotLendItsInterpreter) {
+  CORRAL_START_BACKSTOP();
+  enforce(process_policy("allow-script",
+                         std::vector<std::string>{"/bin/bash", "/bin/true", CORRAL_ATTACKER,
+                                                  "/usr/local/bin/hello.sh"},
+                         "Allow"),
+          Posture::Block);
+  ASSERT_EQ(run({"/usr/local/bin/hello.sh"}).output, "hello\n");
+  const auto r = run({"/bin/bash", "-c",
+                      "shopt -s execfail; big=$(printf '%200000s' x); "
+                      "exec /usr/local/bin/hello.sh \"$big\"; echo \"e2big rc=$?\"; "
+                      "exec /bin/sh -c 'echo pwned'; echo \"sh rc=$?\""});
+  EXPECT_NE(r.output.find("e2big rc=126"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("pwned"), std::string::npos) << r.output;
+  EXPECT_TRUE(killed(r) || r.output.find("sh rc=126") != std::string::npos) << r.output;
+}
+
 // HOLE (ELF interpreter never judged outside the marks). In a new user + mount namespace the
 // attacker bind-mounts a program of their own over /lib64/ld-linux-x86-64.so.2 and runs an
 // allowed, approved binary (/usr/bin/true). The kernel opens the PT_INTERP path in the
