@@ -250,11 +250,13 @@ TEST_F(FanotifyTest, DISABLED_AttackReviewAnInterpreterBindMountedByAPrivilegedW
 // the backstop then accepts an INTERP approval, and ld.so loads and runs chroot, an image
 // program the policy does not allow (any image program runs this way; chroot's own mmaps
 // pass, its file is the image's).
-// Fix: a "#!" interpreter is not an ELF interpreter: record the two kinds apart (approve
-// ld.so only as an ELF interpreter, which binfmt_elf loads without making it bprm->file) and
-// accept at sched_process_exec, for a script's interpreter, only files approved as a script
-// interpreter; or key the `files` guard by cgroup instead of mount namespace, so that it
-// follows the task wherever it goes.
+// Fix: an INTERP approval means "named by an exec the permission path judged", which holds
+// only where the permission path sees the interpreter's open: accept CORRAL_APPROVED_INTERP
+// at sched_process_exec only when bprm->file was reached through a mount carrying the
+// workload's exec permission mark (struct mount's mnt_fsnotify_mask has FS_OPEN_EXEC_PERM;
+// "#!" interpreters are never cached, so such an open raised an event that checked the
+// naming script); through any other mount require CORRAL_APPROVED_EXEC. (Keying the ld.so
+// `files` guard by cgroup would close the ld.so case only, not the /bin/sh one below.)
 TEST_F(FanotifyTest, DISABLED_AttackReviewAScriptRunByTheElfInterpreterInANewNamespaceIsKilled) {
   CORRAL_START_BACKSTOP();
   enforce(process_policy("allow-shell", kShell, "Allow"), Posture::Block);
@@ -305,11 +307,12 @@ TEST_F(FanotifyTest, AttackReviewTheElfInterpreterRunDirectlyInANewNamespaceIsKi
 // sits at /opt/app/sbin/chroot, an allowed path, and its inode is the image's (ctime before
 // the start): allowed and approved. The same works with matchPaths wherever the image holds
 // another program of the allowed file's name in another directory.
-// Fix: the image-only rule cannot rest on the file's ctime alone for a path decision: also
-// check the ctime of every directory on the path from the workload's root (a rename of any
-// of them after the start makes the path "moved in"), or record at enforce time the
-// (dev, ino) of the files at the allowed paths and under the allowed directories and allow
-// a path only for those identities.
+// Fix: the image-only rule cannot rest on the file's ctime alone for a path decision. Either
+// record at enforce time the (dev, ino) of the image's files at the allowed paths and under
+// the allowed directories and allow a path only for those identities, or also require every
+// directory on the path from the workload's root to have a ctime before the start (a rename
+// of any of them makes the path "moved in"; it also denies allowed files in a directory the
+// workload itself writes to after the start: fail-closed, to document).
 TEST_F(FanotifyTest, DISABLED_AttackReviewAnImageDirectoryMovedIntoAnAllowedDirectoryIsDenied) {
   CORRAL_START_BACKSTOP();
   enforce(R"(apiVersion: security.kubearmor.com/v1
