@@ -7,6 +7,17 @@
 //   attacker personality FILE  READ_IMPLIES_EXEC, then mmap FILE readable, print "mapped"
 //   attacker unshare PROG..  unshare(CLONE_NEWUSER|CLONE_NEWNS), then exec PROG: marks absent
 //   attacker mount-exec SRC ARGS..  mount a new tmpfs on /mnt, copy SRC there, exec the copy
+//   attacker unshare-bind SRC DST PROG..  unshare(CLONE_NEWUSER|CLONE_NEWNS), bind-mount SRC
+//                            over DST in that namespace, then exec PROG
+//   attacker cgroup-exec DIR PROG..  unshare(CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWCGROUP), mount
+//                            cgroup2 on DIR, move into a new child cgroup DIR/escape, exec PROG
+//   attacker pidns-exec PROG..  unshare(CLONE_NEWUSER|CLONE_NEWPID), fork: the child, pid 1
+//                            of the new pid namespace, execs PROG; print how it ended
+//   attacker bind-exec SRC DST PROG..  bind-mount SRC over DST here (a privileged container),
+//                            run PROG in a child, unmount DST, print how the child ended
+//   attacker execveat FILE ARGS..  open FILE O_PATH, execveat(fd, "", AT_EMPTY_PATH)
+//   attacker mprotect-span OLD NEW  map OLD then NEW readable, next to each other, and make
+//                            both executable with one mprotect starting in OLD
 // Exit 127 with the errno printed when a step fails.
 #include <cerrno>
 #include <cstdio>
@@ -21,6 +32,7 @@
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace {
@@ -78,6 +90,67 @@ int main(int argc, char** argv) {
     argv[2] = const_cast<char*>("/mnt/prog");
     ::execv(argv[2], argv + 2);
     return fail("execv");
+  }
+  if (op == "unshare-bind" && argc >= 5) {
+    if (::unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) return fail("unshare");
+    if (::mount(argv[2], argv[3], nullptr, MS_BIND, nullptr) != 0) return fail("mount");
+    ::execv(argv[4], argv + 4);
+    return fail("execv");
+  }
+  if (op == "cgroup-exec" && argc >= 4) {
+    if (::unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWCGROUP) != 0) return fail("unshare");
+    ::mkdir(argv[2], 0755);
+    if (::mount("none", argv[2], "cgroup2", 0, nullptr) != 0) return fail("mount cgroup2");
+    const std::string child = std::string(argv[2]) + "/escape";
+    if (::mkdir(child.c_str(), 0755) != 0) return fail("mkdir cgroup");
+    const int fd = ::open((child + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || ::write(fd, "0", 1) != 1) return fail("join the cgroup");
+    ::close(fd);
+    ::execv(argv[3], argv + 3);
+    return fail("execv");
+  }
+  if (op == "pidns-exec" || (op == "bind-exec" && argc >= 5)) {
+    const bool bind = op == "bind-exec";
+    if (!bind && ::unshare(CLONE_NEWUSER | CLONE_NEWPID) != 0) return fail("unshare");
+    if (bind && ::mount(argv[2], argv[3], nullptr, MS_BIND, nullptr) != 0) return fail("mount");
+    std::fflush(stdout);
+    const pid_t child = ::fork();
+    if (child == 0) {
+      char** prog = argv + (bind ? 4 : 2);
+      ::execv(prog[0], prog);
+      _exit(fail("execv"));
+    }
+    int status = 0;
+    const pid_t waited = ::waitpid(child, &status, 0);
+    if (bind && ::umount2(argv[3], MNT_DETACH) != 0) return fail("umount");
+    if (child < 0 || waited != child) return fail("fork");
+    if (WIFSIGNALED(status))
+      std::printf("child: signal %d\n", WTERMSIG(status));
+    else
+      std::printf("child: exit %d\n", WEXITSTATUS(status));
+    return 0;
+  }
+  if (op == "execveat") {
+    const int fd = ::open(argv[2], O_PATH | O_CLOEXEC);
+    if (fd < 0) return fail("open");
+    char* const env[] = {nullptr};
+    ::syscall(SYS_execveat, fd, "", argv + 2, env, AT_EMPTY_PATH);
+    return fail("execveat");
+  }
+  if (op == "mprotect-span" && argc >= 4) {
+    const int old_fd = ::open(argv[2], O_RDONLY | O_CLOEXEC);
+    const int new_fd = ::open(argv[3], O_RDONLY | O_CLOEXEC);
+    if (old_fd < 0 || new_fd < 0) return fail("open");
+    // Two pages reserved, then each file mapped readable into one of them.
+    char* p =
+        static_cast<char*>(::mmap(nullptr, 8192, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    if (p == MAP_FAILED) return fail("mmap");
+    if (::mmap(p, 4096, PROT_READ, MAP_PRIVATE | MAP_FIXED, old_fd, 0) == MAP_FAILED ||
+        ::mmap(p + 4096, 4096, PROT_READ, MAP_PRIVATE | MAP_FIXED, new_fd, 0) == MAP_FAILED)
+      return fail("mmap fixed");
+    if (::mprotect(p, 8192, PROT_READ | PROT_EXEC) != 0) return fail("mprotect");
+    std::printf("mprotected\n");
+    return 0;
   }
   return 2;
 }
