@@ -23,6 +23,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define SIGKILL 9
 #define MNT_INTERNAL 0x4000 /* include/linux/mount.h: a kern_mount (shmem for memfd, ...) */
+#define FS_OPEN_EXEC_PERM 0x00040000 /* include/linux/fsnotify_backend.h */
 #define PROT_READ 0x1
 #define PROT_EXEC 0x4
 #define READ_IMPLIES_EXEC 0x0400000 /* include/uapi/linux/personality.h */
@@ -195,6 +196,35 @@ static __always_inline bool is_approved(__u64 cgroup, struct inode* inode, __u64
   return !*changed;
 }
 
+/* The file mapped at an address, for mprotect and the exec's first instruction (bpf_find_vma's
+ * callback). */
+struct vma_file {
+  struct file* file;
+};
+static long vma_file_of(struct task_struct* task, struct vm_area_struct* vma, void* ctx) {
+  ((struct vma_file*)ctx)->file = BPF_CORE_READ(vma, vm_file);
+  return 0;
+}
+
+/* SysV shared memory attached executable (shmat with SHM_EXEC): its contents were written
+ * by the workload, never shipped by the image. */
+static __always_inline int check_shm_exec(void) {
+  const struct corral_backstop_workload* w = 0;
+  const __u64 cgroup = workload_of(&w);
+  if (!cgroup || !w->mapped) return 0;
+  struct task_struct* p = bpf_get_current_task_btf();
+  struct corral_backstop_key key = {};
+  key.mnt_ns = BPF_CORE_READ(p, nsproxy, mnt_ns, ns.inum);
+  report(p, &key, w->mapped, CORRAL_BACKSTOP_MAPPED, "SYSV shared memory (SHM_EXEC)", cgroup, 0);
+  return 0;
+}
+
+#define NR_MMAP 9
+#define NR_MPROTECT 10
+#define NR_SHMAT 30
+#define NR_PKEY_MPROTECT 329
+#define SHM_EXEC 0100000
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(backstop_exec, struct task_struct* p, pid_t old_pid, struct linux_binprm* bprm) {
   struct corral_backstop_key key = {};
@@ -236,12 +266,41 @@ int BPF_PROG(backstop_exec, struct task_struct* p, pid_t old_pid, struct linux_b
   const struct corral_backstop_workload* w = 0;
   const __u64 cgroup = workload_of(&w);
   if (!cgroup || !w->unapproved) return 0;
+  /* An approval as an interpreter counts only through a mount carrying an exec-permission
+   * mark: there the interpreter's own event was judged with the script's (a script on an
+   * unmarked mount, in a namespace of the attacker's, has none). */
   const bool via_interp = BPF_CORE_READ(bprm, interp) != BPF_CORE_READ(bprm, filename);
-  const __u32 kinds = CORRAL_APPROVED_EXEC | (via_interp ? CORRAL_APPROVED_INTERP : 0);
+  const bool marked = BPF_CORE_READ(mount, mnt_fsnotify_mask) & FS_OPEN_EXEC_PERM;
+  const __u32 kinds = CORRAL_APPROVED_EXEC | (via_interp && marked ? CORRAL_APPROVED_INTERP : 0);
   bool changed = false;
-  if (is_approved(cgroup, inode, key.dev, key.ino, kinds, &changed)) return 0;
+  if (!is_approved(cgroup, inode, key.dev, key.ino, kinds, &changed)) {
+    report(p, &key, w->unapproved, changed ? CORRAL_BACKSTOP_CHANGED : CORRAL_BACKSTOP_UNAPPROVED,
+           (const char*)name, cgroup, file);
+    return 0;
+  }
+  /* The code that runs first: the ELF interpreter the kernel mapped itself (no exec of its
+   * own, no mmap syscall) — one planted by a bind mount where no mark sees it must be one
+   * approved as an interpreter. Found by the new image's entry point. Approvals of
+   * interpreters are also listed with dev 0, because the mapping may hold the file under
+   * its backing filesystem (overlayfs): inode number and ctime are the same there. */
+  struct vma_file first = {};
+  struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(p);
+  if (bpf_find_vma(p, BPF_CORE_READ(regs, ip), vma_file_of, &first, 0) != 0 || !first.file ||
+      first.file == file)
+    return 0;
+  struct file* interp_file = first.file; /* a plain local: CO-RE reads start from it */
+  struct inode* interp = BPF_CORE_READ(interp_file, f_inode);
+  const __u64 ino = BPF_CORE_READ(interp, i_ino);
+  __s64 sec = 0, own_sec = 0;
+  __u32 nsec = 0, own_nsec = 0;
+  inode_ctime(interp, &sec, &nsec);
+  inode_ctime(inode, &own_sec, &own_nsec);
+  if (ino == key.ino && sec == own_sec && nsec == own_nsec) return 0; /* the exec's own file */
+  if (is_approved(cgroup, interp, 0, ino, CORRAL_APPROVED_INTERP, &changed)) return 0;
+  key.dev = BPF_CORE_READ(interp, i_sb, s_dev);
+  key.ino = ino;
   report(p, &key, w->unapproved, changed ? CORRAL_BACKSTOP_CHANGED : CORRAL_BACKSTOP_UNAPPROVED,
-         (const char*)name, cgroup, file);
+         "(ELF interpreter)", cgroup, interp_file);
   return 0;
 }
 
@@ -273,34 +332,6 @@ static __always_inline int check_mapping(struct file* file) {
   return 0;
 }
 
-/* The file mapped at an address, for mprotect (bpf_find_vma's callback). */
-struct vma_file {
-  struct file* file;
-};
-static long vma_file_of(struct task_struct* task, struct vm_area_struct* vma, void* ctx) {
-  ((struct vma_file*)ctx)->file = BPF_CORE_READ(vma, vm_file);
-  return 0;
-}
-
-/* SysV shared memory attached executable (shmat with SHM_EXEC): its contents were written
- * by the workload, never shipped by the image. */
-static __always_inline int check_shm_exec(void) {
-  const struct corral_backstop_workload* w = 0;
-  const __u64 cgroup = workload_of(&w);
-  if (!cgroup || !w->mapped) return 0;
-  struct task_struct* p = bpf_get_current_task_btf();
-  struct corral_backstop_key key = {};
-  key.mnt_ns = BPF_CORE_READ(p, nsproxy, mnt_ns, ns.inum);
-  report(p, &key, w->mapped, CORRAL_BACKSTOP_MAPPED, "SYSV shared memory (SHM_EXEC)", cgroup, 0);
-  return 0;
-}
-
-#define NR_MMAP 9
-#define NR_MPROTECT 10
-#define NR_SHMAT 30
-#define NR_PKEY_MPROTECT 329
-#define SHM_EXEC 0100000
-
 /* This kernel has no kprobes (CONFIG_KPROBES off) and loading LSM programs fails, so the
  * mapping calls are seen at syscall entry: mmap(addr, len, prot, flags, fd, off),
  * mprotect and pkey_mprotect(addr, len, prot, ...) with PROT_EXEC (or READ_IMPLIES_EXEC),
@@ -319,10 +350,16 @@ int BPF_PROG(backstop_syscall, struct pt_regs* regs, long id) {
     if (!(prot & PROT_READ) || !(t->personality & READ_IMPLIES_EXEC)) return 0;
   }
   if (id != NR_MMAP) {
-    struct vma_file found = {};
-    bpf_find_vma(bpf_get_current_task_btf(), PT_REGS_PARM1_CORE_SYSCALL(regs), vma_file_of, &found,
-                 0);
-    return check_mapping(found.file);
+    /* The mappings at both ends of the range (one call may span several; those between
+     * stay unchecked: a documented gap that needs code running already). */
+    const unsigned long start = PT_REGS_PARM1_CORE_SYSCALL(regs);
+    const unsigned long len = PT_REGS_PARM2_CORE_SYSCALL(regs);
+    struct vma_file first = {}, last = {};
+    bpf_find_vma(bpf_get_current_task_btf(), start, vma_file_of, &first, 0);
+    check_mapping(first.file);
+    if (len > 1) bpf_find_vma(bpf_get_current_task_btf(), start + len - 1, vma_file_of, &last, 0);
+    if (last.file && last.file != first.file) check_mapping(last.file);
+    return 0;
   }
   const int fd = (int)PT_REGS_PARM5_CORE_SYSCALL(regs);
   if (fd < 0 || (PT_REGS_PARM4_CORE_SYSCALL(regs) & 0x20 /* MAP_ANONYMOUS */)) return 0;

@@ -1,12 +1,12 @@
 // An attacker's review of the containment (issue 7's promise): a root shell inside the
 // workload, running only what the allow-list permits, with the static `attacker` helper
 // standing in for "any syscall the container permits". Each test passes when Corral holds
-// (EPERM, or SIGKILL before the first instruction); a test named DISABLED_ is a walk around
-// enforcement that works today: its comment says how, and why, and what would close it.
+// (EPERM, or SIGKILL before the first instruction). The cases marked "Was a hole" walked
+// around enforcement, silently, when the review was made; each comment says how and why, and
+// "Closed:" what closes it now.
 // Files are planted from the host through /proc/<pid>/root, as the attacker's writes would
 // be, after the workload started. Whatever a test renames or rewrites in the shared sandbox
-// it restores. Every DISABLED_ case below also raises no alert at all (the last expectation
-// of each says so).
+// it restores.
 #include <csignal>
 #include <cstring>
 #include <fstream>
@@ -200,7 +200,7 @@ TEST_F(FanotifyTest, AttackReviewAFailedScriptExecDoesNotLendItsInterpreter) {
   EXPECT_TRUE(killed(r) || r.output.find("sh rc=126") != std::string::npos) << r.output;
 }
 
-// HOLE (ELF interpreter never judged outside the marks). In a new user + mount namespace the
+// Was a hole (ELF interpreter never judged outside the marks). In a new user + mount namespace the
 // attacker bind-mounts a program of their own over /lib64/ld-linux-x86-64.so.2 and runs an
 // allowed, approved binary (/usr/bin/true). The kernel opens the PT_INTERP path in the
 // task's mount namespace (no marks there: no fanotify event) and maps it itself
@@ -208,11 +208,11 @@ TEST_F(FanotifyTest, AttackReviewAFailedScriptExecDoesNotLendItsInterpreter) {
 // backstop checks only bprm->file, which is the approved /usr/bin/true. The attacker's
 // interpreter runs: arbitrary code, no alert. A privileged container can do the same with a
 // bind mount in its own namespace (the new mount carries no mark either).
-// Fix: at sched_process_exec also judge the file whose code runs first: the VMA holding
-// the new task's user IP (task_pt_regs(p)->ip; bpf_find_vma gives its vm_file) must be the
+// Closed: at sched_process_exec the backstop also judges the file whose code runs first: the VMA
+// holding the new task's user IP (task_pt_regs(p)->ip; bpf_find_vma gives its vm_file) must be the
 // approved exec itself or a file approved as CORRAL_APPROVED_INTERP, unchanged since (ctime);
 // otherwise kill, alert "interpreter not judged".
-TEST_F(FanotifyTest, DISABLED_AttackReviewAnInterpreterBindMountedInANewNamespaceIsKilled) {
+TEST_F(FanotifyTest, AttackReviewAnInterpreterBindMountedInANewNamespaceIsKilled) {
   CORRAL_START_BACKSTOP();
   enforce(process_policy("allow-shell", kShell, "Allow"), Posture::Block);
   ASSERT_EQ(run({"/bin/true"}).exit_code, 0); // approved, with its interpreter
@@ -228,7 +228,7 @@ TEST_F(FanotifyTest, DISABLED_AttackReviewAnInterpreterBindMountedInANewNamespac
 // The same hole without a new namespace, in a privileged container: a bind mount over
 // ld.so in the workload's own mount namespace is a mount no mark covers. (Unmounted again
 // by the attacker helper; the test checks that the sandbox's ld.so is back.)
-TEST_F(FanotifyTest, DISABLED_AttackReviewAnInterpreterBindMountedByAPrivilegedWorkloadIsKilled) {
+TEST_F(FanotifyTest, AttackReviewAnInterpreterBindMountedByAPrivilegedWorkloadIsKilled) {
   CORRAL_START_BACKSTOP();
   enforce(process_policy("allow-shell", kShell, "Allow"), Posture::Block);
   ASSERT_EQ(run({"/bin/true"}).exit_code, 0);
@@ -242,7 +242,7 @@ TEST_F(FanotifyTest, DISABLED_AttackReviewAnInterpreterBindMountedByAPrivilegedW
   EXPECT_TRUE(eventually([&] { return !alerts().empty(); })) << "no alert at all";
 }
 
-// HOLE (ld.so approved as an interpreter, run as a "#!" interpreter). After any dynamic exec,
+// Was a hole (ld.so approved as an interpreter, run as a "#!" interpreter). After any dynamic exec,
 // ld.so is approved for the workload as CORRAL_APPROVED_INTERP. In a new user + mount
 // namespace (no marks, and the `files` entry guarding ld.so is keyed by the workload's mount
 // namespace, which the copies are not in), a script "#!/lib64/ld-linux-x86-64.so.2
@@ -250,14 +250,14 @@ TEST_F(FanotifyTest, DISABLED_AttackReviewAnInterpreterBindMountedByAPrivilegedW
 // the backstop then accepts an INTERP approval, and ld.so loads and runs chroot, an image
 // program the policy does not allow (any image program runs this way; chroot's own mmaps
 // pass, its file is the image's).
-// Fix: an INTERP approval means "named by an exec the permission path judged", which holds
+// Closed: an INTERP approval means "named by an exec the permission path judged", which holds
 // only where the permission path sees the interpreter's open: accept CORRAL_APPROVED_INTERP
 // at sched_process_exec only when bprm->file was reached through a mount carrying the
 // workload's exec permission mark (struct mount's mnt_fsnotify_mask has FS_OPEN_EXEC_PERM;
 // "#!" interpreters are never cached, so such an open raised an event that checked the
 // naming script); through any other mount require CORRAL_APPROVED_EXEC. (Keying the ld.so
 // `files` guard by cgroup would close the ld.so case only, not the /bin/sh one below.)
-TEST_F(FanotifyTest, DISABLED_AttackReviewAScriptRunByTheElfInterpreterInANewNamespaceIsKilled) {
+TEST_F(FanotifyTest, AttackReviewAScriptRunByTheElfInterpreterInANewNamespaceIsKilled) {
   CORRAL_START_BACKSTOP();
   enforce(process_policy("allow-shell", kShell, "Allow"), Posture::Block);
   ASSERT_EQ(run({"/bin/true"}).exit_code, 0); // ld.so approved as its interpreter
@@ -272,7 +272,7 @@ TEST_F(FanotifyTest, DISABLED_AttackReviewAScriptRunByTheElfInterpreterInANewNam
 // The same hole with a "#!" interpreter approved only as one: /bin/sh, approved as the
 // interpreter of the allowed /usr/local/bin/hello.sh, runs any script of the attacker's from a
 // new user + mount namespace (the script itself raises no event there). Same fix.
-TEST_F(FanotifyTest, DISABLED_AttackReviewAScriptOfTheAttackersRunByAnApprovedInterpreterIsKilled) {
+TEST_F(FanotifyTest, AttackReviewAScriptOfTheAttackersRunByAnApprovedInterpreterIsKilled) {
   CORRAL_START_BACKSTOP();
   enforce(process_policy("allow-script",
                          std::vector<std::string>{"/bin/bash", "/bin/true", CORRAL_ATTACKER,
@@ -301,19 +301,19 @@ TEST_F(FanotifyTest, AttackReviewTheElfInterpreterRunDirectlyInANewNamespaceIsKi
   EXPECT_EQ(r.output.find("chroot (GNU"), std::string::npos) << r.output;
 }
 
-// HOLE (image-only rule: a directory rename moves files without changing their ctime). The
+// Was a hole (image-only rule: a directory rename moves files without changing their ctime). The
 // policy allows a directory (matchDirectories /opt/app/, recursive). The attacker renames
 // the image's /usr/sbin into it: the directory's ctime changes, not its files'. chroot now
 // sits at /opt/app/sbin/chroot, an allowed path, and its inode is the image's (ctime before
 // the start): allowed and approved. The same works with matchPaths wherever the image holds
 // another program of the allowed file's name in another directory.
-// Fix: the image-only rule cannot rest on the file's ctime alone for a path decision. Either
-// record at enforce time the (dev, ino) of the image's files at the allowed paths and under
-// the allowed directories and allow a path only for those identities, or also require every
-// directory on the path from the workload's root to have a ctime before the start (a rename
+// Closed (Group::moved_in): the image-only rule cannot rest on the file's ctime alone for a path
+// decision. Either record at enforce time the (dev, ino) of the image's files at the allowed paths
+// and under the allowed directories and allow a path only for those identities, or also require
+// every directory on the path from the workload's root to have a ctime before the start (a rename
 // of any of them makes the path "moved in"; it also denies allowed files in a directory the
 // workload itself writes to after the start: fail-closed, to document).
-TEST_F(FanotifyTest, DISABLED_AttackReviewAnImageDirectoryMovedIntoAnAllowedDirectoryIsDenied) {
+TEST_F(FanotifyTest, AttackReviewAnImageDirectoryMovedIntoAnAllowedDirectoryIsDenied) {
   CORRAL_START_BACKSTOP();
   enforce(R"(apiVersion: security.kubearmor.com/v1
 kind: KubeArmorPolicy
@@ -371,14 +371,15 @@ TEST_F(FanotifyTest, AttackReviewAnAllowedBinaryRewrittenThroughASharedMappingIs
   EXPECT_EQ(r.output.find("true (GNU"), std::string::npos) << r.output;
 }
 
-// HOLE (mprotect judged by the first VMA of its range). The sys_enter check looks up the VMA
+// Was a hole (mprotect judged by the first VMA of its range). The sys_enter check looks up the VMA
 // at mprotect's start address only (bpf_find_vma); one mprotect over an image file's
 // mapping followed by a new file's mapping makes both executable, and only the first is
 // checked. (It needs code running already, which anonymous executable memory also gives,
 // so this matters for loaders more than for shellcode.)
-// Fix: walk every VMA of [addr, addr+len) (bpf_find_vma in a bounded loop, stepping to each
-// vma->vm_end) and judge each file.
-TEST_F(FanotifyTest, DISABLED_AttackReviewAnMprotectSpanningANewFileIsKilled) {
+// Partly closed: both ends of the range are checked now (this case); a range of three or
+// more mappings with a new file in the middle is not. Full fix: walk every VMA of [addr, addr+len)
+// (bpf_find_vma in a bounded loop, stepping to each vma->vm_end) and judge each file.
+TEST_F(FanotifyTest, AttackReviewAnMprotectSpanningANewFileIsKilled) {
   CORRAL_START_BACKSTOP();
   enforce(process_policy("allow-shell", kShell, "Allow"), Posture::Block);
   plant("/tmp/review-evil2.so", read_host(CORRAL_EVIL_SO));

@@ -314,6 +314,13 @@ Result<bool> ExecBackstop::approve_in(int approvals, uint64_t cgroup, const File
   if (bpf_map_update_elem(approvals, &key, &value, BPF_ANY) != 0) {
     return errno_error("approve a file in the exec backstop");
   }
+  // An interpreter is also found by its mapping, which may hold the file under its backing
+  // filesystem (overlayfs): listed with dev 0 too (bpf/sched_process_exec.bpf.c).
+  if ((kinds & kInterp) != 0 && f.dev != 0) {
+    const corral_backstop_file any{cgroup, 0, f.ino};
+    if (bpf_map_update_elem(approvals, &any, &value, BPF_ANY) != 0)
+      return errno_error("approve an interpreter in the exec backstop");
+  }
   return !known;
 }
 

@@ -60,7 +60,7 @@ void EventHandler::handle(Group& g, PendingEvent& ev) {
   if (!read_subject(g, ev, st, access, source)) return;
   policy::Verdict v = policy::decide(g.rules(), access);
   std::string reason;
-  if (exec && v.allow && g.new_file(st)) {
+  if (exec && v.allow && (g.new_file(st) || g.moved_in(v, target, st))) {
     // The image-only rule: the path is allowed, the file at it is not the image's.
     v = g.undecidable(category);
     reason = "file created, changed or moved in after the workload started";

@@ -71,7 +71,10 @@ Result<std::shared_ptr<Group>> Group::prepare(const workload::Workload& w,
   constexpr size_t kMaxRuleFiles = 4096;
   for (const auto& [path, rules] : g->rules_->paths(policy::Category::Process).exact) {
     if (g->rule_files_.size() >= kMaxRuleFiles) break;
-    if (const auto id = file_id_in_root(w.init_pid, path)) g->rule_files_.emplace(*id, path);
+    if (const auto id = file_id_in_root(w.init_pid, path)) {
+      g->rule_files_.emplace(*id, path);
+      g->rule_ids_.emplace(path, *id);
+    }
   }
   g->placeholder_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (!g->placeholder_) return errno_error("open /dev/null");
@@ -116,6 +119,36 @@ Result<std::shared_ptr<Group>> Group::adopt(Fd fd, const workload::Workload& w,
 bool Group::new_file(const struct stat& st) const {
   return rules_->settings().image_only && start_ns_ != 0 &&
          ctime_ns(st.st_ctim.tv_sec, st.st_ctim.tv_nsec) > start_ns_;
+}
+
+bool Group::moved_in(const policy::Verdict& v, const std::string& target,
+                     const struct stat& st) const {
+  if (!rules_->settings().image_only || start_ns_ == 0 || v.rule == nullptr) return false;
+  const policy::Rule& r = *v.rule->rule;
+  if (r.target == policy::Target::Path) {
+    const auto it = rule_ids_.find(target);
+    return it != rule_ids_.end() && it->second != FileId{st.st_dev, st.st_ino};
+  }
+  // A directory or a pattern: from its fixed directory down to the file.
+  std::string base;
+  if (r.target == policy::Target::Dir) {
+    base = r.value;
+  } else if (r.target == policy::Target::Pattern) {
+    const std::string& p = v.rule->pattern();
+    base = p.substr(0, p.find_first_of("*?[{"));
+    base.erase(base.rfind('/') + 1);
+  } else {
+    return false;
+  }
+  if (base.empty() || !target.starts_with(base)) return false;
+  const std::string root = "/proc/" + std::to_string(workload_.init_pid) + "/root";
+  for (size_t slash = target.find('/', base.size()); slash != std::string::npos;
+       slash = target.find('/', slash + 1)) {
+    struct stat dir {};
+    if (::stat((root + target.substr(0, slash)).c_str(), &dir) != 0) return true; // undecidable
+    if (ctime_ns(dir.st_ctim.tv_sec, dir.st_ctim.tv_nsec) > start_ns_) return true;
+  }
+  return false;
 }
 
 std::optional<std::string> Group::rule_path_of(FileId id) const {

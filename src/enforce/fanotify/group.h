@@ -84,6 +84,12 @@ public:
   // Whether a file with this ctime was created, changed or moved in after the start and the
   // image-only rule applies to it.
   [[nodiscard]] bool new_file(const struct stat& st) const;
+  // The image-only rule for the path (new_file covers the file itself): a file allowed by an
+  // exact rule must be the one that was at that path when the group was built; one allowed
+  // under a directory or pattern must not sit in a directory created or moved in below the
+  // rule's fixed directory after the start (renaming a directory keeps its files' ctimes).
+  [[nodiscard]] bool moved_in(const policy::Verdict& v, const std::string& target,
+                              const struct stat& st) const;
   // The rule path naming the file (dev, ino) exactly, for an event whose own path cannot be
   // read (longer than PATH_MAX); nullopt when no exact process rule names it.
   [[nodiscard]] std::optional<std::string> rule_path_of(FileId id) const;
@@ -127,6 +133,7 @@ private:
   uint64_t cgroup_id_ = 0;
   uint64_t start_ns_ = 0;
   std::map<FileId, std::string> rule_files_;
+  std::map<std::string, FileId, std::less<>> rule_ids_; // the same, by path
   std::mutex devs_mu_;
   std::unordered_map<int, dev_t> devs_; // by mount id
   bool adopted_ = false;
