@@ -66,6 +66,21 @@ struct {
   __type(value, struct corral_backstop_approved);
 } approved SEC(".maps");
 
+/* Processes and files already reported by the mapping check under Audit, so that each page
+ * fault of the same file is not reported again. LRU: old ones make room. */
+struct corral_backstop_seen {
+  __u32 tgid;
+  __u32 pad;
+  __u64 dev;
+  __u64 ino;
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 4096);
+  __type(key, struct corral_backstop_seen);
+  __type(value, __u8);
+} mapped_seen SEC(".maps");
+
 /* Reports: 256 KiB holds ~500 events; a full buffer drops (counted), never blocks. */
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -206,25 +221,6 @@ static long vma_file_of(struct task_struct* task, struct vm_area_struct* vma, vo
   return 0;
 }
 
-/* SysV shared memory attached executable (shmat with SHM_EXEC): its contents were written
- * by the workload, never shipped by the image. */
-static __always_inline int check_shm_exec(void) {
-  const struct corral_backstop_workload* w = 0;
-  const __u64 cgroup = workload_of(&w);
-  if (!cgroup || !w->mapped) return 0;
-  struct task_struct* p = bpf_get_current_task_btf();
-  struct corral_backstop_key key = {};
-  key.mnt_ns = BPF_CORE_READ(p, nsproxy, mnt_ns, ns.inum);
-  report(p, &key, w->mapped, CORRAL_BACKSTOP_MAPPED, "SYSV shared memory (SHM_EXEC)", cgroup, 0);
-  return 0;
-}
-
-#define NR_MMAP 9
-#define NR_MPROTECT 10
-#define NR_SHMAT 30
-#define NR_PKEY_MPROTECT 329
-#define SHM_EXEC 0100000
-
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(backstop_exec, struct task_struct* p, pid_t old_pid, struct linux_binprm* bprm) {
   struct corral_backstop_key key = {};
@@ -307,12 +303,11 @@ int BPF_PROG(backstop_exec, struct task_struct* p, pid_t old_pid, struct linux_b
 /* An executable mapping of `file` by the current task. Under an allow-list, code may come
  * only from files the image shipped (inode changed before the workload started) or that the
  * permission path approved as they are: a library written into the workload and loaded with
- * LD_PRELOAD, dlopen or bash's `enable -f` is killed before its code runs (the signal is
- * taken on the way back to user space: the mapping call returns to no one). */
-static __always_inline int check_mapping(struct file* file) {
-  const struct corral_backstop_workload* w = 0;
-  const __u64 cgroup = workload_of(&w);
-  if (!cgroup || !w->mapped || !file) return 0;
+ * LD_PRELOAD, dlopen or bash's `enable -f` is killed before its code runs (see
+ * backstop_fault). */
+static __always_inline int check_mapping(__u64 cgroup, const struct corral_backstop_workload* w,
+                                         struct file* file) {
+  if (!file) return 0;
   struct inode* inode = BPF_CORE_READ(file, f_inode);
   __s64 sec = 0;
   __u32 nsec = 0;
@@ -326,48 +321,54 @@ static __always_inline int check_mapping(struct file* file) {
                   &changed))
     return 0;
   struct task_struct* p = bpf_get_current_task_btf();
+  /* Reported once per process and file: under Audit every page of it faults. */
+  struct corral_backstop_seen seen = {.tgid = p->tgid, .dev = key.dev, .ino = key.ino};
+  const __u8 one = 1;
+  if (w->mapped == CORRAL_BACKSTOP_AUDIT &&
+      bpf_map_update_elem(&mapped_seen, &seen, &one, BPF_NOEXIST) != 0)
+    return 0;
   key.mnt_ns = BPF_CORE_READ(p, nsproxy, mnt_ns, ns.inum);
   const unsigned char* name = BPF_CORE_READ(file, f_path.dentry, d_name.name);
   report(p, &key, w->mapped, CORRAL_BACKSTOP_MAPPED, (const char*)name, cgroup, file);
   return 0;
 }
 
-/* This kernel has no kprobes (CONFIG_KPROBES off) and loading LSM programs fails, so the
- * mapping calls are seen at syscall entry: mmap(addr, len, prot, flags, fd, off),
- * mprotect and pkey_mprotect(addr, len, prot, ...) with PROT_EXEC (or READ_IMPLIES_EXEC),
- * shmat with SHM_EXEC. Every other syscall returns at the first comparisons. A SIGKILL
- * sent here is taken on the way back to user space, so the mapped code never runs. (A
- * 32-bit task's syscalls have other numbers: out of scope, like a race on the fd table
- * between this check and the kernel's own, which needs code running already.) */
-SEC("tp_btf/sys_enter")
-int BPF_PROG(backstop_syscall, struct pt_regs* regs, long id) {
-  if (id != NR_MMAP && id != NR_MPROTECT && id != NR_PKEY_MPROTECT && id != NR_SHMAT) return 0;
-  if (id == NR_SHMAT) return (PT_REGS_PARM3_CORE_SYSCALL(regs) & SHM_EXEC) ? check_shm_exec() : 0;
-  const unsigned long prot = PT_REGS_PARM3_CORE_SYSCALL(regs);
-  if (!(prot & PROT_EXEC)) {
-    /* READ_IMPLIES_EXEC (personality(2)) turns a readable mapping into an executable one */
-    struct task_struct* t = bpf_get_current_task_btf();
-    if (!(prot & PROT_READ) || !(t->personality & READ_IMPLIES_EXEC)) return 0;
-  }
-  if (id != NR_MMAP) {
-    /* The mappings at both ends of the range (one call may span several; those between
-     * stay unchecked: a documented gap that needs code running already). */
-    const unsigned long start = PT_REGS_PARM1_CORE_SYSCALL(regs);
-    const unsigned long len = PT_REGS_PARM2_CORE_SYSCALL(regs);
-    struct vma_file first = {}, last = {};
-    bpf_find_vma(bpf_get_current_task_btf(), start, vma_file_of, &first, 0);
-    check_mapping(first.file);
-    if (len > 1) bpf_find_vma(bpf_get_current_task_btf(), start + len - 1, vma_file_of, &last, 0);
-    if (last.file && last.file != first.file) check_mapping(last.file);
-    return 0;
-  }
-  const int fd = (int)PT_REGS_PARM5_CORE_SYSCALL(regs);
-  if (fd < 0 || (PT_REGS_PARM4_CORE_SYSCALL(regs) & 0x20 /* MAP_ANONYMOUS */)) return 0;
-  struct task_struct* t = bpf_get_current_task_btf();
-  struct fdtable* fdt = BPF_CORE_READ(t, files, fdt);
-  if ((unsigned int)fd >= BPF_CORE_READ(fdt, max_fds)) return 0;
-  struct file** fds = BPF_CORE_READ(fdt, fd);
-  struct file* file = 0;
-  bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
-  return check_mapping(file);
+/* The file and flags of the mapping at an address (bpf_find_vma's callback). */
+struct vma_info {
+  struct file* file;
+  unsigned long flags;
+};
+static long vma_info_of(struct task_struct* task, struct vm_area_struct* vma, void* ctx) {
+  struct vma_info* info = ctx;
+  info->file = BPF_CORE_READ(vma, vm_file);
+  info->flags = BPF_CORE_READ(vma, vm_flags);
+  return 0;
+}
+
+#define VM_EXEC 0x4
+#define X86_PF_WRITE 0x2
+
+/* This kernel has no kprobes (CONFIG_KPROBES off) and loading LSM programs fails, so a
+ * mapping is judged where its code would first run: at the user page fault that brings a
+ * page of it in, before the faulting instruction executes (the SIGKILL is taken on the way
+ * back to user space). Any fault in an executable mapping counts, not only instruction
+ * fetches: a read fault maps the neighbouring pages too (fault-around), whose code would
+ * then run without a fault of its own. Every way to make a file mapping executable ends here
+ * — mmap or mprotect with PROT_EXEC, pkey_mprotect, READ_IMPLIES_EXEC, shmat(SHM_EXEC) — and
+ * nothing runs for syscalls (a sys_enter program slowed every syscall of the host by
+ * ~200 ns). Pages made present without a fault (MAP_POPULATE, mlock) need code running
+ * already. Write faults are skipped: a written page of a mapping is a private copy. */
+SEC("tp_btf/page_fault_user")
+int BPF_PROG(backstop_fault, unsigned long address, struct pt_regs* regs,
+             unsigned long error_code) {
+  if (error_code & X86_PF_WRITE) return 0;
+  const struct corral_backstop_workload* w = 0;
+  const __u64 cgroup = workload_of(&w);
+  if (!cgroup || !w->mapped) return 0;
+  struct task_struct* p = bpf_get_current_task_btf();
+  struct vma_info info = {};
+  if (bpf_find_vma(p, address, vma_info_of, &info, 0) != 0) return 0;
+  /* The program's own file was judged by its exec (sched_process_exec above). */
+  if (!(info.flags & VM_EXEC) || info.file == BPF_CORE_READ(p, mm, exe_file)) return 0;
+  return check_mapping(cgroup, w, info.file);
 }

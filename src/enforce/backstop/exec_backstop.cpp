@@ -70,15 +70,15 @@ ExecBackstop::load(const std::vector<std::pair<std::string, int>>& reuse) {
       return libbpf_error("reuse the kept exec backstop's map " + name, err);
   }
   if (const int err = sched_process_exec__load(skel); err != 0)
-    return libbpf_error("load the exec backstop (tp_btf/sched_process_exec, tp_btf/sys_enter)",
+    return libbpf_error("load the exec backstop (tp_btf/sched_process_exec, tp_btf/page_fault_user)",
                         err);
   if (const int err = sched_process_exec__attach(skel); err != 0)
-    return libbpf_error("attach the exec backstop (sched_process_exec, sys_enter)", err);
+    return libbpf_error("attach the exec backstop (sched_process_exec, page_fault_user)", err);
   // Our own copies of the fds: the skeleton goes now; the links keep the programs attached.
   const auto dup = [](int fd) { return Fd(::fcntl(fd, F_DUPFD_CLOEXEC, 0)); };
   std::unique_ptr<ExecBackstop> b(new ExecBackstop());
   b->link_ = dup(bpf_link__fd(skel->links.backstop_exec));
-  b->syscall_link_ = dup(bpf_link__fd(skel->links.backstop_syscall));
+  b->syscall_link_ = dup(bpf_link__fd(skel->links.backstop_fault));
   b->files_ = dup(bpf_map__fd(skel->maps.files));
   b->namespaces_ = dup(bpf_map__fd(skel->maps.namespaces));
   b->workloads_ = dup(bpf_map__fd(skel->maps.workloads));

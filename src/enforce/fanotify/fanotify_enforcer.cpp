@@ -203,7 +203,7 @@ void FanotifyEnforcer::alert_backstop_hit(const fanotify::Group& g, const ExecBa
   const bool blocked = hit.action == ExecBackstop::Action::Block;
   auto alert = fanotify::make_alert(
       g.workload(), who, v, fanotify::AlertEvent{policy::Category::Process, resource, 0, !blocked});
-  alert.data = hit.kind == Kind::Mapped ? "bpf=sys_enter(mmap/mprotect)" : "bpf=sched_process_exec";
+  alert.data = hit.kind == Kind::Mapped ? "bpf=page_fault_user" : "bpf=sched_process_exec";
   if (blocked) alert.data += " signal=SIGKILL";
   static constexpr const char* kWhy[] = {
       "", "", "corral=\"exec not judged by the permission path (unmarked mount or namespace)\"",
