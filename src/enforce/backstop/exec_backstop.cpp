@@ -70,8 +70,8 @@ ExecBackstop::load(const std::vector<std::pair<std::string, int>>& reuse) {
       return libbpf_error("reuse the kept exec backstop's map " + name, err);
   }
   if (const int err = sched_process_exec__load(skel); err != 0)
-    return libbpf_error("load the exec backstop (tp_btf/sched_process_exec, tp_btf/page_fault_user)",
-                        err);
+    return libbpf_error(
+        "load the exec backstop (tp_btf/sched_process_exec, tp_btf/page_fault_user)", err);
   if (const int err = sched_process_exec__attach(skel); err != 0)
     return libbpf_error("attach the exec backstop (sched_process_exec, page_fault_user)", err);
   // Our own copies of the fds: the skeleton goes now; the links keep the programs attached.
