@@ -71,22 +71,27 @@ ExecBackstop::load(const std::vector<std::pair<std::string, int>>& reuse) {
   }
   if (const int err = sched_process_exec__load(skel); err != 0)
     return libbpf_error(
-        "load the exec backstop (tp_btf/sched_process_exec, tp_btf/page_fault_user)", err);
+        "load the exec backstop (tp_btf/sched_process_exec, page_fault_user, mm_filemap_*)", err);
   if (const int err = sched_process_exec__attach(skel); err != 0)
-    return libbpf_error("attach the exec backstop (sched_process_exec, page_fault_user)", err);
+    return libbpf_error(
+        "attach the exec backstop (sched_process_exec, page_fault_user, mm_filemap_*)", err);
   // Our own copies of the fds: the skeleton goes now; the links keep the programs attached.
   const auto dup = [](int fd) { return Fd(::fcntl(fd, F_DUPFD_CLOEXEC, 0)); };
   std::unique_ptr<ExecBackstop> b(new ExecBackstop());
   b->link_ = dup(bpf_link__fd(skel->links.backstop_exec));
-  b->syscall_link_ = dup(bpf_link__fd(skel->links.backstop_fault));
+  b->fault_links_[0] = dup(bpf_link__fd(skel->links.backstop_fault));
+  b->fault_links_[1] = dup(bpf_link__fd(skel->links.backstop_filemap_fault));
+  b->fault_links_[2] = dup(bpf_link__fd(skel->links.backstop_filemap_map_pages));
+  b->mapped_since_ = dup(bpf_map__fd(skel->maps.mapped_since));
   b->files_ = dup(bpf_map__fd(skel->maps.files));
   b->namespaces_ = dup(bpf_map__fd(skel->maps.namespaces));
   b->workloads_ = dup(bpf_map__fd(skel->maps.workloads));
   b->approved_ = dup(bpf_map__fd(skel->maps.approved));
   b->events_ = dup(bpf_map__fd(skel->maps.events));
   b->counters_ = dup(bpf_map__fd(skel->maps.counters));
-  if (!b->link_ || !b->syscall_link_ || !b->files_ || !b->namespaces_ || !b->workloads_ ||
-      !b->approved_ || !b->events_ || !b->counters_)
+  if (!b->link_ || !b->fault_links_[0] || !b->fault_links_[1] || !b->fault_links_[2] ||
+      !b->mapped_since_ || !b->files_ || !b->namespaces_ || !b->workloads_ || !b->approved_ ||
+      !b->events_ || !b->counters_)
     return errno_error("dup BPF fds");
   return b;
 }
@@ -138,12 +143,21 @@ Result<std::unique_ptr<ExecBackstop>> ExecBackstop::adopt(Fd link, HitFn on_hit)
   }
   auto b = load(reuse);
   if (!b) return b;
+  (*b)->update_mapped_since(); // the kept workloads, in the new programs' map
   if (auto r = (*b)->start(std::move(on_hit)); !r) return r.error();
   return b; // the kept link closes with `link`: the holder's copy is replaced by ours
 }
 
 std::vector<std::pair<std::string, int>> ExecBackstop::links() const {
-  return {{"", link_.get()}, {"/mapping", syscall_link_.get()}};
+  const auto suffixes = link_suffixes();
+  return {{suffixes[0], link_.get()},
+          {suffixes[1], fault_links_[0].get()},
+          {suffixes[2], fault_links_[1].get()},
+          {suffixes[3], fault_links_[2].get()}};
+}
+
+std::vector<std::string> ExecBackstop::link_suffixes() {
+  return {"", "/fault", "/filemap-fault", "/filemap-map-pages"};
 }
 
 Result<void> ExecBackstop::start(HitFn on_hit) {
@@ -275,12 +289,30 @@ Result<void> ExecBackstop::set_workload(uint64_t cgroup, const WorkloadRule& rul
   if (bpf_map_update_elem(workloads_.get(), &key, &w, BPF_ANY) != 0) {
     return errno_error("list cgroup " + std::to_string(cgroup) + " in the exec backstop");
   }
+  update_mapped_since();
   return {};
+}
+
+void ExecBackstop::update_mapped_since() {
+  __u64 since = 0;
+  __u64 key = 0, next = 0;
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(workloads_.get(), prev, &next) == 0) {
+    corral_backstop_workload w{};
+    if (bpf_map_lookup_elem(workloads_.get(), &next, &w) == 0 && w.mapped != 0 && w.start_ns != 0 &&
+        (since == 0 || w.start_ns < since))
+      since = w.start_ns;
+    key = next;
+    prev = &key;
+  }
+  const __u32 zero = 0;
+  bpf_map_update_elem(mapped_since_.get(), &zero, &since, BPF_ANY);
 }
 
 void ExecBackstop::erase_workload(uint64_t cgroup) {
   const __u64 key = cgroup;
   bpf_map_delete_elem(workloads_.get(), &key);
+  update_mapped_since();
   erase_approvals(cgroup);
 }
 

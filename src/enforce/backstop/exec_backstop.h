@@ -16,6 +16,7 @@
 // agent takes them over (adopt). This class owns the only copies of the libbpf types.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -87,6 +88,7 @@ public:
   static Result<std::unique_ptr<ExecBackstop>> adopt(Fd link, HitFn on_hit);
   // The links to hand to the fd holder (id suffix, fd): "" is the exec program's.
   [[nodiscard]] std::vector<std::pair<std::string, int>> links() const;
+  static std::vector<std::string> link_suffixes();
   ~ExecBackstop(); // stops reporting; the program stays while another process holds the link
   ExecBackstop(const ExecBackstop&) = delete;
   ExecBackstop& operator=(const ExecBackstop&) = delete;
@@ -121,7 +123,11 @@ private:
   Result<void> start(HitFn on_hit);
   void read_loop();
 
-  Fd link_, syscall_link_;
+  void update_mapped_since();
+
+  Fd link_;
+  std::array<Fd, 3> fault_links_; // page_fault_user, mm_filemap_fault, mm_filemap_map_pages
+  Fd mapped_since_;
   Fd files_, namespaces_, workloads_, approved_, events_, counters_;
   HitFn on_hit_;
   std::unique_ptr<ring_buffer, void (*)(ring_buffer*)> ring_{nullptr, nullptr};

@@ -203,7 +203,7 @@ void FanotifyEnforcer::alert_backstop_hit(const fanotify::Group& g, const ExecBa
   const bool blocked = hit.action == ExecBackstop::Action::Block;
   auto alert = fanotify::make_alert(
       g.workload(), who, v, fanotify::AlertEvent{policy::Category::Process, resource, 0, !blocked});
-  alert.data = hit.kind == Kind::Mapped ? "bpf=page_fault_user" : "bpf=sched_process_exec";
+  alert.data = hit.kind == Kind::Mapped ? "bpf=page_fault" : "bpf=sched_process_exec";
   if (blocked) alert.data += " signal=SIGKILL";
   static constexpr const char* kWhy[] = {
       "", "", "corral=\"exec not judged by the permission path (unmarked mount or namespace)\"",
@@ -346,7 +346,7 @@ size_t FanotifyEnforcer::release_unclaimed() {
   if (kept_link_) { // a kept backstop we could not take over: no kept cache needs it now
     kept_link_.reset();
     if (!backstop_ && options_.on_release) {
-      for (const char* suffix : {"", "/mapping"})
+      for (const auto& suffix : ExecBackstop::link_suffixes())
         options_.on_release(std::string(kBackstopId) + suffix);
     }
   }
