@@ -333,24 +333,11 @@ static __always_inline int check_mapping(__u64 cgroup, const struct corral_backs
   return 0;
 }
 
-/* The file and flags of the mapping at an address (bpf_find_vma's callback). */
-struct vma_info {
-  struct file* file;
-  unsigned long flags;
-};
-static long vma_info_of(struct task_struct* task, struct vm_area_struct* vma, void* ctx) {
-  struct vma_info* info = ctx;
-  info->file = BPF_CORE_READ(vma, vm_file);
-  info->flags = BPF_CORE_READ(vma, vm_flags);
-  return 0;
-}
-
 #define VM_EXEC 0x4
-#define X86_PF_WRITE 0x2
 
 /* [0]: the earliest start (CLOCK_REALTIME ns) of the workloads with a mapping rule, 0 when
  * there are none (userspace keeps it: ExecBackstop::set_workload). A file older than it is
- * every such workload's image: the common case costs one lookup. */
+ * every such workload's image: the common fault costs one lookup. */
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, 1);
@@ -358,41 +345,24 @@ struct {
   __type(value, __u64);
 } mapped_since SEC(".maps");
 
-/* The address of each task's last user page fault that was not a write. */
-struct {
-  __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __type(key, int);
-  __type(value, __u64);
-} fault_address SEC(".maps");
+/* Open-coded VMA iterator (kernel 6.7+ kfuncs). */
+extern int bpf_iter_task_vma_new(struct bpf_iter_task_vma* it, struct task_struct* task,
+                                 __u64 addr) __ksym;
+extern struct vm_area_struct* bpf_iter_task_vma_next(struct bpf_iter_task_vma* it) __ksym;
+extern void bpf_iter_task_vma_destroy(struct bpf_iter_task_vma* it) __ksym;
 
 /* This kernel has no kprobes (CONFIG_KPROBES off) and loading LSM programs fails, so a
- * mapping is judged where its code would first run: at the page fault that brings a page of
- * a file in, before the faulting instruction executes (the SIGKILL is taken on the way back
- * to user space). Any fault in an executable mapping counts, not only instruction fetches: a
- * read fault maps the neighbouring pages too (fault-around), whose code would then run
- * without a fault of its own. Every way to make a file mapping executable ends here — mmap
- * or mprotect with PROT_EXEC, pkey_mprotect, READ_IMPLIES_EXEC, shmat(SHM_EXEC) — and
- * nothing runs for syscalls (a sys_enter program slowed every syscall of the host by
- * ~200 ns). Pages made present without a fault (MAP_POPULATE, mlock) need code running
- * already. Write faults are skipped: a written page of a mapping is a private copy.
- *
- * Two steps keep a fault cheap: page_fault_user only notes the address; the page cache's
- * own tracepoints, which see the file (not the address) and fire only for file-backed
- * faults, judge a file newer than every workload's start, with the address noted. */
-SEC("tp_btf/page_fault_user")
-int BPF_PROG(backstop_fault, unsigned long address, struct pt_regs* regs,
-             unsigned long error_code) {
-  if (error_code & X86_PF_WRITE) return 0;
-  const __u32 zero = 0;
-  const __u64* since = bpf_map_lookup_elem(&mapped_since, &zero);
-  if (!since || *since == 0) return 0;
-  __u64* at = bpf_task_storage_get(&fault_address, bpf_get_current_task_btf(), 0,
-                                   BPF_LOCAL_STORAGE_GET_F_CREATE);
-  if (at) *at = address;
-  return 0;
-}
-
+ * mapping is judged where its pages come in: the page cache's tracepoints fire for every
+ * file-backed page fault — the one that would bring the first page of code in, and the read
+ * faults that map the neighbouring pages too (fault-around), whose code would then run
+ * without a fault of its own — before the faulting instruction executes (the SIGKILL is
+ * taken on the way back to user space). A fault on a file newer than the workload's start is
+ * a violation when the process maps that file executable anywhere: every way to make a file
+ * mapping executable ends here (mmap or mprotect with PROT_EXEC, pkey_mprotect,
+ * READ_IMPLIES_EXEC, shmat(SHM_EXEC)), and the common fault, on an older file, costs one
+ * lookup and a ctime. (A sys_enter program slowed every syscall of the host by ~200 ns; a
+ * page_fault_user one every fault.) Pages made present without a fault (MAP_POPULATE,
+ * mlock) need code running already. */
 static __always_inline int check_file_fault(struct address_space* mapping) {
   const __u32 zero = 0;
   const __u64* since = bpf_map_lookup_elem(&mapped_since, &zero);
@@ -406,17 +376,21 @@ static __always_inline int check_file_fault(struct address_space* mapping) {
   const __u64 cgroup = workload_of(&w);
   if (!cgroup || !w->mapped) return 0;
   struct task_struct* p = bpf_get_current_task_btf();
-  __u64* at = bpf_task_storage_get(&fault_address, p, 0, 0);
-  if (!at) return 0;
-  struct vma_info info = {};
-  if (bpf_find_vma(p, *at, vma_info_of, &info, 0) != 0 || !(info.flags & VM_EXEC)) return 0;
-  /* The mapping at the noted address must hold this very file (a fault the kernel takes on
-   * its own, for get_user_pages, comes with no note of its own). The program's own file was
-   * judged by its exec (sched_process_exec above). */
-  struct file* file = info.file;
-  if (!file || BPF_CORE_READ(file, f_mapping) != mapping || file == BPF_CORE_READ(p, mm, exe_file))
-    return 0;
-  return check_mapping(cgroup, w, file);
+  struct file* exe = BPF_CORE_READ(p, mm, exe_file);
+  struct file* found = 0;
+  struct bpf_iter_task_vma it;
+  struct vm_area_struct* vma;
+  bpf_iter_task_vma_new(&it, p, 0);
+  while ((vma = bpf_iter_task_vma_next(&it))) {
+    struct file* f = vma->vm_file;
+    if (f && (vma->vm_flags & VM_EXEC) && f != exe && BPF_CORE_READ(f, f_mapping) == mapping) {
+      found = f;
+      break;
+    }
+  }
+  bpf_iter_task_vma_destroy(&it);
+  /* The program's own file was judged by its exec (sched_process_exec above). */
+  return found ? check_mapping(cgroup, w, found) : 0;
 }
 
 SEC("tp_btf/mm_filemap_fault")

@@ -70,18 +70,15 @@ ExecBackstop::load(const std::vector<std::pair<std::string, int>>& reuse) {
       return libbpf_error("reuse the kept exec backstop's map " + name, err);
   }
   if (const int err = sched_process_exec__load(skel); err != 0)
-    return libbpf_error(
-        "load the exec backstop (tp_btf/sched_process_exec, page_fault_user, mm_filemap_*)", err);
+    return libbpf_error("load the exec backstop (tp_btf/sched_process_exec, mm_filemap_*)", err);
   if (const int err = sched_process_exec__attach(skel); err != 0)
-    return libbpf_error(
-        "attach the exec backstop (sched_process_exec, page_fault_user, mm_filemap_*)", err);
+    return libbpf_error("attach the exec backstop (sched_process_exec, mm_filemap_*)", err);
   // Our own copies of the fds: the skeleton goes now; the links keep the programs attached.
   const auto dup = [](int fd) { return Fd(::fcntl(fd, F_DUPFD_CLOEXEC, 0)); };
   std::unique_ptr<ExecBackstop> b(new ExecBackstop());
   b->link_ = dup(bpf_link__fd(skel->links.backstop_exec));
-  b->fault_links_[0] = dup(bpf_link__fd(skel->links.backstop_fault));
-  b->fault_links_[1] = dup(bpf_link__fd(skel->links.backstop_filemap_fault));
-  b->fault_links_[2] = dup(bpf_link__fd(skel->links.backstop_filemap_map_pages));
+  b->fault_links_[0] = dup(bpf_link__fd(skel->links.backstop_filemap_fault));
+  b->fault_links_[1] = dup(bpf_link__fd(skel->links.backstop_filemap_map_pages));
   b->mapped_since_ = dup(bpf_map__fd(skel->maps.mapped_since));
   b->files_ = dup(bpf_map__fd(skel->maps.files));
   b->namespaces_ = dup(bpf_map__fd(skel->maps.namespaces));
@@ -89,9 +86,8 @@ ExecBackstop::load(const std::vector<std::pair<std::string, int>>& reuse) {
   b->approved_ = dup(bpf_map__fd(skel->maps.approved));
   b->events_ = dup(bpf_map__fd(skel->maps.events));
   b->counters_ = dup(bpf_map__fd(skel->maps.counters));
-  if (!b->link_ || !b->fault_links_[0] || !b->fault_links_[1] || !b->fault_links_[2] ||
-      !b->mapped_since_ || !b->files_ || !b->namespaces_ || !b->workloads_ || !b->approved_ ||
-      !b->events_ || !b->counters_)
+  if (!b->link_ || !b->fault_links_[0] || !b->fault_links_[1] || !b->mapped_since_ || !b->files_ ||
+      !b->namespaces_ || !b->workloads_ || !b->approved_ || !b->events_ || !b->counters_)
     return errno_error("dup BPF fds");
   return b;
 }
@@ -152,12 +148,11 @@ std::vector<std::pair<std::string, int>> ExecBackstop::links() const {
   const auto suffixes = link_suffixes();
   return {{suffixes[0], link_.get()},
           {suffixes[1], fault_links_[0].get()},
-          {suffixes[2], fault_links_[1].get()},
-          {suffixes[3], fault_links_[2].get()}};
+          {suffixes[2], fault_links_[1].get()}};
 }
 
 std::vector<std::string> ExecBackstop::link_suffixes() {
-  return {"", "/fault", "/filemap-fault", "/filemap-map-pages"};
+  return {"", "/filemap-fault", "/filemap-map-pages"};
 }
 
 Result<void> ExecBackstop::start(HitFn on_hit) {

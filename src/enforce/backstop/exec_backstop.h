@@ -126,7 +126,7 @@ private:
   void update_mapped_since();
 
   Fd link_;
-  std::array<Fd, 3> fault_links_; // page_fault_user, mm_filemap_fault, mm_filemap_map_pages
+  std::array<Fd, 2> fault_links_; // mm_filemap_fault, mm_filemap_map_pages
   Fd mapped_since_;
   Fd files_, namespaces_, workloads_, approved_, events_, counters_;
   HitFn on_hit_;
