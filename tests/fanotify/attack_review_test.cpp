@@ -377,7 +377,7 @@ TEST_F(FanotifyTest, AttackReviewAnAllowedBinaryRewrittenThroughASharedMappingIs
 // mapping followed by a new file's mapping makes both executable, and only the first is
 // checked. (It needs code running already, which anonymous executable memory also gives,
 // so this matters for loaders more than for shellcode.)
-// Closed: executable mappings are now judged at their page faults (tp_btf/page_fault_user),
+// Closed: executable mappings are now judged at their page faults (tp_btf/mm_filemap_*),
 // each page in its own mapping, however it became executable.
 TEST_F(FanotifyTest, AttackReviewAnMprotectSpanningANewFileIsKilled) {
   CORRAL_START_BACKSTOP();
