@@ -55,9 +55,20 @@ uint64_t kernel_dev(dev_t dev) {
 }
 
 // Opens, loads and attaches the programs; each map named in `reuse` is the given one (a
-// previous agent's, with its entries) instead of a new one.
+// previous agent's, with its entries) instead of a new one. Where the mapping programs
+// cannot load (the VMA iterator needs Linux 6.7), the exec program runs alone.
 Result<std::unique_ptr<ExecBackstop>>
 ExecBackstop::load(const std::vector<std::pair<std::string, int>>& reuse) {
+  auto b = load(reuse, true);
+  if (b) return b;
+  auto alone = load(reuse, false);
+  if (!alone) return b.error();
+  (*alone)->mapping_error_ = b.error().to_string();
+  return alone;
+}
+
+Result<std::unique_ptr<ExecBackstop>>
+ExecBackstop::load(const std::vector<std::pair<std::string, int>>& reuse, bool mappings) {
   libbpf_set_print(nullptr); // errors come back as values; the verifier log is not for users
   sched_process_exec* skel = sched_process_exec__open();
   if (skel == nullptr) return libbpf_error("open the exec backstop", errno);
@@ -69,6 +80,10 @@ ExecBackstop::load(const std::vector<std::pair<std::string, int>>& reuse) {
     if (const int err = bpf_map__reuse_fd(map, fd); err != 0)
       return libbpf_error("reuse the kept exec backstop's map " + name, err);
   }
+  if (!mappings) {
+    bpf_program__set_autoload(skel->progs.backstop_filemap_fault, false);
+    bpf_program__set_autoload(skel->progs.backstop_filemap_map_pages, false);
+  }
   if (const int err = sched_process_exec__load(skel); err != 0)
     return libbpf_error("load the exec backstop (tp_btf/sched_process_exec, mm_filemap_*)", err);
   if (const int err = sched_process_exec__attach(skel); err != 0)
@@ -77,8 +92,11 @@ ExecBackstop::load(const std::vector<std::pair<std::string, int>>& reuse) {
   const auto dup = [](int fd) { return Fd(::fcntl(fd, F_DUPFD_CLOEXEC, 0)); };
   std::unique_ptr<ExecBackstop> b(new ExecBackstop());
   b->link_ = dup(bpf_link__fd(skel->links.backstop_exec));
-  b->fault_links_[0] = dup(bpf_link__fd(skel->links.backstop_filemap_fault));
-  b->fault_links_[1] = dup(bpf_link__fd(skel->links.backstop_filemap_map_pages));
+  if (mappings) {
+    b->fault_links_[0] = dup(bpf_link__fd(skel->links.backstop_filemap_fault));
+    b->fault_links_[1] = dup(bpf_link__fd(skel->links.backstop_filemap_map_pages));
+    if (!b->fault_links_[0] || !b->fault_links_[1]) return errno_error("dup BPF fds");
+  }
   b->mapped_since_ = dup(bpf_map__fd(skel->maps.mapped_since));
   b->files_ = dup(bpf_map__fd(skel->maps.files));
   b->namespaces_ = dup(bpf_map__fd(skel->maps.namespaces));
@@ -86,8 +104,8 @@ ExecBackstop::load(const std::vector<std::pair<std::string, int>>& reuse) {
   b->approved_ = dup(bpf_map__fd(skel->maps.approved));
   b->events_ = dup(bpf_map__fd(skel->maps.events));
   b->counters_ = dup(bpf_map__fd(skel->maps.counters));
-  if (!b->link_ || !b->fault_links_[0] || !b->fault_links_[1] || !b->mapped_since_ || !b->files_ ||
-      !b->namespaces_ || !b->workloads_ || !b->approved_ || !b->events_ || !b->counters_)
+  if (!b->link_ || !b->mapped_since_ || !b->files_ || !b->namespaces_ || !b->workloads_ ||
+      !b->approved_ || !b->events_ || !b->counters_)
     return errno_error("dup BPF fds");
   return b;
 }
@@ -146,9 +164,11 @@ Result<std::unique_ptr<ExecBackstop>> ExecBackstop::adopt(Fd link, HitFn on_hit)
 
 std::vector<std::pair<std::string, int>> ExecBackstop::links() const {
   const auto suffixes = link_suffixes();
-  return {{suffixes[0], link_.get()},
-          {suffixes[1], fault_links_[0].get()},
-          {suffixes[2], fault_links_[1].get()}};
+  std::vector<std::pair<std::string, int>> out{{suffixes[0], link_.get()}};
+  for (size_t i = 0; i < fault_links_.size(); ++i) {
+    if (fault_links_[i]) out.emplace_back(suffixes[i + 1], fault_links_[i].get());
+  }
+  return out;
 }
 
 std::vector<std::string> ExecBackstop::link_suffixes() {

@@ -89,6 +89,8 @@ public:
   // The links to hand to the fd holder (id suffix, fd): "" is the exec program's.
   [[nodiscard]] std::vector<std::pair<std::string, int>> links() const;
   static std::vector<std::string> link_suffixes();
+  // Why executable mappings are not judged (their programs could not load); "" when they are.
+  [[nodiscard]] const std::string& mapping_error() const { return mapping_error_; }
   ~ExecBackstop(); // stops reporting; the program stays while another process holds the link
   ExecBackstop(const ExecBackstop&) = delete;
   ExecBackstop& operator=(const ExecBackstop&) = delete;
@@ -120,6 +122,8 @@ private:
   ExecBackstop() = default;
   static Result<std::unique_ptr<ExecBackstop>>
   load(const std::vector<std::pair<std::string, int>>& reuse);
+  static Result<std::unique_ptr<ExecBackstop>>
+  load(const std::vector<std::pair<std::string, int>>& reuse, bool mappings);
   Result<void> start(HitFn on_hit);
   void read_loop();
 
@@ -128,6 +132,7 @@ private:
   Fd link_;
   std::array<Fd, 2> fault_links_; // mm_filemap_fault, mm_filemap_map_pages
   Fd mapped_since_;
+  std::string mapping_error_;
   Fd files_, namespaces_, workloads_, approved_, events_, counters_;
   HitFn on_hit_;
   std::unique_ptr<ring_buffer, void (*)(ring_buffer*)> ring_{nullptr, nullptr};

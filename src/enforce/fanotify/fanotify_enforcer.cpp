@@ -113,6 +113,9 @@ void FanotifyEnforcer::start_backstop() {
     reuse_kept_ = false;
     kept_link_ = std::move(spare);
   }
+  if (backstop_ && !backstop_->mapping_error().empty())
+    log("exec backstop: executable mappings of new files are not judged here: " +
+        backstop_->mapping_error());
   // The holder keeps ours (replacing a kept one we could not take over).
   if (backstop_ && options_.on_group) {
     for (const auto& [suffix, fd] : backstop_->links())
