@@ -24,31 +24,6 @@ namespace {
 
 using policy::Posture;
 
-std::string host_path(const std::string& inside) {
-  return "/proc/" + std::to_string(FanotifyTest::sandbox().init_pid()) + "/root" + inside;
-}
-
-std::string read_host(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// A new file at `inside` (replaced if it exists), as the attacker's `printf > file`.
-void plant(const std::string& inside, const std::string& content, mode_t mode = 0755) {
-  ::unlink(host_path(inside).c_str());
-  const int fd = ::open(host_path(inside).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  ASSERT_GE(fd, 0) << inside << ": " << strerror(errno);
-  ASSERT_EQ(::write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
-  ::fchmod(fd, mode);
-  ::close(fd);
-}
-
-bool killed(const RunResult& r) {
-  return r.signal == SIGKILL;
-}
-
 // Renames `from` to `to` inside the sandbox, and back when it goes out of scope.
 class Moved {
 public:
@@ -95,8 +70,6 @@ std::pair<int64_t, int64_t> rewrite_through_mapping(const std::string& inside,
   return {ns(before), ns(after)};
 }
 
-const std::vector<std::string> kShell = {"/bin/bash", "/bin/true", CORRAL_ATTACKER};
-
 } // namespace
 
 // Held: an O_PATH fd (execveat with AT_EMPTY_PATH) or another task's /proc/<pid>/root reach
@@ -120,7 +93,7 @@ TEST_F(FanotifyTest, AttackReviewALibraryBindMountedOverLibcInANewNamespaceIsKil
   CORRAL_START_BACKSTOP();
   enforce(process_policy("allow-shell", kShell, "Allow"), Posture::Block);
   ASSERT_EQ(run({"/bin/true"}).exit_code, 0);
-  plant("/tmp/review-evil.so", read_host(CORRAL_EVIL_SO));
+  plant("/tmp/review-evil.so", read_host(CORRAL_EVIL_SO), 0755, Plant::NewFile);
   const auto r = run({CORRAL_ATTACKER, "unshare-bind", "/tmp/review-evil.so",
                       "/usr/lib/x86_64-linux-gnu/libc.so.6", "/usr/bin/true"});
   EXPECT_TRUE(killed(r) || r.exit_code != 0) << r.exit_code << " " << r.output;
@@ -217,7 +190,7 @@ TEST_F(FanotifyTest, AttackReviewAnInterpreterBindMountedInANewNamespaceIsKilled
   CORRAL_START_BACKSTOP();
   enforce(process_policy("allow-shell", kShell, "Allow"), Posture::Block);
   ASSERT_EQ(run({"/bin/true"}).exit_code, 0); // approved, with its interpreter
-  plant("/tmp/review-interp", read_host(CORRAL_EVIL_INTERP));
+  plant("/tmp/review-interp", read_host(CORRAL_EVIL_INTERP), 0755, Plant::NewFile);
   const auto r = run({CORRAL_ATTACKER, "unshare-bind", "/tmp/review-interp",
                       "/usr/lib64/ld-linux-x86-64.so.2", "/usr/bin/true"});
   EXPECT_TRUE(killed(r)) << r.exit_code << " " << r.output;
@@ -233,7 +206,7 @@ TEST_F(FanotifyTest, AttackReviewAnInterpreterBindMountedByAPrivilegedWorkloadIs
   CORRAL_START_BACKSTOP();
   enforce(process_policy("allow-shell", kShell, "Allow"), Posture::Block);
   ASSERT_EQ(run({"/bin/true"}).exit_code, 0);
-  plant("/tmp/review-interp2", read_host(CORRAL_EVIL_INTERP));
+  plant("/tmp/review-interp2", read_host(CORRAL_EVIL_INTERP), 0755, Plant::NewFile);
   const auto r = run({CORRAL_ATTACKER, "bind-exec", "/tmp/review-interp2",
                       "/usr/lib64/ld-linux-x86-64.so.2", "/usr/bin/true"});
   EXPECT_EQ(r.output.find("pwned"), std::string::npos) << r.output;
@@ -262,7 +235,8 @@ TEST_F(FanotifyTest, AttackReviewAScriptRunByTheElfInterpreterInANewNamespaceIsK
   CORRAL_START_BACKSTOP();
   enforce(process_policy("allow-shell", kShell, "Allow"), Posture::Block);
   ASSERT_EQ(run({"/bin/true"}).exit_code, 0); // ld.so approved as its interpreter
-  plant("/tmp/review-script", "#!/lib64/ld-linux-x86-64.so.2 /usr/sbin/chroot\n");
+  plant("/tmp/review-script", "#!/lib64/ld-linux-x86-64.so.2 /usr/sbin/chroot\n", 0755,
+        Plant::NewFile);
   const auto r = run({CORRAL_ATTACKER, "unshare", "/tmp/review-script"});
   EXPECT_TRUE(killed(r)) << r.exit_code << " " << r.output;
   EXPECT_EQ(r.output.find("chroot:"), std::string::npos) << r.output;
@@ -281,7 +255,7 @@ TEST_F(FanotifyTest, AttackReviewAScriptOfTheAttackersRunByAnApprovedInterpreter
                          "Allow"),
           Posture::Block);
   ASSERT_EQ(run({"/usr/local/bin/hello.sh"}).output, "hello\n"); // /bin/sh approved for it
-  plant("/tmp/review-sh", "#!/bin/sh\necho pwned by sh\n");
+  plant("/tmp/review-sh", "#!/bin/sh\necho pwned by sh\n", 0755, Plant::NewFile);
   const auto r = run({CORRAL_ATTACKER, "unshare", "/tmp/review-sh"});
   EXPECT_TRUE(killed(r)) << r.exit_code << " " << r.output;
   EXPECT_EQ(r.output.find("pwned"), std::string::npos) << r.output;
@@ -382,7 +356,7 @@ TEST_F(FanotifyTest, AttackReviewAnAllowedBinaryRewrittenThroughASharedMappingIs
 TEST_F(FanotifyTest, AttackReviewAnMprotectSpanningANewFileIsKilled) {
   CORRAL_START_BACKSTOP();
   enforce(process_policy("allow-shell", kShell, "Allow"), Posture::Block);
-  plant("/tmp/review-evil2.so", read_host(CORRAL_EVIL_SO));
+  plant("/tmp/review-evil2.so", read_host(CORRAL_EVIL_SO), 0755, Plant::NewFile);
   const auto r = run({CORRAL_ATTACKER, "mprotect-span", "/usr/bin/true", "/tmp/review-evil2.so"});
   EXPECT_TRUE(killed(r)) << r.exit_code << " " << r.output;
   EXPECT_NE(r.output, "mprotected\n");

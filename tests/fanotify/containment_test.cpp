@@ -15,37 +15,7 @@
 #include "fixture.h"
 
 namespace corral::testing {
-namespace {
-
 using policy::Posture;
-
-std::string host_path(const std::string& inside) {
-  return "/proc/" + std::to_string(FanotifyTest::sandbox().init_pid()) + "/root" + inside;
-}
-
-std::string read_host(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Writes `content` at `inside` (replacing the file's contents, same inode when it exists).
-void plant(const std::string& inside, const std::string& content, mode_t mode = 0755) {
-  const int fd = ::open(host_path(inside).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  ASSERT_GE(fd, 0) << inside << ": " << strerror(errno);
-  ASSERT_EQ(::write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
-  ::fchmod(fd, mode);
-  ::close(fd);
-}
-
-bool killed(const RunResult& r) {
-  return r.signal == SIGKILL;
-}
-
-const std::vector<std::string> kShell = {"/bin/bash", "/bin/true", CORRAL_ATTACKER};
-
-} // namespace
 
 // Class 1: code loaded into an allowed process.
 TEST_F(FanotifyTest, ContainmentALibraryWrittenAfterStartIsKilledWhenMappedExecutable) {

@@ -1,7 +1,15 @@
 #include "fixture.h"
 
+#include <csignal>
+#include <cstring>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "enforce/fanotify/root_fs.h"
 #include "policy/parser.h"
@@ -131,6 +139,31 @@ std::vector<std::string> FanotifyTest::logs() {
 std::vector<events::Alert> FanotifyTest::alerts() {
   std::lock_guard lock(mu_);
   return alerts_;
+}
+
+std::string host_path(const std::string& inside) {
+  return "/proc/" + std::to_string(FanotifyTest::sandbox().init_pid()) + "/root" + inside;
+}
+
+std::string read_host(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void plant(const std::string& inside, const std::string& content, mode_t mode, Plant how) {
+  if (how == Plant::NewFile) ::unlink(host_path(inside).c_str());
+  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (how == Plant::NewFile ? O_EXCL : O_TRUNC);
+  const int fd = ::open(host_path(inside).c_str(), flags, mode);
+  ASSERT_GE(fd, 0) << inside << ": " << strerror(errno);
+  ASSERT_EQ(::write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
+  ::fchmod(fd, mode);
+  ::close(fd);
+}
+
+bool killed(const RunResult& r) {
+  return r.signal == SIGKILL;
 }
 
 } // namespace corral::testing

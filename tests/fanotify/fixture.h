@@ -69,4 +69,18 @@ private:
   std::vector<std::string> logs_;
 };
 
+// The attacker's tools for the containment tests: files of the running sandbox reached from
+// the host through /proc/<init>/root, as the attacker's own writes would be.
+std::string host_path(const std::string& inside);
+std::string read_host(const std::string& path);
+enum class Plant {
+  InPlace, // the file's contents replaced (the same inode when it exists)
+  NewFile  // a new inode (an existing file is unlinked first)
+};
+void plant(const std::string& inside, const std::string& content, mode_t mode = 0755,
+           Plant how = Plant::InPlace);
+bool killed(const RunResult& r); // SIGKILLed (by the exec backstop)
+// An allow-list's programs: the shell, true, and the attacker's static helper.
+inline const std::vector<std::string> kShell = {"/bin/bash", "/bin/true", CORRAL_ATTACKER};
+
 } // namespace corral::testing
