@@ -4,7 +4,7 @@
 # the agent stopped, alternating, median of CORRAL_BENCH_RUNS (default 5) runs.
 #
 #   sudo bash bench/runtime_bench.sh            # all figures
-#   sudo bash bench/runtime_bench.sh exec open  # some of: exec open cold apply rss start window
+#   sudo bash bench/runtime_bench.sh exec open  # some of: exec open cold apply rss start window scale
 #
 # Not a test: it asserts nothing about durations; it prints figures.
 set -euo pipefail
@@ -175,6 +175,42 @@ for w in "${what[@]}"; do
     printf '%-46s %d KiB (%s MiB) with %s enforced containers\n' "agent RSS" "$rss" \
       "$(awk -v k="$rss" 'BEGIN{printf "%.1f", k/1024}')" "$("${corral[@]}" get status -o json | jq .enforced)"
     for ((i = 0; i < n; i++)); do corral_rt_kill "rss$i-$$"; done
+    ;;
+  scale)
+    # Many enforced containers (issue 13): RSS at half and all of them, how long until every
+    # one is enforced, `apply` of a changed policy to all, and the exec loop ratio then.
+    n=${CORRAL_BENCH_SCALE:-500}
+    setup_agent
+    enforced() { "${corral[@]}" get status -o json | jq -r '.enforced // 0'; }
+    all_enforced() { (($(enforced) >= $1)); }
+    rss_line() {
+      local rss
+      rss=$(awk '/VmRSS/ {print $2}' "/proc/$CORRAL_RT_CORRALD_PID/status")
+      printf '%-46s %.1f MiB with %s enforced containers\n' "agent RSS" \
+        "$(awk -v k="$rss" 'BEGIN{print k/1024}')" "$(enforced)"
+    }
+    for half in 1 2; do
+      s=$(date +%s%N)
+      corral_rt_run_many "scale$half-" $((n / 2)) "$dir/rootfs" app=bench -- sleep 1000000
+      corral_rt_wait_for 120 all_enforced $((half * n / 2 + 1)) ||
+        corral_rt_die "only $(enforced) of $((half * n / 2 + 1)) containers are enforced"
+      printf '%-46s %.1f s (containerd start included)\n' "start $((n / 2)) containers -> enforced" \
+        "$(awk -v a="$s" -v b="$(date +%s%N)" 'BEGIN{print (b-a)/1e9}')"
+      rss_line
+    done
+    times=()
+    for ((r = 0; r < runs; r++)); do
+      sed "s/bench-allow/bench-scale-$r/; s|/usr/bin/sleep|/usr/bin/sleep\n    - path: /opt/cold/true$r|" \
+        "$dir/policy.yaml" >"$dir/s$r.yaml"
+      s=$(date +%s%N)
+      "${corral[@]}" apply -f "$dir/s$r.yaml" >/dev/null
+      times+=($((($(date +%s%N) - s) / 1000)))
+    done
+    printf '%-46s %s us (median of %d)\n' "corral apply -> $((n + 1)) workloads in the kernel" \
+      "$(printf '%s\n' "${times[@]}" | median)" "$runs"
+    rss_line
+    alternate "exec loop, $((n + 1)) enforced: $loops x true" "for ((i=0;i<$loops;i++)); do /usr/bin/true; done"
+    corral_rt_kill_many scale
     ;;
   window)
     window_after_kill "with the fd holder"

@@ -128,7 +128,7 @@ Result<Agent::Outcome> Agent::apply(const std::vector<std::pair<std::string, std
     policies_[p->key()] = Applied{p, now};
     out.lines.push_back(label(*p) + " configured");
   }
-  auto warnings = reconcile_locked();
+  auto warnings = reconcile_locked("", &out.failed);
   out.warnings.insert(out.warnings.end(), warnings.begin(), warnings.end());
   for (const auto& p : parsed.policies) {
     bool any = false;
@@ -162,7 +162,7 @@ Result<Agent::Outcome> Agent::remove(const std::vector<std::string>& keys) {
     out.lines.push_back(label(p) + " deleted");
     policies_.erase(k);
   }
-  out.warnings = reconcile_locked();
+  out.warnings = reconcile_locked("", &out.failed);
   return out;
 }
 
@@ -185,7 +185,7 @@ Result<Agent::Outcome> Agent::annotate(const std::string& ns, const policy::Labe
   namespaces_[ns] = next;
   Outcome out;
   out.lines.push_back("namespace/" + ns + " annotated");
-  out.warnings = reconcile_locked(ns);
+  out.warnings = reconcile_locked(ns, &out.failed);
   const bool any = std::any_of(workloads_.begin(), workloads_.end(),
                                [&](const auto& kv) { return kv.second.w.namespace_name == ns; });
   if (!any) out.warnings.push_back("no workload runs in namespace " + ns + " now");
@@ -203,8 +203,25 @@ void Agent::upsert_workload(const workload::Workload& w) {
   Entry& e = workloads_[w.id];
   const bool moved = e.w.init_pid != w.init_pid;
   e.w = w;
-  if (moved) e.rules.reset(); // a new task: enforce afresh
-  for (const auto& m : reconcile_one_locked(e)) log_("workload " + w.id + ": " + m);
+  if (moved) { // a new task: enforce afresh
+    e.rules.reset();
+    e.wanted.reset();
+    e.enforced = false;
+  }
+  std::vector<std::string> failed; // logged and alerted as they happen
+  for (const auto& m : reconcile_one_locked(e, &failed)) log_("workload " + w.id + ": " + m);
+}
+
+size_t Agent::retry_failed() {
+  std::lock_guard lock(mu_);
+  size_t failing = 0;
+  for (auto& [id, e] : workloads_) {
+    if (e.enforce_error.empty()) continue;
+    std::vector<std::string> failed;
+    for (const auto& m : reconcile_one_locked(e, &failed, true)) log_("workload " + id + ": " + m);
+    failing += failed.size();
+  }
+  return failing;
 }
 
 void Agent::remove_workload(const std::string& id) {
@@ -221,17 +238,19 @@ std::vector<policy::PolicyPtr> Agent::policy_list_locked() const {
   return out;
 }
 
-std::vector<std::string> Agent::reconcile_locked(const std::string& only_namespace) {
+std::vector<std::string> Agent::reconcile_locked(const std::string& only_namespace,
+                                                 std::vector<std::string>* failed) {
   std::vector<std::string> warnings;
   for (auto& [id, e] : workloads_) {
     if (!only_namespace.empty() && e.w.namespace_name != only_namespace) continue;
-    auto w = reconcile_one_locked(e);
+    auto w = reconcile_one_locked(e, failed);
     warnings.insert(warnings.end(), w.begin(), w.end());
   }
   return warnings;
 }
 
-std::vector<std::string> Agent::reconcile_one_locked(Entry& e) {
+std::vector<std::string> Agent::reconcile_one_locked(Entry& e, std::vector<std::string>* failed,
+                                                     bool retry) {
   std::vector<std::string> warnings;
   const auto ns = namespaces_.find(e.w.namespace_name);
   const auto settings = policy::resolve_settings(
@@ -241,36 +260,60 @@ std::vector<std::string> Agent::reconcile_one_locked(Entry& e) {
   for (const auto& [key, a] : policies_) {
     if (policy::selects(*a.policy, e.w.policy_view())) selected.push_back(a.policy);
   }
-  // Unchanged selection and settings: keep the enforcement (and its kernel cache) as is.
-  if (e.rules && e.rules->policies() == selected && same_settings(e.rules->settings(), settings))
+  // Unchanged selection and settings: keep the enforcement (and its kernel cache) as is;
+  // a change that failed is tried again only when asked to.
+  const auto& latest = e.wanted ? e.wanted : e.rules;
+  if (latest && latest->policies() == selected && same_settings(latest->settings(), settings) &&
+      (e.enforce_error.empty() || !retry))
     return warnings;
   const std::string root = e.w.root_path;
   const policy::PathResolver resolve = [root](const std::string& path) {
     return root.empty() ? std::nullopt : resolve_in_root(root, path);
   };
-  e.rules = policy::compile(selected, e.w.policy_view(), settings, resolve);
-  warnings.insert(warnings.end(), e.rules->warnings().begin(), e.rules->warnings().end());
-  e.enforce_error.clear();
-  if (enforcer_ == nullptr || e.w.init_pid == 0) return warnings;
-  if (e.rules->rule_count() == 0) {
-    if (e.enforced) enforcer_->release(e.w.id);
+  auto next = policy::compile(selected, e.w.policy_view(), settings, resolve);
+  warnings.insert(warnings.end(), next->warnings().begin(), next->warnings().end());
+  if (enforcer_ == nullptr || e.w.init_pid == 0 || next->rule_count() == 0) {
+    if (enforcer_ != nullptr && e.enforced) enforcer_->release(e.w.id);
     e.enforced = false;
+    e.rules = std::move(next);
+    e.wanted.reset();
+    e.enforce_error.clear();
     return warnings;
   }
-  if (auto r = enforcer_->enforce(e.w, e.rules); !r) {
-    e.enforce_error = r.error().to_string();
-    warnings.push_back("cannot enforce on " + e.w.name + ": " + e.enforce_error);
-    log_(warnings.back());
-    alert_not_enforced(e.w, e.enforce_error);
-    e.enforced = false;
-  } else {
+  if (auto r = enforcer_->enforce(e.w, next); r) {
+    if (!e.enforce_error.empty()) log_("workload " + e.w.name + " is enforced again");
+    e.rules = std::move(next);
+    e.wanted.reset();
+    e.enforce_error.clear();
     e.enforced = true;
+    return warnings;
+  } else {
+    const bool first = e.enforce_error.empty();
+    e.enforce_error = r.error().message; // the hint goes to the log and the alert
+    std::string msg;
+    if (e.enforced) { // the old rules stay in force, whole
+      e.wanted = std::move(next);
+      msg = "cannot update " + e.w.name + ", it keeps its previous rules: " + e.enforce_error;
+    } else {
+      e.rules = std::move(next);
+      msg = "cannot enforce on " + e.w.name + ": " + e.enforce_error;
+    }
+    // The caller reports what failed as such; others (a workload event) see a warning.
+    if (failed != nullptr)
+      failed->push_back(e.w.name + " (" + e.w.id + "): " + e.enforce_error);
+    else
+      warnings.push_back(msg);
+    if (first || !retry) {
+      log_(msg + (r.error().hint.empty() ? "" : " (hint: " + r.error().hint + ")"));
+      alert_not_enforced(e.w, e.enforced, r.error().to_string());
+    }
   }
   return warnings;
 }
 
 std::string Agent::enforcement_of(const Entry& e) const {
-  if (!e.enforce_error.empty()) return "NOT ENFORCED: " + e.enforce_error;
+  if (!e.enforce_error.empty() && !e.enforced) return "NOT ENFORCED: " + e.enforce_error;
+  if (!e.enforce_error.empty()) return "STALE RULES (update failed: " + e.enforce_error + ")";
   if (!e.enforced || enforcer_ == nullptr) return "-";
   const auto proof = enforcer_->enforcement(e.w.id);
   switch (proof.state) {
@@ -282,7 +325,8 @@ std::string Agent::enforcement_of(const Entry& e) const {
   return "unproven";
 }
 
-void Agent::alert_not_enforced(const workload::Workload& w, const std::string& reason) const {
+void Agent::alert_not_enforced(const workload::Workload& w, bool stale,
+                               const std::string& reason) const {
   if (!alert_sink_) return;
   events::Alert a;
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -302,7 +346,9 @@ void Agent::alert_not_enforced(const workload::Workload& w, const std::string& r
   a.severity = "10";
   a.tags = "CORRAL_NOT_ENFORCED";
   a.atags = {"CORRAL_NOT_ENFORCED"};
-  a.message = "workload NOT ENFORCED: " + reason;
+  a.message = stale ? "workload keeps its previous rules, its policies' change is NOT ENFORCED: " +
+                          reason
+                    : "workload NOT ENFORCED: " + reason;
   a.type = w.runtime == "host" ? "MatchedHostPolicy" : "MatchedPolicy";
   a.operation = "Process";
   a.resource = "/";
@@ -332,11 +378,12 @@ std::vector<WorkloadView> Agent::workloads(const std::string& ns) const {
   std::vector<WorkloadView> out;
   for (const auto& [id, e] : workloads_) {
     if (!ns.empty() && e.w.namespace_name != ns) continue;
-    WorkloadView v{e.w, {}, {}, 0, "none"};
+    WorkloadView v{e.w, {}, {}, 0, "none", "-", ""};
     if (e.rules) {
       for (const auto& p : e.rules->policies()) v.policies.push_back(p->name);
       v.settings = e.rules->settings();
       v.rules = e.rules->rule_count();
+      if (e.enforced) v.fingerprint = e.rules->fingerprint();
     }
     if (e.enforced && enforcer_ != nullptr) v.enforcer = std::string(enforcer_->name());
     v.enforcement = enforcement_of(e);

@@ -38,7 +38,10 @@ struct WorkloadView {
   // Whether enforcement is proven (issue 7, class 9): "enforced", "proving", "unproven"
   // (a backend that does not prove), "NOT ENFORCED: <reason>", or "-" (nothing to enforce).
   std::string enforcement = "-";
+  std::string fingerprint; // of the rules in force ("" when none)
   [[nodiscard]] bool not_enforced() const { return enforcement.starts_with("NOT ENFORCED"); }
+  // Enforced, but on rules older than its policies now say (the last change failed).
+  [[nodiscard]] bool stale() const { return enforcement.starts_with("STALE"); }
 };
 
 class Agent {
@@ -52,6 +55,9 @@ public:
   struct Outcome {
     std::vector<std::string> lines;    // "KubeArmorPolicy/name configured"
     std::vector<std::string> warnings; // conflicts, validation warnings, empty selections
+    // Workloads the enforcer could not give their new rules ("name: reason"): each keeps
+    // its previous rules (or, never enforced, stays NOT ENFORCED) and is retried.
+    std::vector<std::string> failed;
   };
   // Validates every file first; on any error nothing is applied and the Error lists all
   // diagnostics, one per line.
@@ -66,6 +72,8 @@ public:
 
   void upsert_workload(const workload::Workload& w);
   void remove_workload(const std::string& id);
+  // Tries again to enforce the workloads whose last change failed; returns how many still fail.
+  size_t retry_failed();
 
   [[nodiscard]] std::vector<PolicyView> policies(const std::string& ns) const;
   [[nodiscard]] std::vector<WorkloadView> workloads(const std::string& ns) const;
@@ -77,20 +85,28 @@ public:
 private:
   struct Entry {
     workload::Workload w;
+    // The rules in force (enforced), or the ones it should have when nothing is enforced.
     std::shared_ptr<const policy::RuleSet> rules;
+    // Newer rules the enforcer refused while `rules` stay in force (all or nothing: a
+    // workload never runs on half of a change); null when there are none.
+    std::shared_ptr<const policy::RuleSet> wanted;
     bool enforced = false;
-    std::string enforce_error; // why the enforcer refused it, when it did
+    std::string enforce_error; // why the enforcer refused the last change, when it did
   };
   struct Applied {
     policy::PolicyPtr policy;
     std::string applied;
   };
   // Recompiles and re-enforces workloads; returns the RuleSets' warnings. Caller holds mu_.
-  std::vector<std::string> reconcile_locked(const std::string& only_namespace = "");
-  std::vector<std::string> reconcile_one_locked(Entry& e);
+  // `failed` (may be null) gets each workload the enforcer refused.
+  std::vector<std::string> reconcile_locked(const std::string& only_namespace = "",
+                                            std::vector<std::string>* failed = nullptr);
+  std::vector<std::string> reconcile_one_locked(Entry& e, std::vector<std::string>* failed,
+                                                bool retry = false);
   std::vector<policy::PolicyPtr> policy_list_locked() const;
   [[nodiscard]] std::string enforcement_of(const Entry& e) const;
-  void alert_not_enforced(const workload::Workload& w, const std::string& reason) const;
+  void alert_not_enforced(const workload::Workload& w, bool stale,
+                          const std::string& reason) const;
 
   AgentConfig config_;
   StateStore& store_;

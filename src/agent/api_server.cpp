@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/kernel_limits.h"
 #include "core/version.h"
 #include "corral.grpc.pb.h"
 #include "events/proto_convert.h"
@@ -44,6 +45,7 @@ public:
     auto r = agent_.apply(files_of(req->files()));
     if (!r) return to_status(r.error());
     fill(*r, reply->mutable_configured(), reply->mutable_warnings());
+    for (const auto& f : r->failed) *reply->add_failed() = f;
     return grpc::Status::OK;
   }
 
@@ -74,6 +76,7 @@ public:
     auto r = agent_.remove(keys);
     if (!r) return grpc::Status(grpc::StatusCode::NOT_FOUND, r.error().message, r.error().hint);
     for (const auto& l : r->lines) *reply->add_deleted() = l;
+    for (const auto& f : r->failed) *reply->add_failed() = f;
     return grpc::Status::OK;
   }
 
@@ -110,6 +113,7 @@ public:
       w->set_rules(static_cast<int32_t>(v.rules));
       w->set_runtime_namespace(v.workload.runtime_namespace);
       w->set_enforcement(v.enforcement);
+      w->set_rules_fingerprint(v.fingerprint);
     }
     return grpc::Status::OK;
   }
@@ -123,6 +127,7 @@ public:
     const auto now = agent_.annotations(req->namespace_());
     reply->mutable_annotations()->insert(now.begin(), now.end());
     for (const auto& w : r->warnings) *reply->add_warnings() = w;
+    for (const auto& f : r->failed) *reply->add_failed() = f;
     return grpc::Status::OK;
   }
 
@@ -139,6 +144,8 @@ public:
     reply->set_not_enforced(static_cast<int32_t>(
         std::count_if(workloads.begin(), workloads.end(),
                       [](const WorkloadView& v) { return v.not_enforced(); })));
+    reply->set_stale(static_cast<int32_t>(std::count_if(
+        workloads.begin(), workloads.end(), [](const WorkloadView& v) { return v.stale(); })));
     reply->set_default_file_posture(std::string(to_string(c.default_postures.file)));
     reply->set_default_network_posture(std::string(to_string(c.default_postures.network)));
     reply->set_default_capabilities_posture(
@@ -166,6 +173,13 @@ public:
       extra["open_mode_unknown"] = std::to_string(n.write_unknown);
       extra["denied_undecidable"] = std::to_string(n.errors_denied);
       extra["left_pending_by_previous_agent"] = std::to_string(n.leftovers);
+      const auto limits = read_kernel_limits();
+      extra["fanotify_groups"] = std::to_string(n.groups) + " of max_user_groups " +
+                                 std::to_string(limits.fanotify_groups);
+      extra["fanotify_cache_marks"] = std::to_string(n.cache_marks) + " (max_user_marks " +
+                                      std::to_string(limits.fanotify_marks) + ")";
+      extra["contained_by_backstop"] = std::to_string(n.contained);
+      extra["open_files_limit"] = std::to_string(limits.open_files);
       extra["exec_backstop"] = !n.backstop                ? "off"
                                : n.backstop_reader_failed ? "on (its reports cannot be read)"
                                                           : "on";

@@ -14,6 +14,7 @@
 #include "agent/api_server.h"
 #include "agent/fd_holder.h"
 #include "agent/held_rules.h"
+#include "agent/kernel_limits.h"
 #include "core/version.h"
 #include "enforce/fanotify/fanotify_enforcer.h"
 #include "events/format.h"
@@ -38,7 +39,18 @@ struct Flags {
   int reply_bound_ms = 200;
   size_t responder_threads = 2;
   int test_stall_ms = 0; // tests only: every event stalls this long once its path is known
+  size_t max_workloads = 1024;
+  size_t test_max_groups = 0; // tests only: refuse to build more groups than this
 };
+
+// What `max_workloads` enforced workloads need (kernel_limits.h): a group each and a second
+// while its rules change; a mark per mount (64 covers a pod's containers) plus the cached
+// allows of all of them (FanotifyEnforcer::Options::max_cached_total); three fds per group
+// (the agent's, the fd holder's, an event's) and room for the rest.
+agent::LimitWants limit_wants(const Flags& f, size_t max_cached_total) {
+  const uint64_t n = f.max_workloads;
+  return agent::LimitWants{2 * n + 64, 64 * n + max_cached_total, 3 * n + 4096};
+}
 
 std::string journal_path(const Flags& f) {
   return f.state_dir + "/events-in-hand.journal";
@@ -60,7 +72,7 @@ int64_t now_micros() {
 
 Result<std::unique_ptr<enforce::FanotifyEnforcer>>
 make_enforcer(const Flags& f, events::EventHub& hub, const agent::AgentConfig& c,
-              agent::FdHolderClient* holder, Fd kept_backstop) {
+              agent::FdHolderClient* holder, agent::HeldRulesStore* held, Fd kept_backstop) {
   if (f.enforcer == "none") return std::unique_ptr<enforce::FanotifyEnforcer>();
   enforce::FanotifyEnforcer::Options o;
   // Runs on the enforcement thread after the kernel was answered.
@@ -79,19 +91,19 @@ make_enforcer(const Flags& f, events::EventHub& hub, const agent::AgentConfig& c
     };
   }
   o.exec_backstop = f.exec_backstop != "off";
+  o.test_max_groups = f.test_max_groups;
   o.kept_backstop = std::move(kept_backstop);
   if (holder != nullptr) {
     o.on_group = [holder](const std::string& id, int fd, const std::string& meta) {
       holder->put(id, meta, fd);
     };
     // The rules the holder answers with while no agent runs (agent/held_rules.h).
-    o.on_rules = [dir = f.state_dir + "/held-rules"](const workload::Workload& w,
-                                                     const policy::RuleSet& rules) {
-      agent::save_held_rules(dir, w, rules, log);
+    o.on_rules = [held](const workload::Workload& w, const policy::RuleSet& rules) {
+      held->save(w, rules);
     };
-    o.on_release = [holder, dir = f.state_dir + "/held-rules"](const std::string& id) {
+    o.on_release = [holder, held](const std::string& id) {
       holder->drop(id);
-      agent::drop_held_rules(dir, id);
+      held->drop(id);
     };
   }
   auto e = enforce::FanotifyEnforcer::make(std::move(o));
@@ -147,6 +159,17 @@ int run(const Flags& f) {
   if (!hub) return log(hub.error().to_string()), 1;
   auto store = agent::StateStore::make(f.state_dir);
   if (!store) return log(store.error().to_string()), 1;
+  if (f.enforcer != "none") {
+    // Before the fd holder starts: it inherits the open-files limit.
+    const auto limits =
+        agent::raise_kernel_limits(limit_wants(f, enforce::FanotifyEnforcer::kMaxCachedTotal));
+    log("kernel limits for " + std::to_string(f.max_workloads) +
+        " workloads: fanotify groups " + std::to_string(limits.fanotify_groups) + ", marks " +
+        std::to_string(limits.fanotify_marks) + ", open files " +
+        std::to_string(limits.open_files));
+    for (const auto& p : limits.problems)
+      log("WARNING: fewer workloads can be enforced than --max-workloads says: " + p);
+  }
   // The groups a previous agent left with the fd holder, taken before anything is enforced.
   auto holder = connect_holder(f);
   std::vector<agent::HeldFd> kept;
@@ -166,7 +189,8 @@ int run(const Flags& f) {
     if (k.id == enforce::FanotifyEnforcer::kBackstopId) kept_backstop = std::move(k.fd);
     return true;
   });
-  auto enforcer = make_enforcer(f, **hub, config, holder.get(), std::move(kept_backstop));
+  agent::HeldRulesStore held(f.state_dir + "/held-rules", log);
+  auto enforcer = make_enforcer(f, **hub, config, holder.get(), &held, std::move(kept_backstop));
   if (!enforcer) return log(enforcer.error().to_string()), 1;
   if (*enforcer && !kept.empty()) {
     for (auto& k : kept) (*enforcer)->adopt(k.id, std::move(k.fd), k.meta);
@@ -201,6 +225,7 @@ int run(const Flags& f) {
         if (const size_t n = (*enforcer)->release_unclaimed(); n > 0) {
           log("released " + std::to_string(n) + " kept groups of workloads that are gone");
         }
+        held.sweep();
       }
       first_sync.set_value();
     });
@@ -223,8 +248,13 @@ int run(const Flags& f) {
                        ((*enforcer)->exec_backstop() ? " with the exec backstop" : "")
                  : "none"));
 
+  // Workloads a change could not reach are tried again every few seconds (a group freed by
+  // a container that exited makes room for them).
   int sig = 0;
-  sigwait(&signals, &sig);
+  const timespec retry_every{5, 0};
+  while ((sig = sigtimedwait(&signals, nullptr, &retry_every)) < 0) {
+    if (errno == EAGAIN) agent.retry_failed();
+  }
   log(std::string("stopping on ") + strsignal(sig));
   (*api)->shutdown();
   (*source)->stop();
@@ -287,6 +317,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--test-stall-events-ms", f.test_stall_ms)
       ->group(""); // tests only (agent crash with events in hand)
+  app.add_option("--test-max-groups", f.test_max_groups)
+      ->group(""); // tests only: group creation fails beyond this many, as on EMFILE
+  app.add_option("--max-workloads", f.max_workloads,
+                 "Workloads this node may enforce at once: the kernel limits the enforcer "
+                 "needs (fanotify groups and marks per user, open files) are raised to fit "
+                 "at start, never lowered (`corral get status` shows them)")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
   app.add_option("--exec-backstop", f.exec_backstop,
                  "auto: load the BPF exec backstop where the kernel allows it, so that ld.so is "
                  "cached under allow-lists (a direct `ld.so prog` is killed instead of denied); "

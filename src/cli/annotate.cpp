@@ -43,7 +43,7 @@ int run(const Options& o) {
   if (!status.ok()) return report(status, "annotate", o.socket);
   for (const auto& w : reply.warnings()) std::cerr << "warning: " << w << "\n";
   std::cout << "namespace/" << o.name << " annotated\n";
-  return 0;
+  return report_failed(reply.failed(), "annotate");
 }
 
 } // namespace

@@ -48,7 +48,7 @@ int apply(const Options& o) {
   if (!status.ok()) return report(status, "apply", o.socket);
   for (const auto& w : reply.warnings()) std::cerr << "warning: " << w << "\n";
   for (const auto& l : reply.configured()) std::cout << l << "\n";
-  return 0;
+  return report_failed(reply.failed(), "apply");
 }
 
 int remove(const Options& o) {
@@ -70,7 +70,7 @@ int remove(const Options& o) {
   const auto status = stub->Delete(unary_context().get(), req, &reply);
   if (!status.ok()) return report(status, "delete", o.socket);
   for (const auto& l : reply.deleted()) std::cout << l << "\n";
-  return 0;
+  return report_failed(reply.failed(), "delete");
 }
 
 } // namespace

@@ -91,4 +91,17 @@ int report(const grpc::Status& status, const char* command, const std::string& s
   return 1;
 }
 
+int report_failed(const google::protobuf::RepeatedPtrField<std::string>& failed,
+                  const char* command) {
+  if (failed.empty()) return 0;
+  std::cerr << "corral " << command << ": the change is NOT in force on " << failed.size()
+            << (failed.size() == 1 ? " workload" : " workloads")
+            << "; each keeps its previous rules whole (or stays NOT ENFORCED if it had none) "
+               "and the agent retries it:\n";
+  for (const auto& f : failed) std::cerr << "  " << f << "\n";
+  std::cerr << "(hint: `corral get workloads -o wide` shows the rules in force; the agent's log "
+               "names the limit that was hit, see corrald --max-workloads)\n";
+  return 1;
+}
+
 } // namespace corral::cli

@@ -27,4 +27,9 @@ std::unique_ptr<grpc::ClientContext> unary_context();
 // Prints a failed call as "corral CMD: message (hint: ...)" and returns the exit code 1.
 int report(const grpc::Status& status, const char* command, const std::string& socket);
 
+// Prints the workloads a change could not reach (a reply's `failed`) as an error and returns
+// the exit code: 0 when there are none, else 1.
+int report_failed(const google::protobuf::RepeatedPtrField<std::string>& failed,
+                  const char* command);
+
 } // namespace corral::cli

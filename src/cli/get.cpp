@@ -115,11 +115,11 @@ int workloads(api::Agent::Stub& stub, const Options& o) {
   std::vector<std::string> head{"NAMESPACE", "NAME",         "ID",       "PID",
                                 "ENFORCER",  "FILE-POSTURE", "POLICIES", "ENFORCEMENT"};
   if (wide) {
-    w.push_back(14);
-    head.insert(head.end() - 1, "LABELS");
+    w.insert(w.end(), {14, 17});
+    head.insert(head.end() - 1, {"LABELS", "RULES"});
   }
   row(head, w);
-  int failed = 0;
+  int failed = 0, stale = 0;
   for (const auto& x : reply.workloads()) {
     std::vector<std::string> names(x.policies().begin(), x.policies().end());
     std::vector<std::string> cells{x.namespace_(),
@@ -130,14 +130,24 @@ int workloads(api::Agent::Stub& stub, const Options& o) {
                                    x.file_posture(),
                                    names.empty() ? "-" : join(names, ","),
                                    x.enforcement().empty() ? "-" : x.enforcement()};
-    if (wide) cells.insert(cells.end() - 1, labels_of(x.labels()));
+    if (wide) {
+      cells.insert(cells.end() - 1,
+                   {labels_of(x.labels()),
+                    x.rules_fingerprint().empty() ? "-" : x.rules_fingerprint()});
+    }
     row(cells, w);
     failed += x.enforcement().starts_with("NOT ENFORCED") ? 1 : 0;
+    stale += x.enforcement().starts_with("STALE") ? 1 : 0;
   }
   if (failed > 0) {
     std::cerr << "error: " << failed << " workload" << (failed == 1 ? " is" : "s are")
               << " NOT ENFORCED: the policies selecting them are not applied in the kernel "
                  "(hint: see the reason above and `corral logs`)\n";
+  }
+  if (stale > 0) {
+    std::cerr << "error: " << stale << " workload" << (stale == 1 ? " runs" : "s run")
+              << " on STALE RULES: their policies changed and the change could not be "
+                 "enforced; their previous rules stay in force and the agent retries\n";
   }
   return 0;
 }
@@ -159,6 +169,9 @@ int status(api::Agent::Stub& stub, const Options& o) {
             << (reply.not_enforced() > 0 ? ", " + std::to_string(reply.not_enforced()) +
                                                " NOT ENFORCED: see `corral get workloads`"
                                          : std::string())
+            << (reply.stale() > 0 ? ", " + std::to_string(reply.stale()) +
+                                        " on STALE RULES: see `corral get workloads`"
+                                  : std::string())
             << ")\n"
             << "Permission events:  " << reply.events() << " (" << reply.denied() << " denied)\n"
             << "Allowed on error:   " << reply.errors_allowed() << "\n"

@@ -1,6 +1,7 @@
 // The rules the agent leaves for its fd holder (agent/held_rules.h) come back as the same
 // verdicts, postures included. No root needed: the "workload" is this process.
 #include <filesystem>
+#include <fstream>
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -49,7 +50,8 @@ TEST(HeldRules, TheHolderJudgesWithTheAgentsLastRules) {
   ASSERT_TRUE(allows(*rules, "/usr/bin/true"));
   ASSERT_FALSE(allows(*rules, "/usr/sbin/chroot"));
 
-  save_held_rules(dir, w, *rules, nullptr);
+  HeldRulesStore store(dir, nullptr);
+  store.save(w, *rules);
   const auto back = load_held_rules(dir, w.id);
   ASSERT_TRUE(back);
   EXPECT_EQ(back->root_prefix, "/");
@@ -57,9 +59,51 @@ TEST(HeldRules, TheHolderJudgesWithTheAgentsLastRules) {
   EXPECT_TRUE(allows(*back->rules, "/usr/bin/true"));
   EXPECT_FALSE(allows(*back->rules, "/usr/sbin/chroot")); // posture block came back too
 
-  drop_held_rules(dir, w.id);
+  store.drop(w.id);
   EXPECT_FALSE(load_held_rules(dir, w.id));
   EXPECT_FALSE(load_held_rules(dir, "never-saved"));
+  std::filesystem::remove_all(dir);
+}
+
+size_t rules_files(const std::filesystem::path& dir) {
+  size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    n += e.path().filename().string().starts_with("rules-") ? 1 : 0;
+  return n;
+}
+
+// Workloads under the same rules share one rules file (a policy's YAML is written once, not
+// once per workload); it goes with the last of them, and a sweep removes what nobody names.
+TEST(HeldRules, WorkloadsWithTheSameRulesShareOneFile) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("corral-held-shared-" + std::to_string(::getpid()));
+  const auto parsed = policy::parse_policies(kAllowTrue, "t.yaml");
+  ASSERT_TRUE(parsed.ok());
+  HeldRulesStore store(dir, nullptr);
+  workload::Workload a, b;
+  a.id = "a", b.id = "b";
+  a.init_pid = b.init_pid = ::getpid();
+  a.labels = b.labels = {{"app", "held"}};
+  policy::Settings s;
+  store.save(a, *policy::compile(parsed.policies, a.policy_view(), s));
+  store.save(b, *policy::compile(parsed.policies, b.policy_view(), s));
+  EXPECT_EQ(rules_files(dir), 1u);
+  s.postures.file = policy::Posture::Block; // other settings: a file of their own
+  store.save(b, *policy::compile(parsed.policies, b.policy_view(), s));
+  EXPECT_EQ(rules_files(dir), 2u);
+  EXPECT_TRUE(load_held_rules(dir, "a") && load_held_rules(dir, "b"));
+  store.drop("a");
+  EXPECT_EQ(rules_files(dir), 1u);
+  ASSERT_TRUE(load_held_rules(dir, "b"));
+  EXPECT_EQ(load_held_rules(dir, "b")->rules->settings().postures.file, policy::Posture::Block);
+  {
+    std::ofstream orphan(dir / "rules-0000-9.json");
+    orphan << "{}";
+  }
+  store.sweep();
+  EXPECT_EQ(rules_files(dir), 1u);
+  store.drop("b");
+  EXPECT_EQ(rules_files(dir), 0u);
   std::filesystem::remove_all(dir);
 }
 

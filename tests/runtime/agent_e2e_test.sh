@@ -40,6 +40,9 @@ bg_pids=() # background processes this script started (ctr exec loops)
 cleanup() {
   local rc=$?
   local p
+  # errexit would end the trap at the first failing command, e.g. `(exit 1)` below, and
+  # leave every container running.
+  set +e
   for p in "${bg_pids[@]}"; do
     kill -KILL "$p" 2>/dev/null || true
     wait "$p" 2>/dev/null || true
@@ -1306,6 +1309,120 @@ case_overlay_rootfs() {
     fail "the exec backstop killed something: $(corral get status -o json)"
   pass "overlayfs root: allowed dynamic execs run (approvals match overlay files), id denied,"\
     "a binary rewritten after the start (copied up) denied"
+}
+
+# ---- issue 13: a busy node --------------------------------------------------------------------
+
+# get_status FIELD: a field of `corral get status -o json` (0 when absent: proto3 omits zeros).
+get_status() { corral get status -o json | jq -r --arg f "$1" '.[$f] // 0'; }
+_fingerprints() { corral get workloads -o json | jq -r '.workloads[].rulesFingerprint // ""' | sort | uniq -c; }
+
+# 300 containers under one allow-list with posture block: every one enforced (the first and
+# the last started deny a forbidden exec), a changed policy reaches all of them, and the
+# counts in `get status` agree. Containers start before the policy: each is enforced by the
+# apply itself.
+case_scale() {
+  local n=${CORRAL_E2E_SCALE:-300} first last before after
+  setup
+  corral_rt_run_many scale- "$n" "$tmp/rootfs" app=scale -- sleep 1000000
+  first=scale-0 last=scale-$((n - 1))
+  corral_rt_wait_for 60 bash -c "[[ \$('$CORRAL_RT_BIN/corral' get status -o json | jq -r '.workloads // 0') == $n ]]" ||
+    fail "the agent lists $(get_status workloads) of $n workloads"
+  allow_policy "$tmp/p.yaml" scale-allow scale /usr/bin/bash /usr/bin/sleep /usr/bin/cat
+  expect_cli 0 "namespace/$CORRAL_RT_NS annotated" annotate ns "$CORRAL_RT_NS" kubearmor-file-posture=block
+  expect_cli 0 "KubeArmorPolicy/scale-allow configured" apply -f "$tmp/p.yaml"
+  [[ $(get_status enforced) == "$n" && $(get_status notEnforced) == 0 ]] ||
+    fail "after apply: $(corral get status)"
+  for c in "$first" "$last"; do
+    expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c id
+    expect_run 0 "root:x" "$c" bash -c 'cat /etc/passwd'
+  done
+  before=$(workload_field "$first" rulesFingerprint)
+  [[ -n $before && $(_fingerprints) == "$(printf '%7d %s' "$n" "$before")" ]] ||
+    fail "not every workload runs the policy's rules: $(_fingerprints)"
+  pass "$n containers enforced by one apply; the first and last started deny id"
+
+  # The change: cat goes, id comes. It reaches every workload, all or nothing.
+  allow_policy "$tmp/p.yaml" scale-allow scale /usr/bin/bash /usr/bin/sleep /usr/bin/id
+  expect_cli 0 "KubeArmorPolicy/scale-allow configured" apply -f "$tmp/p.yaml"
+  after=$(workload_field "$last" rulesFingerprint)
+  [[ $after != "$before" && $(_fingerprints) == "$(printf '%7d %s' "$n" "$after")" ]] ||
+    fail "the change did not reach every workload: $(_fingerprints)"
+  for c in "$first" "$last"; do
+    expect_run 0 "uid=0(root)" "$c" bash -c id
+    expect_run 126 "$(denied_exec /usr/bin/cat)" "$c" bash -c 'cat /etc/passwd'
+  done
+  corral_rt_wait_for 30 bash -c "[[ \$('$CORRAL_RT_BIN/corral' get workloads -o json | jq '[.workloads[] | select(.enforcement == \"enforced\")] | length') == $n ]]" ||
+    fail "not every workload is proven enforced: $(corral get workloads | awk '{print $NF}' | sort | uniq -c)"
+  [[ $(get_status workloads) == "$n" && $(get_status enforced) == "$n" &&
+    $(get_status notEnforced) == 0 && $(get_status stale) == 0 ]] ||
+    fail "get status disagrees: $(corral get status)"
+  pass "a policy change reached all $n workloads; get status counts $n enforced, 0 stale"
+}
+
+# Group creation fails (a test-only limit of 3 groups, as fanotify_init fails with EMFILE at
+# the kernel's max_user_groups): loudly, all or nothing, and never silently unenforced.
+case_group_limit() {
+  setup --test-max-groups 3
+  local c m0
+  for c in lim1 lim2 lim3 lim4; do corral_rt_run "$c" "$tmp/rootfs" app=lim -- sleep 1000000; done
+  for c in lim1 lim2 lim3 lim4; do await_listed "$c"; done
+  allow_policy "$tmp/p.yaml" lim-allow lim /usr/bin/bash /usr/bin/sleep /usr/bin/id
+  expect_cli 0 "annotated" annotate ns "$CORRAL_RT_NS" kubearmor-file-posture=block
+  m0=$(corral logs --json | wc -l)
+  # The fourth workload gets no group: apply says so, and lim4 is NOT ENFORCED, loudly; under
+  # posture block the exec backstop kills every exec in it meanwhile.
+  expect_cli 1 "the change is NOT in force on 1 workload" apply -f "$tmp/p.yaml"
+  [[ $ERR == *"lim4 (lim4): fanotify_init: Too many open files"* ]] || fail "apply does not name lim4: $ERR"
+  for c in lim1 lim2 lim3; do await_enforced "$c"; done
+  [[ $(workload_field lim4 enforcement) == "NOT ENFORCED: "*"Too many open files"*"the exec backstop kills every exec"* ]] ||
+    fail "lim4's enforcement: $(workload_field lim4 enforcement)"
+  expect_cli 0 "1 NOT ENFORCED" get status
+  ALERT=$(corral logs --json | tail -n +"$((m0 + 1))" | jq -c 'select(.ContainerName == "lim4" and .Result == "NOT ENFORCED")' | head -n 1)
+  [[ -n $ALERT ]] || fail "no NOT ENFORCED alert for lim4: $(corral logs --json | tail -n 3)"
+  check_alert PolicyName=corral-enforcement-proof Severity=10 Tags=CORRAL_NOT_ENFORCED
+  [[ $(corral get status -o json | jq -r '.counters.contained_by_backstop') == 1 ]] ||
+    fail "status does not count lim4 as contained: $(corral get status -o json | jq -c .counters)"
+  m0=$(alert_count lim4)
+  run_in lim4 bash -c 'echo ran'
+  [[ $RC == 137 && $OUT != *ran* ]] || fail "an exec ran in the unenforced lim4 (rc $RC: $OUT)"
+  await_alert lim4 "$m0" /usr/bin/bash
+  check_alert Action=Block Result="Permission denied"
+  # A container started now cannot be enforced either: its entrypoint is killed (it never
+  # runs unenforced), and the alert says so.
+  CORRAL_RT_CONTAINERS+=(lim5)
+  m0=$(corral logs --json | wc -l)
+  corral_rt_ctr run -d --rootfs --label app=lim "$(cd "$tmp/rootfs" && pwd)" lim5 \
+    /usr/bin/sleep 1000000 >/dev/null
+  corral_rt_wait_for 10 bash -c "ctr --address '$CORRAL_RT_ADDRESS' --namespace '$CORRAL_RT_NS' task ls | grep -q '^lim5 .*STOPPED'" ||
+    fail "lim5 runs unenforced: $(corral_rt_ctr task ls)"
+  ALERT=$(corral logs --json | tail -n +"$((m0 + 1))" | jq -c 'select(.ContainerName == "lim5" and .Resource == "/usr/bin/sleep")' | head -n 1)
+  [[ -n $ALERT ]] || fail "no alert for lim5's entrypoint: $(corral logs --json | tail -n 3)"
+  check_alert Action=Block Result="Permission denied"
+  pass "a workload without a group: NOT ENFORCED in apply, get workloads, get status and an"\
+    "alert; its execs (a new container's entrypoint too) are killed by the exec backstop"
+
+  # A change that cannot be built: apply fails naming the workloads, which keep their old
+  # rules whole (id still allowed, cat still denied).
+  allow_policy "$tmp/p.yaml" lim-allow lim /usr/bin/bash /usr/bin/sleep /usr/bin/cat
+  expect_cli 1 "the change is NOT in force on 4 workloads" apply -f "$tmp/p.yaml"
+  for c in lim1 lim2 lim3 lim4; do [[ $ERR == *"  $c ($c): "* ]] || fail "apply does not name $c: $ERR"; done
+  [[ $(workload_field lim1 enforcement) == "STALE RULES"* ]] || fail "lim1: $(workload_field lim1 enforcement)"
+  expect_cli 0 "3 on STALE RULES" get status
+  expect_run 0 "uid=0(root)" lim1 bash -c id
+  expect_run 126 "$(denied_exec /usr/bin/cat)" lim1 bash -c 'cat /etc/passwd'
+  pass "a change that cannot be built: apply exits 1 naming every workload; the old rules stay whole"
+
+  # Room again (two workloads gone): the agent's retry brings the change to the rest.
+  corral_rt_kill lim4
+  corral_rt_kill lim3
+  corral_rt_wait_for 20 bash -c "[[ \$('$CORRAL_RT_BIN/corral' get status -o json | jq -r '.stale // 0') == 0 ]]" ||
+    fail "the retry did not update the workloads: $(corral get workloads)"
+  expect_run 0 "root:x" lim1 bash -c 'cat /etc/passwd'
+  expect_run 126 "$(denied_exec /usr/bin/id)" lim2 bash -c id
+  [[ $(workload_field lim1 rulesFingerprint) == "$(workload_field lim2 rulesFingerprint)" ]] ||
+    fail "lim1 and lim2 run different rules"
+  pass "once groups are free the agent retries: the change is in force everywhere"
 }
 
 if ! declare -F "case_$case_name" >/dev/null; then

@@ -221,6 +221,45 @@ corral_rt_run() {
   CORRAL_RT_PIDS[$id]=$(corral_rt_pid "$id")
 }
 
+# corral_rt_run_many PREFIX N ROOTFS [KEY=VALUE...] -- CMD...: starts containers PREFIX0 ..
+# PREFIX<N-1> like corral_rt_run, 8 \`ctr run\` at a time; returns once every task runs.
+corral_rt_run_many() {
+  local prefix=$1 n=$2 rootfs=$3
+  shift 3
+  local args=()
+  while (($#)) && [[ $1 != -- ]]; do
+    args+=(--label "$1")
+    shift
+  done
+  [[ ${1:-} == -- ]] || corral_rt_die "corral_rt_run_many: missing -- before the command"
+  shift
+  rootfs=$(cd "$rootfs" && pwd)
+  local i id
+  for ((i = 0; i < n; i++)); do printf '%s%d\n' "$prefix" "$i"; done | xargs -P 8 -I{} ctr --address "$CORRAL_RT_ADDRESS" --namespace "$CORRAL_RT_NS" run -d \
+    --rootfs --log-uri "file://$CORRAL_RT_CONTAINERD_DIR/logs/{}.log" \
+    --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    "${args[@]}" "$rootfs" {} "$@" >/dev/null ||
+    corral_rt_die "ctr run of $prefix* failed"
+  for ((i = 0; i < n; i++)); do
+    CORRAL_RT_CONTAINERS+=("$prefix$i")
+    CORRAL_RT_CONTAINER_NS[$prefix$i]=$CORRAL_RT_NS
+  done
+  local listed running deadline=$((SECONDS + 30 + n / 10))
+  while :; do
+    listed=$(corral_rt_ctr task ls 2>/dev/null)
+    running=$(awk -v p="$prefix" 'index($1, p) == 1 && $3 == "RUNNING" {n++} END {print n+0}' <<<"$listed")
+    ((running >= n)) && break
+    if ((SECONDS >= deadline)); then
+      awk -v p="$prefix" 'index($1, p) == 1 && $3 != "RUNNING"' <<<"$listed" | head -5 >&2
+      corral_rt_die "only $running of $n containers $prefix* run"
+    fi
+    sleep 0.2
+  done
+  while read -r id pid _; do
+    [[ $id == "$prefix"* ]] && CORRAL_RT_PIDS[$id]=$pid
+  done <<<"$listed"
+}
+
 # corral_rt_task_status ID / corral_rt_pid ID: the task's status (RUNNING, STOPPED...) and
 # the host pid of its init process, as `ctr task ls` shows them.
 corral_rt_task_status() {
@@ -270,6 +309,35 @@ corral_rt_kill() {
   CORRAL_RT_CONTAINERS=("${kept[@]}")
   unset "CORRAL_RT_PIDS[$id]" "CORRAL_RT_CONTAINER_NS[$id]"
 }
+# corral_rt_kill_many [PREFIX]: corral_rt_kill for every container of the current namespace
+# this harness started (whose id starts with PREFIX), 8 in parallel (for hundreds of them).
+corral_rt_kill_many() {
+  local prefix=${1:-} c ids=() kept=()
+  for c in "${CORRAL_RT_CONTAINERS[@]}"; do
+    [[ $(_corral_rt_ns_of "$c") == "$CORRAL_RT_NS" && $c == "$prefix"* ]] && ids+=("$c")
+  done
+  ((${#ids[@]})) || return 0
+  local ctr=(ctr --address "$CORRAL_RT_ADDRESS" --namespace "$CORRAL_RT_NS")
+  printf '%s\n' "${ids[@]}" | xargs -P 8 -I{} "${ctr[@]}" task kill -s SIGKILL {} >/dev/null 2>&1 || true
+  corral_rt_wait_for 30 _corral_rt_none_running "$prefix" ||
+    corral_rt_log "containers still run 30 s after SIGKILL"
+  printf '%s\n' "${ids[@]}" | xargs -P 8 -n 16 "${ctr[@]}" task delete -f >/dev/null 2>&1 || true
+  printf '%s\n' "${ids[@]}" | xargs -P 8 -n 16 "${ctr[@]}" container delete >/dev/null 2>&1 || true
+  local left
+  left=$(corral_rt_ctr container ls -q 2>/dev/null)
+  for c in "${CORRAL_RT_CONTAINERS[@]}"; do
+    if [[ $(_corral_rt_ns_of "$c") == "$CORRAL_RT_NS" && $c == "$prefix"* ]] &&
+      ! grep -qxF -- "$c" <<<"$left"; then
+      unset "CORRAL_RT_PIDS[$c]" "CORRAL_RT_CONTAINER_NS[$c]"
+    else
+      kept+=("$c")
+    fi
+  done
+  CORRAL_RT_CONTAINERS=("${kept[@]}")
+}
+_corral_rt_none_running() {
+  ! corral_rt_ctr task ls 2>/dev/null | awk -v p="$1" 'index($1, p) == 1 && $3 == "RUNNING"' | grep -q .
+}
 _corral_rt_task_gone_or_stopped() {
   local s
   s=$(corral_rt_task_status "$1")
@@ -281,6 +349,8 @@ _corral_rt_task_gone_or_stopped() {
 corral_rt_cleanup() {
   local rc=$?
   local c
+  # Everything below runs whatever fails: a cleanup cut short leaves containers running.
+  set +e
   corral_rt_stop_corrald TERM
   corral_rt_stop_fd_holder
   if ((${#CORRAL_RT_CONTAINERS[@]})) && [[ -n $CORRAL_RT_CONTAINERD_DIR ]]; then
@@ -297,6 +367,7 @@ corral_rt_cleanup() {
         CORRAL_RT_CONTAINERS=()
       fi
     fi
+    if ((${#CORRAL_RT_CONTAINERS[@]} > 8)); then corral_rt_kill_many; fi
     for c in "${CORRAL_RT_CONTAINERS[@]}"; do corral_rt_kill "$c"; done
   fi
   CORRAL_RT_CONTAINERS=()
@@ -356,7 +427,7 @@ corral_rt_stop_fd_holder() {
   local f=$CORRAL_RT_CORRALD_DIR/state/fd-holder.sock.pid pid
   [[ -n $CORRAL_RT_CORRALD_DIR && -f $f ]] || return 0
   read -r pid <"$f" || return 0
-  [[ $(cat "/proc/$pid/comm" 2>/dev/null) == corrald ]] && kill -TERM "$pid" 2>/dev/null
+  if [[ $(cat "/proc/$pid/comm" 2>/dev/null) == corrald ]]; then kill -TERM "$pid" 2>/dev/null; fi
   rm -f "$f"
 }
 

@@ -36,6 +36,39 @@ Error libbpf_error(const std::string& what, int err) {
                "the exec backstop needs root and a kernel with BTF and tp_btf programs", err};
 }
 
+// Every (key, value) of a hash map: BPF_MAP_LOOKUP_BATCH, 256 at a time, where the kernel
+// has it (5.6+), else key by key. Building a group scans whole maps (its workload's old
+// approvals), so on a node of hundreds of workloads one syscall per key added up to seconds.
+template <typename K, typename V>
+std::vector<std::pair<K, V>> read_map(int fd) {
+  std::vector<std::pair<K, V>> out;
+  constexpr __u32 kBatch = 256;
+  std::vector<K> keys(kBatch);
+  std::vector<V> values(kBatch);
+  alignas(8) unsigned char token[std::max<size_t>(sizeof(K), 8)] = {};
+  bool first = true;
+  for (;;) {
+    __u32 count = kBatch;
+    const int r = bpf_map_lookup_batch(fd, first ? nullptr : token, token, keys.data(),
+                                       values.data(), &count, nullptr);
+    const int err = r == 0 ? 0 : errno;
+    if (r != 0 && err != ENOENT) break; // no batch support: read below key by key
+    for (__u32 i = 0; i < count; ++i) out.emplace_back(keys[i], values[i]);
+    if (r != 0) return out; // ENOENT: that was the last batch
+    first = false;
+  }
+  out.clear();
+  K key{}, next{};
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    V v{};
+    if (bpf_map_lookup_elem(fd, &next, &v) == 0) out.emplace_back(next, v);
+    key = next;
+    prev = &key;
+  }
+  return out;
+}
+
 struct MapInfo {
   std::string name;
   uint32_t key_size = 0, value_size = 0;
@@ -158,6 +191,7 @@ Result<std::unique_ptr<ExecBackstop>> ExecBackstop::adopt(Fd link, HitFn on_hit)
   auto b = load(reuse);
   if (!b) return b;
   (*b)->update_mapped_since(); // the kept workloads, in the new programs' map
+  (*b)->index_all_approvals();
   if (auto r = (*b)->start(std::move(on_hit)); !r) return r.error();
   return b; // the kept link closes with `link`: the holder's copy is replaced by ours
 }
@@ -250,19 +284,12 @@ void ExecBackstop::erase(const Key& k) {
 
 std::vector<ExecBackstop::Entry> ExecBackstop::entries() const {
   std::vector<Entry> out;
-  corral_backstop_key key{}, next{};
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(files_.get(), prev, &next) == 0) {
-    corral_backstop_rule rule{};
-    if (bpf_map_lookup_elem(files_.get(), &next, &rule) == 0) {
-      Entry e;
-      e.key = from_bpf(next);
-      e.action = rule.action == CORRAL_BACKSTOP_AUDIT ? Action::Audit : Action::Block;
-      e.path.assign(rule.path, strnlen(rule.path, sizeof rule.path));
-      out.push_back(std::move(e));
-    }
-    key = next;
-    prev = &key;
+  for (const auto& [key, rule] : read_map<corral_backstop_key, corral_backstop_rule>(files_.get())) {
+    Entry e;
+    e.key = from_bpf(key);
+    e.action = rule.action == CORRAL_BACKSTOP_AUDIT ? Action::Audit : Action::Block;
+    e.path.assign(rule.path, strnlen(rule.path, sizeof rule.path));
+    out.push_back(std::move(e));
   }
   return out;
 }
@@ -285,13 +312,8 @@ void ExecBackstop::erase_unmarked(uint64_t mnt_ns) {
 
 std::vector<uint64_t> ExecBackstop::unmarked_namespaces() const {
   std::vector<uint64_t> out;
-  __u64 key = 0, next = 0;
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(namespaces_.get(), prev, &next) == 0) {
-    out.push_back(next);
-    key = next;
-    prev = &key;
-  }
+  for (const auto& [key, ns] : read_map<__u64, corral_backstop_namespace>(namespaces_.get()))
+    out.push_back(key);
   return out;
 }
 
@@ -304,21 +326,29 @@ Result<void> ExecBackstop::set_workload(uint64_t cgroup, const WorkloadRule& rul
   if (bpf_map_update_elem(workloads_.get(), &key, &w, BPF_ANY) != 0) {
     return errno_error("list cgroup " + std::to_string(cgroup) + " in the exec backstop");
   }
+  {
+    std::lock_guard lock(index_mu_);
+    if (w.mapped != 0 && w.start_ns != 0)
+      mapped_starts_[cgroup] = w.start_ns;
+    else
+      mapped_starts_.erase(cgroup);
+  }
   update_mapped_since();
   return {};
 }
 
 void ExecBackstop::update_mapped_since() {
   __u64 since = 0;
-  __u64 key = 0, next = 0;
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(workloads_.get(), prev, &next) == 0) {
-    corral_backstop_workload w{};
-    if (bpf_map_lookup_elem(workloads_.get(), &next, &w) == 0 && w.mapped != 0 && w.start_ns != 0 &&
-        (since == 0 || w.start_ns < since))
-      since = w.start_ns;
-    key = next;
-    prev = &key;
+  {
+    std::lock_guard lock(index_mu_);
+    // Once, for kept maps: from then on the index follows set_workload/erase_workload.
+    if (!starts_indexed_) {
+      for (const auto& [key, w] : read_map<__u64, corral_backstop_workload>(workloads_.get()))
+        if (w.mapped != 0 && w.start_ns != 0) mapped_starts_[key] = w.start_ns;
+      starts_indexed_ = true;
+    }
+    for (const auto& [cgroup, start] : mapped_starts_)
+      if (since == 0 || start < since) since = start;
   }
   const __u32 zero = 0;
   bpf_map_update_elem(mapped_since_.get(), &zero, &since, BPF_ANY);
@@ -327,24 +357,38 @@ void ExecBackstop::update_mapped_since() {
 void ExecBackstop::erase_workload(uint64_t cgroup) {
   const __u64 key = cgroup;
   bpf_map_delete_elem(workloads_.get(), &key);
+  {
+    std::lock_guard lock(index_mu_);
+    mapped_starts_.erase(cgroup);
+  }
   update_mapped_since();
   erase_approvals(cgroup);
 }
 
 std::vector<uint64_t> ExecBackstop::workload_cgroups() const {
   std::vector<uint64_t> out;
-  __u64 key = 0, next = 0;
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(workloads_.get(), prev, &next) == 0) {
-    out.push_back(next);
-    key = next;
-    prev = &key;
-  }
+  for (const auto& [key, w] : read_map<__u64, corral_backstop_workload>(workloads_.get()))
+    out.push_back(key);
   return out;
 }
 
 Result<bool> ExecBackstop::approve(uint64_t cgroup, const FileState& f, uint32_t kinds) {
-  return approve_in(approved_.get(), cgroup, f, kinds);
+  auto r = approve_in(approved_.get(), cgroup, f, kinds);
+  if (r) {
+    std::lock_guard lock(index_mu_);
+    auto& keys = approval_index_[cgroup];
+    keys.emplace(f.dev, f.ino);
+    if ((kinds & kInterp) != 0 && f.dev != 0) keys.emplace(0, f.ino);
+  }
+  return r;
+}
+
+void ExecBackstop::index_all_approvals() {
+  std::lock_guard lock(index_mu_);
+  approval_index_.clear();
+  for (const auto& [key, a] :
+       read_map<corral_backstop_file, corral_backstop_approved>(approved_.get()))
+    approval_index_[key.cgroup].emplace(key.dev, key.ino);
 }
 
 Result<bool> ExecBackstop::approve_in(int approvals, uint64_t cgroup, const FileState& f,
@@ -397,15 +441,18 @@ Result<Fd> ExecBackstop::approvals_of(int link_fd) {
 }
 
 void ExecBackstop::erase_approvals(uint64_t cgroup) {
-  corral_backstop_file key{}, next{};
-  const void* prev = nullptr;
-  std::vector<corral_backstop_file> doomed;
-  while (bpf_map_get_next_key(approved_.get(), prev, &next) == 0) {
-    if (next.cgroup == cgroup) doomed.push_back(next);
-    key = next;
-    prev = &key;
+  std::set<std::pair<uint64_t, uint64_t>> keys;
+  {
+    std::lock_guard lock(index_mu_);
+    if (const auto it = approval_index_.find(cgroup); it != approval_index_.end()) {
+      keys = std::move(it->second);
+      approval_index_.erase(it);
+    }
   }
-  for (const auto& k : doomed) bpf_map_delete_elem(approved_.get(), &k);
+  for (const auto& [dev, ino] : keys) {
+    const corral_backstop_file key{cgroup, dev, ino};
+    bpf_map_delete_elem(approved_.get(), &key);
+  }
 }
 
 ExecBackstop::Counters ExecBackstop::counters() const {

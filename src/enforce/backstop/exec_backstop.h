@@ -20,9 +20,13 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -134,6 +138,16 @@ private:
   Fd mapped_since_;
   std::string mapping_error_;
   Fd files_, namespaces_, workloads_, approved_, events_, counters_;
+  // The approvals in `approved_` by workload cgroup, so that a workload's are erased without
+  // scanning the map (65536 buckets: a scan per group built cost a node of hundreds of
+  // workloads most of an apply). Filled from the map once when kept maps are taken over; the
+  // fd holder approves only while no agent runs.
+  std::mutex index_mu_;
+  std::unordered_map<uint64_t, std::set<std::pair<uint64_t, uint64_t>>> approval_index_;
+  void index_all_approvals();
+  // The start times of the workloads whose mappings are judged (for mapped_since_).
+  std::map<uint64_t, uint64_t> mapped_starts_;
+  bool starts_indexed_ = false;
   HitFn on_hit_;
   std::unique_ptr<ring_buffer, void (*)(ring_buffer*)> ring_{nullptr, nullptr};
   std::atomic<bool> stop_{false};

@@ -312,7 +312,9 @@ void EventHandler::after_exec_allowed(Group& g, const PendingEvent& ev, bool cac
 
 void EventHandler::cache(Group& g, int event_fd, uint64_t mask) {
   // Ignore marks pin inodes in the kernel: bounded per group (a new group starts afresh).
-  if (g.cached >= options_.max_cached_per_group || g.closed()) return;
+  if (g.cached >= options_.max_cached_per_group || g.closed() ||
+      stats_.cache_marks >= options_.max_cached_total)
+    return;
   // An inode ignore mark of this group: the kernel skips `mask` events on this inode for
   // the group's mount marks. Without FAN_MARK_IGNORED_SURV_MODIFY a write to the file
   // clears it (fsnotify: FS_MODIFY clears such ignore masks), so rewritten contents are
@@ -327,6 +329,7 @@ void EventHandler::cache(Group& g, int event_fd, uint64_t mask) {
   }
   ++g.cached;
   ++stats_.cached;
+  ++stats_.cache_marks;
 }
 
 void EventHandler::undecidable(Group& g, PendingEvent& ev, policy::Category category,

@@ -51,6 +51,9 @@ struct HandlerOptions {
   LogFn log;
   bool cache = true;
   size_t max_cached_per_group = 16384;
+  // Of all groups together (Stats::cache_marks): the kernel's max_user_marks is shared with
+  // the mount marks every new group needs.
+  size_t max_cached_total = 262144;
   ExecBackstop* backstop = nullptr; // may be null: ELF interpreters then ask every time
   std::function<void(int tid, uint64_t mask)> on_event; // tests only
 };

@@ -11,8 +11,10 @@
 #include "enforce/fanotify/event_handler.h"
 #include "enforce/fanotify/group.h"
 #include "enforce/fanotify/journal.h"
+#include "enforce/fanotify/mounts.h"
 #include "enforce/fanotify/prover.h"
 #include "enforce/fanotify/responder.h"
+#include "enforce/fanotify/workload_facts.h"
 
 namespace corral::enforce {
 
@@ -20,6 +22,10 @@ FanotifyEnforcer::FanotifyEnforcer(Options options)
     : options_(std::move(options)), stats_(std::make_unique<fanotify::Stats>()) {}
 
 FanotifyEnforcer::~FanotifyEnforcer() {
+  {
+    std::lock_guard lock(reading_mu_);
+    reading_ = nullptr; // the prover's thread reads no more groups
+  }
   // Join the threads before the groups go: closing a group fd allows its pending events.
   responder_.reset();
   backstop_.reset(); // its reader thread reports through groups_
@@ -49,13 +55,21 @@ Result<std::unique_ptr<FanotifyEnforcer>> FanotifyEnforcer::make(Options options
     }
   }
   e->start_backstop();
-  fanotify::HandlerOptions h{e->options_.sink,   e->options_.log,
-                             e->options_.cache,  e->options_.max_cached_per_workload,
-                             e->backstop_.get(), e->options_.on_event};
+  fanotify::HandlerOptions h{e->options_.sink,
+                             e->options_.log,
+                             e->options_.cache,
+                             e->options_.max_cached_per_workload,
+                             kMaxCachedTotal,
+                             e->backstop_.get(),
+                             e->options_.on_event};
   e->handler_ = std::make_unique<fanotify::EventHandler>(std::move(h), *e->stats_);
   if (e->options_.prove) {
-    e->prover_ = std::make_unique<fanotify::Prover>(
-        fanotify::Prover::Options{e->options_.sink, e->options_.log, e->options_.proof_timeout});
+    e->prover_ = std::make_unique<fanotify::Prover>(fanotify::Prover::Options{
+        e->options_.sink, e->options_.log, e->options_.proof_timeout,
+        [e = e.get()](const std::shared_ptr<fanotify::Group>& g) {
+          std::lock_guard lock(e->reading_mu_);
+          if (e->reading_ != nullptr) e->reading_->read(g);
+        }});
   }
   fanotify::Responder::Options ro{e->options_.reply_bound, e->options_.responder_threads,
                                   e->journal_.get(), e->options_.on_path};
@@ -77,6 +91,10 @@ Result<std::unique_ptr<FanotifyEnforcer>> FanotifyEnforcer::make(Options options
       *e->stats_, e->options_.log);
   if (!responder) return responder.error();
   e->responder_ = std::move(*responder);
+  {
+    std::lock_guard lock(e->reading_mu_);
+    e->reading_ = e->responder_.get();
+  }
   return e;
 }
 
@@ -167,23 +185,30 @@ uint64_t FanotifyEnforcer::leftovers_answered() const {
 
 void FanotifyEnforcer::on_backstop_hit(const ExecBackstop::Hit& hit) {
   std::shared_ptr<fanotify::Group> g;
+  HitContext context;
   {
     std::lock_guard lock(mu_);
     for (const auto& [id, group] : groups_) {
       if (hit.cgroup != 0 ? group->cgroup_id() == hit.cgroup : group->mnt_ns() == hit.key.mnt_ns)
         g = group;
     }
+    if (!g && hit.cgroup != 0) {
+      for (const auto& [id, c] : contained_) {
+        if (c.cgroup == hit.cgroup) context = c.context;
+      }
+    }
     // Reported while no agent ran (a kept backstop), read before its workload is enforced
     // again: kept until then.
-    if (!g) {
+    if (!g && !context.rules) {
       if (orphan_hits_.size() < kMaxOrphanHits) orphan_hits_.push_back(hit);
       return;
     }
   }
-  alert_backstop_hit(*g, hit);
+  if (g) context = HitContext{g->workload(), g->rules_ptr(), g->root_prefix()};
+  alert_backstop_hit(context, hit);
 }
 
-void FanotifyEnforcer::alert_backstop_hit(const fanotify::Group& g, const ExecBackstop::Hit& hit) {
+void FanotifyEnforcer::alert_backstop_hit(const HitContext& c, const ExecBackstop::Hit& hit) {
   if (!options_.sink) return;
   using Kind = ExecBackstop::Kind;
   // A file on an internal mount is named as /proc/<pid>/exe shows it: "/memfd:x (deleted)".
@@ -192,7 +217,7 @@ void FanotifyEnforcer::alert_backstop_hit(const fanotify::Group& g, const ExecBa
   const std::string resource =
       hit.kind == Kind::Unmarked ? "/" + hit.path + " (deleted)" : hit.path;
   const auto v = policy::decide(
-      g.rules(), policy::Access{policy::Category::Process, resource, {}, false, true});
+      *c.rules, policy::Access{policy::Category::Process, resource, {}, false, true});
   fanotify::Actor who;
   who.tid = who.tgid = static_cast<int>(hit.host_pid);
   who.ppid = static_cast<int>(hit.host_ppid);
@@ -202,10 +227,10 @@ void FanotifyEnforcer::alert_backstop_hit(const fanotify::Group& g, const ExecBa
   // Who ran the exec: its old image is gone at this tracepoint, so the parent stands for it
   // (the caller for fork + exec, as from a shell; for a process that execs without forking
   // it names that process's parent). Only a parent inside the workload is named.
-  if (who.ns_ppid != 0) fanotify::read_process(who.ppid, g.root_prefix(), who);
+  if (who.ns_ppid != 0) fanotify::read_process(who.ppid, c.root_prefix, who);
   const bool blocked = hit.action == ExecBackstop::Action::Block;
   auto alert = fanotify::make_alert(
-      g.workload(), who, v, fanotify::AlertEvent{policy::Category::Process, resource, 0, !blocked});
+      c.workload, who, v, fanotify::AlertEvent{policy::Category::Process, resource, 0, !blocked});
   alert.data = hit.kind == Kind::Mapped ? "bpf=page_fault" : "bpf=sched_process_exec";
   if (blocked) alert.data += " signal=SIGKILL";
   static constexpr const char* kWhy[] = {
@@ -230,8 +255,15 @@ Result<void> FanotifyEnforcer::enforce(const workload::Workload& w,
   std::vector<ExecBackstop::Hit> hits;
   {
     std::lock_guard lock(mu_);
-    auto r = enforce_locked(w, std::move(rules));
-    if (!r) return r;
+    auto r = enforce_locked(w, rules);
+    if (!r) {
+      // Its old group, if any, enforces its old rules; with none, say what holds it instead.
+      if (groups_.contains(w.id)) return r;
+      Error e = r.error();
+      contain_locked(w, std::move(rules), e.message);
+      return e;
+    }
+    contained_.erase(w.id);
     group = groups_[w.id];
     std::erase_if(orphan_hits_, [&](const ExecBackstop::Hit& h) {
       if (h.cgroup != 0 ? h.cgroup != group->cgroup_id() : h.key.mnt_ns != group->mnt_ns())
@@ -240,8 +272,38 @@ Result<void> FanotifyEnforcer::enforce(const workload::Workload& w,
       return true;
     });
   }
-  for (const auto& h : hits) alert_backstop_hit(*group, h);
+  const HitContext context{group->workload(), group->rules_ptr(), group->root_prefix()};
+  for (const auto& h : hits) alert_backstop_hit(context, h);
   return {};
+}
+
+void FanotifyEnforcer::contain_locked(const workload::Workload& w,
+                                      std::shared_ptr<const policy::RuleSet> rules,
+                                      std::string& why) {
+  const auto undecidable = policy::decide(
+      *rules, policy::Access{policy::Category::Process, fanotify::kUndecidablePath, {}, false, true});
+  if (undecidable.allow) {
+    why += "; nothing stops its execs meanwhile (its rules allow what cannot be judged)";
+    return;
+  }
+  std::string no_cgroup;
+  const auto cgroup = fanotify::workload_cgroup_id(w.init_pid, &no_cgroup);
+  if (!backstop_ || !cgroup) {
+    why += "; nothing stops its execs meanwhile (" +
+           (backstop_ ? no_cgroup : std::string("the exec backstop is off")) + ")";
+    return;
+  }
+  // Nothing of it is approved: every exec is killed (and alerted) until a group enforces it.
+  backstop_->erase_approvals(*cgroup);
+  ExecBackstop::WorkloadRule rule;
+  rule.unapproved = ExecBackstop::Action::Block;
+  if (auto r = backstop_->set_workload(*cgroup, rule); !r) {
+    why += "; nothing stops its execs meanwhile (" + r.error().message + ")";
+    return;
+  }
+  contained_[w.id] = Contained{*cgroup, HitContext{w, std::move(rules), ""}};
+  why += "; until it is, the exec backstop kills every exec in it (posture block: what cannot "
+         "be judged is denied)";
 }
 
 Result<void> FanotifyEnforcer::enforce_locked(const workload::Workload& w,
@@ -262,8 +324,15 @@ Result<void> FanotifyEnforcer::enforce_locked(const workload::Workload& w,
                            undecidable(policy::Category::File);
   auto adopted = adopted_.extract(w.id);
   const bool reuse = !adopted.empty() && adopted.mapped().meta == meta && reuse_kept_;
-  auto group = reuse ? fanotify::Group::adopt(std::move(adopted.mapped().fd), w, rules)
-                     : fanotify::Group::make(w, rules, options_.log, !options_.test_unmarked);
+  const bool over_test_limit = options_.test_max_groups > 0 && !reuse &&
+                               groups_.size() + stale_.size() >= options_.test_max_groups;
+  auto group = over_test_limit
+                   ? Result<std::shared_ptr<fanotify::Group>>(
+                         Error{"fanotify_init: Too many open files (test limit of " +
+                                   std::to_string(options_.test_max_groups) + " groups)",
+                               fanotify::kGroupLimitHint, EMFILE})
+               : reuse ? fanotify::Group::adopt(std::move(adopted.mapped().fd), w, rules)
+                       : fanotify::Group::make(w, rules, options_.log, !options_.test_unmarked);
   if (!group) {
     // The holder's copy of a kept group nobody reads would keep its cache, unguarded.
     if (!adopted.empty() && options_.on_release) options_.on_release(w.id);
@@ -277,13 +346,12 @@ Result<void> FanotifyEnforcer::enforce_locked(const workload::Workload& w,
     handler_->rules_changed(slot.get(), slot->mnt_ns(), nullptr, false);
   handler_->rules_changed(slot.get(), (*group)->mnt_ns(), rules.get(), reuse);
   handler_->workload_changed(slot.get(), group->get(), reuse);
-  // Before the group is read: its first canary's event is queued ahead of any cache entry.
-  if (prover_) prover_->begin(*group);
-  if (auto added = responder_->add(*group); !added) {
-    if (prover_) prover_->forget(w.id);
+  // With a prover, the group is read once its first canary waits in its event (prover.h).
+  if (auto added = responder_->add(*group, prover_ == nullptr); !added) {
     if (!adopted.empty() && options_.on_release) options_.on_release(w.id);
     return added.error();
   }
+  if (prover_) prover_->begin(*group);
   if (slot) responder_->remove(slot); // the old group closes when its last event is answered
   slot = std::move(*group);
   drop_stale_locked(w.id);
@@ -314,6 +382,10 @@ void FanotifyEnforcer::drop_stale_locked(const std::string& id) {
 
 void FanotifyEnforcer::release(const std::string& id) {
   std::lock_guard lock(mu_);
+  if (const auto c = contained_.find(id); c != contained_.end()) {
+    if (backstop_) backstop_->erase_workload(c->second.cgroup);
+    contained_.erase(c);
+  }
   if (prover_) prover_->forget(id);
   drop_stale_locked(id);
   const auto it = groups_.find(id);
@@ -381,8 +453,11 @@ Counters FanotifyEnforcer::counters() const {
     c.backstop_reader_failed = b.reader_failed;
     c.backstop_kill_failures = b.kill_failures;
   }
+  c.cache_marks = stats_->cache_marks;
   std::lock_guard lock(mu_);
   c.enforced = groups_.size();
+  c.groups = groups_.size() + stale_.size();
+  c.contained = contained_.size();
   return c;
 }
 

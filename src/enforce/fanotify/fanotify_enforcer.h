@@ -69,11 +69,18 @@ public:
     std::chrono::milliseconds proof_timeout{1500};
     // Tests only: groups get no marks, like a layout whose marks miss the workload.
     bool test_unmarked = false;
+    // Tests only: building a group fails once this many are in use (0: no such bound), as
+    // when fanotify_init hits the kernel's max_user_groups or the open-files limit.
+    size_t test_max_groups = 0;
     // Tests only: called on the event thread for every event before it is decided.
     std::function<void(int tid, uint64_t mask)> on_event;
     // Tests only: called on a responder thread once an event's path is journaled.
     std::function<void(int tid, const std::string& path)> on_path;
   };
+
+  // Ignore marks (cached allows) of all workloads together: they count against the kernel's
+  // max_user_marks (which the mount marks of new groups need too) and pin inodes.
+  static constexpr size_t kMaxCachedTotal = 262144;
 
   // The fd holder id of the exec backstop's link (no container id looks like it).
   static constexpr const char* kBackstopId = "corral:exec-backstop";
@@ -116,10 +123,28 @@ private:
   void release_leftovers_locked(const fanotify::Group& g);
   void hand_over_locked(const std::string& id, int fd, const std::string& meta);
   void start_backstop();
+  // The responder the prover's thread may start reading groups on (null once stopping).
+  std::mutex reading_mu_;
+  fanotify::Responder* reading_ = nullptr;
   Result<void> enforce_locked(const workload::Workload& w,
                               std::shared_ptr<const policy::RuleSet> rules);
   void on_backstop_hit(const ExecBackstop::Hit& hit);
-  void alert_backstop_hit(const fanotify::Group& g, const ExecBackstop::Hit& hit);
+  // Who a hit is about: the workload, the rules it was judged by, its root's prefix.
+  struct HitContext {
+    workload::Workload workload;
+    std::shared_ptr<const policy::RuleSet> rules;
+    std::string root_prefix;
+  };
+  void alert_backstop_hit(const HitContext& c, const ExecBackstop::Hit& hit);
+  // A workload no group could be built for, under rules that deny what cannot be judged: the
+  // exec backstop kills every exec in it (nothing is approved) until a group enforces it.
+  void contain_locked(const workload::Workload& w, std::shared_ptr<const policy::RuleSet> rules,
+                      std::string& why);
+  struct Contained {
+    uint64_t cgroup = 0;
+    HitContext context;
+  };
+  std::map<std::string, Contained> contained_; // by workload id
 
   Options options_;
   std::unique_ptr<fanotify::Stats> stats_;

@@ -94,9 +94,12 @@ Result<std::shared_ptr<Group>> Group::make(const workload::Workload& w,
   (*g)->fd_.reset(::fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_TID |
                                       FAN_UNLIMITED_QUEUE,
                                   O_RDONLY | O_LARGEFILE | O_CLOEXEC));
-  if (!(*g)->fd_)
-    return errno_error("fanotify_init", "needs CAP_SYS_ADMIN and a kernel with "
-                                        "CONFIG_FANOTIFY_ACCESS_PERMISSIONS");
+  if (!(*g)->fd_) {
+    return errno_error("fanotify_init", errno == EMFILE || errno == ENFILE
+                                            ? kGroupLimitHint
+                                            : "needs CAP_SYS_ADMIN and a kernel with "
+                                              "CONFIG_FANOTIFY_ACCESS_PERMISSIONS");
+  }
   if (!mark) return g;
   auto report = mark_mounts((*g)->fd(), w.init_pid, (*g)->mask_);
   if (!report) return report.error();

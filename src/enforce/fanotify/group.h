@@ -63,6 +63,7 @@ public:
   [[nodiscard]] uint64_t mask() const { return mask_; }
   [[nodiscard]] const workload::Workload& workload() const { return workload_; }
   [[nodiscard]] const policy::RuleSet& rules() const { return *rules_; }
+  [[nodiscard]] const std::shared_ptr<const policy::RuleSet>& rules_ptr() const { return rules_; }
   // The verdict for an access of category `c` that cannot be judged (kUndecidablePath).
   [[nodiscard]] const policy::Verdict& undecidable(policy::Category c) const {
     return c == policy::Category::Process ? undecidable_exec_ : undecidable_file_;
@@ -109,7 +110,7 @@ public:
   // Interpreters of binaries whose exec is cached by an ignore mark: their exec produces
   // no event, so only the interpreter's open tells us about it.
   std::set<FileId> cached_interpreters;
-  size_t cached = 0;                  // ignore marks placed by this group
+  std::atomic<size_t> cached{0};      // ignore marks placed by this group
   std::atomic<uint64_t> approvals{0}; // exec backstop approvals made by this group
   // Built by an earlier agent (fd holder): its ignore marks may cache execs whose
   // interpreters this group never saw named, so interpreter loads are told by the kernel

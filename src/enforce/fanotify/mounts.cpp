@@ -131,6 +131,12 @@ Result<MarkReport> mark_mounts(int group_fd, int pid, uint64_t mask) {
     const std::string object = "/proc/self/fd/" + std::to_string(fd->get());
     if (::fanotify_mark(group_fd, FAN_MARK_ADD | FAN_MARK_MOUNT, mask, AT_FDCWD, object.c_str()) !=
         0) {
+      // The marks limit: a group missing some of the workload's mounts is not built at all.
+      if (errno == ENOSPC) {
+        return Error{"cannot mark " + m.mount_point + " of pid " + std::to_string(pid) + ": " +
+                         std::strerror(errno),
+                     kGroupLimitHint, ENOSPC};
+      }
       report.failed.push_back(m.mount_point + " (" + m.fstype + "): " + std::strerror(errno));
       continue;
     }

@@ -15,6 +15,13 @@
 
 namespace corral::enforce::fanotify {
 
+// Why fanotify_init or a mark fails with EMFILE/ENOSPC on a busy node, and what to do.
+inline constexpr const char* kGroupLimitHint =
+    "the kernel's fanotify limits (fs.fanotify.max_user_groups, max_user_marks) or the agent's "
+    "open-files limit are reached: corrald raises them at start to fit --max-workloads (see "
+    "`corral get status`); raise that flag, or the limits on the node if /proc/sys is read-only";
+
+
 struct MountEntry {
   int id = 0;              // mount id (field 1), as statx(STATX_MNT_ID) reports it
   std::string mount_point; // relative to the process's root, octal escapes decoded

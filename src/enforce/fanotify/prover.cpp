@@ -24,7 +24,6 @@ struct Prover::Proof {
   std::unique_ptr<Canary> canary; // prover thread only
   std::chrono::steady_clock::time_point deadline;
   std::atomic<bool> seen{false};   // the group received the canary's event
-  bool started = false;            // under mu_: begin() waits for it
   bool cancelled = false;          // under mu_: forgotten, or replaced by a newer proof
   std::vector<std::string> misses; // what each failed canary did
 };
@@ -54,7 +53,6 @@ void Prover::begin(const std::shared_ptr<Group>& g) {
   results_[p->workload.id] = Enforcement{Enforcement::State::Proving, ""};
   requests_.push_back(p);
   cv_.notify_all();
-  cv_.wait(lock, [&] { return p->started || stop_; });
 }
 
 bool Prover::on_event(const Group& g, int tid, bool& allow) {
@@ -96,12 +94,8 @@ void Prover::run() {
     lock.unlock();
     for (auto& p : fresh) {
       start(p, true);
+      if (auto g = p->group.lock(); g && options_.on_started) options_.on_started(g);
       active.push_back(std::move(p));
-    }
-    if (!fresh.empty()) {
-      std::lock_guard l(mu_);
-      for (auto& p : active) p->started = true;
-      cv_.notify_all();
     }
     std::erase_if(active, [&](const std::shared_ptr<Proof>& p) { return check(p); });
     lock.lock();
@@ -111,7 +105,11 @@ void Prover::run() {
       cv_.wait_for(lock, kPoll, [&] { return stop_ || !requests_.empty(); });
     }
   }
+  auto unstarted = std::move(requests_);
   lock.unlock();
+  for (auto& p : unstarted) { // never left unread: their tasks would wait for ever
+    if (auto g = p->group.lock(); g && options_.on_started) options_.on_started(g);
+  }
   for (auto& p : active) { // killed and reaped by ~Canary, here on the thread that made them
     std::lock_guard l(mu_);
     if (p->canary) canaries_.erase(p->canary->pid());

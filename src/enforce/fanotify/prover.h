@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -34,15 +35,21 @@ public:
     // How long a canary may take to raise its event. An event arrives within microseconds
     // of the exec; the bound covers a loaded node (and an event thread busy with a batch).
     std::chrono::milliseconds timeout{1500};
+    // Called on the prover's thread once a group's first canary waits in its permission
+    // event (or none could be started): the group may be read from then on.
+    std::function<void(const std::shared_ptr<Group>&)> on_started;
   };
   explicit Prover(Options options);
   ~Prover(); // stops its thread; its canaries are killed by pid and reaped
   Prover(const Prover&) = delete;
   Prover& operator=(const Prover&) = delete;
 
-  // Starts proving `g` for its workload, replacing any proof of an earlier group. Call it
-  // before `g` is read: the first canary's event is then queued before any of the group's
-  // events is decided, so no ignore mark (cache) the group places can hide the canary.
+  // Starts proving `g` for its workload, replacing any proof of an earlier group, and
+  // returns at once. Read `g` only from on_started: the first canary's event is then queued
+  // before any of the group's events is decided, so no ignore mark (cache) the group places
+  // can hide the canary. (Waiting here for each canary made applying a policy to hundreds
+  // of workloads take seconds; the groups are now built at once and read as their canaries
+  // start.)
   void begin(const std::shared_ptr<Group>& g);
   // For every permission event, before it is decided (event thread): true when `tid` is a
   // canary's, which must then be answered `allow`: denied on the group being proven (it

@@ -139,11 +139,15 @@ size_t Responder::journal_slot(const Worker& w, size_t i) const {
   return w.index * kBatch + i;
 }
 
-Result<void> Responder::add(std::shared_ptr<Group> g) {
+Result<void> Responder::add(std::shared_ptr<Group> g, bool read) {
   const int fd = g->fd();
   {
     std::lock_guard lock(groups_mu_);
     groups_[fd] = std::move(g);
+    if (!read) {
+      unread_.insert(fd);
+      return {};
+    }
   }
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLONESHOT;
@@ -157,13 +161,29 @@ Result<void> Responder::add(std::shared_ptr<Group> g) {
   return {};
 }
 
+void Responder::read(const std::shared_ptr<Group>& g) {
+  std::lock_guard lock(groups_mu_);
+  const int fd = g->fd();
+  const auto it = groups_.find(fd);
+  if (it == groups_.end() || it->second != g || unread_.erase(fd) == 0) return;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLONESHOT;
+  ev.data.fd = fd;
+  // Cannot fail for a valid fanotify fd not yet in the set; should it, nothing reads the
+  // group: its events wait and the workload shows as NOT ENFORCED (its canary is unseen).
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0 && log_)
+    log_("fanotify: cannot read the group of " + g->workload().id + ": " + strerror(errno));
+}
+
 void Responder::remove(const std::shared_ptr<Group>& g) {
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, g->fd(), nullptr);
   {
     std::lock_guard lock(groups_mu_);
     groups_.erase(g->fd());
+    unread_.erase(g->fd());
   }
   // Now, on this thread: a group nobody reads would hold its events until closed.
+  if (!g->closed()) stats_.cache_marks -= g->cached;
   g->shut_down();
 }
 

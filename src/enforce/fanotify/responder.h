@@ -31,6 +31,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/fd.h"
@@ -48,6 +49,8 @@ struct Stats {
   std::atomic<uint64_t> leftovers{0};
   std::atomic<uint64_t> errors_denied{0}; // undecidable under posture block
   std::atomic<uint64_t> cached{0}, interpreters{0}, write_unknown{0};
+  // Ignore marks of the groups still open (cached counts every one ever placed).
+  std::atomic<uint64_t> cache_marks{0};
 };
 
 class Responder;
@@ -98,8 +101,11 @@ public:
   Responder(const Responder&) = delete;
   Responder& operator=(const Responder&) = delete;
 
-  // Starts answering the events of `g`.
-  Result<void> add(std::shared_ptr<Group> g);
+  // Starts answering the events of `g`; with `read` false, only once read(g) is called
+  // (its events queue in the kernel meanwhile, their tasks waiting).
+  Result<void> add(std::shared_ptr<Group> g, bool read = true);
+  // Starts reading a group added with `read` false; nothing if it is gone or read already.
+  void read(const std::shared_ptr<Group>& g);
   // Stops reading `g` and shuts it down (Group::shut_down) on the calling thread.
   void remove(const std::shared_ptr<Group>& g);
 
@@ -126,6 +132,7 @@ private:
 
   std::mutex groups_mu_;
   std::unordered_map<int, std::shared_ptr<Group>> groups_; // by group fd
+  std::unordered_set<int> unread_;                          // added, read() not called yet
 
   std::mutex mu_; // the workers and their batches
   std::condition_variable cv_;
