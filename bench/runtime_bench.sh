@@ -189,13 +189,17 @@ for w in "${what[@]}"; do
       printf '%-46s %.1f MiB with %s enforced containers\n' "agent RSS" \
         "$(awk -v k="$rss" 'BEGIN{print k/1024}')" "$(enforced)"
     }
+    killed=0 # by the start race (README, known gaps): the exec backstop kills an entrypoint
     for half in 1 2; do
       s=$(date +%s%N)
-      corral_rt_run_many "scale$half-" $((n / 2)) "$dir/rootfs" app=bench -- sleep 1000000
-      corral_rt_wait_for 120 all_enforced $((half * n / 2 + 1)) ||
-        corral_rt_die "only $(enforced) of $((half * n / 2 + 1)) containers are enforced"
-      printf '%-46s %.1f s (containerd start included)\n' "start $((n / 2)) containers -> enforced" \
-        "$(awk -v a="$s" -v b="$(date +%s%N)" 'BEGIN{print (b-a)/1e9}')"
+      CORRAL_RT_STOPPED=0
+      CORRAL_RT_STOPPED_OK=1 corral_rt_run_many "scale$half-" $((n / 2)) "$dir/rootfs" app=bench -- sleep 1000000
+      killed=$((killed + CORRAL_RT_STOPPED))
+      corral_rt_wait_for 120 all_enforced $((half * n / 2 + 1 - killed)) ||
+        corral_rt_die "only $(enforced) of $((half * n / 2 + 1 - killed)) containers are enforced"
+      printf '%-46s %.1f s (containerd start included); %d killed at start\n' \
+        "start $((n / 2)) containers -> enforced" \
+        "$(awk -v a="$s" -v b="$(date +%s%N)" 'BEGIN{print (b-a)/1e9}')" "$CORRAL_RT_STOPPED"
       rss_line
     done
     times=()
@@ -206,10 +210,10 @@ for w in "${what[@]}"; do
       "${corral[@]}" apply -f "$dir/s$r.yaml" >/dev/null
       times+=($((($(date +%s%N) - s) / 1000)))
     done
-    printf '%-46s %s us (median of %d)\n' "corral apply -> $((n + 1)) workloads in the kernel" \
+    printf '%-46s %s us (median of %d)\n' "corral apply -> $((n + 1 - killed)) workloads in the kernel" \
       "$(printf '%s\n' "${times[@]}" | median)" "$runs"
     rss_line
-    alternate "exec loop, $((n + 1)) enforced: $loops x true" "for ((i=0;i<$loops;i++)); do /usr/bin/true; done"
+    alternate "exec loop, $((n + 1 - killed)) enforced: $loops x true" "for ((i=0;i<$loops;i++)); do /usr/bin/true; done"
     corral_rt_kill_many scale
     ;;
   window)

@@ -41,11 +41,15 @@ std::optional<nlohmann::json> read_json(const std::string& path) {
 }
 
 // Written in place: a new inode per write (temp file + rename) made ext4 hunt for free
-// inodes on every apply. A write cut short by a crash leaves JSON that does not parse: the
-// holder then answers that workload with its undecidable verdict, as for a missing file.
+// inodes on every apply. A write cut short by a crash leaves JSON that does not parse (or a
+// valid one followed by the old tail, which the parser refuses too): the holder then
+// answers that workload with its undecidable verdict, as for a missing file.
+// Not O_TRUNC: ext4 flushes a file truncated to zero when it is closed (auto_da_alloc).
 bool write_file(const std::string& path, const std::string& text) {
-  const Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  return fd && ::write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  const Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+  return fd &&
+         ::pwrite(fd.get(), text.data(), text.size(), 0) == static_cast<ssize_t>(text.size()) &&
+         ::ftruncate(fd.get(), static_cast<off_t>(text.size())) == 0;
 }
 
 bool same_source(const std::vector<policy::PolicyPtr>& a, const std::vector<policy::PolicyPtr>& b) {

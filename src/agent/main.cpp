@@ -92,6 +92,13 @@ make_enforcer(const Flags& f, events::EventHub& hub, const agent::AgentConfig& c
   }
   o.exec_backstop = f.exec_backstop != "off";
   o.test_max_groups = f.test_max_groups;
+  // Cached allows never take the marks new groups need (64 mounts a workload), also where
+  // max_user_marks could not be raised.
+  const uint64_t marks = agent::read_kernel_limits().fanotify_marks;
+  const uint64_t for_mounts = 64 * static_cast<uint64_t>(f.max_workloads);
+  o.max_cached_total = static_cast<size_t>(
+      std::min<uint64_t>(enforce::FanotifyEnforcer::kMaxCachedTotal,
+                         marks > for_mounts ? marks - for_mounts : marks / 2));
   o.kept_backstop = std::move(kept_backstop);
   if (holder != nullptr) {
     o.on_group = [holder](const std::string& id, int fd, const std::string& meta) {

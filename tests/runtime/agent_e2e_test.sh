@@ -1315,7 +1315,7 @@ case_overlay_rootfs() {
 
 # get_status FIELD: a field of `corral get status -o json` (0 when absent: proto3 omits zeros).
 get_status() { corral get status -o json | jq -r --arg f "$1" '.[$f] // 0'; }
-_fingerprints() { corral get workloads -o json | jq -r '.workloads[].rulesFingerprint // ""' | sort | uniq -c; }
+_fingerprints() { corral get workloads -o json | jq -r '.workloads[].rules_fingerprint // ""' | sort | uniq -c; }
 
 # 300 containers under one allow-list with posture block: every one enforced (the first and
 # the last started deny a forbidden exec), a changed policy reaches all of them, and the
@@ -1331,13 +1331,13 @@ case_scale() {
   allow_policy "$tmp/p.yaml" scale-allow scale /usr/bin/bash /usr/bin/sleep /usr/bin/cat
   expect_cli 0 "namespace/$CORRAL_RT_NS annotated" annotate ns "$CORRAL_RT_NS" kubearmor-file-posture=block
   expect_cli 0 "KubeArmorPolicy/scale-allow configured" apply -f "$tmp/p.yaml"
-  [[ $(get_status enforced) == "$n" && $(get_status notEnforced) == 0 ]] ||
+  [[ $(get_status enforced) == "$n" && $(get_status not_enforced) == 0 ]] ||
     fail "after apply: $(corral get status)"
   for c in "$first" "$last"; do
     expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c id
     expect_run 0 "root:x" "$c" bash -c 'cat /etc/passwd'
   done
-  before=$(workload_field "$first" rulesFingerprint)
+  before=$(workload_field "$first" rules_fingerprint)
   [[ -n $before && $(_fingerprints) == "$(printf '%7d %s' "$n" "$before")" ]] ||
     fail "not every workload runs the policy's rules: $(_fingerprints)"
   pass "$n containers enforced by one apply; the first and last started deny id"
@@ -1345,7 +1345,7 @@ case_scale() {
   # The change: cat goes, id comes. It reaches every workload, all or nothing.
   allow_policy "$tmp/p.yaml" scale-allow scale /usr/bin/bash /usr/bin/sleep /usr/bin/id
   expect_cli 0 "KubeArmorPolicy/scale-allow configured" apply -f "$tmp/p.yaml"
-  after=$(workload_field "$last" rulesFingerprint)
+  after=$(workload_field "$last" rules_fingerprint)
   [[ $after != "$before" && $(_fingerprints) == "$(printf '%7d %s' "$n" "$after")" ]] ||
     fail "the change did not reach every workload: $(_fingerprints)"
   for c in "$first" "$last"; do
@@ -1355,7 +1355,7 @@ case_scale() {
   corral_rt_wait_for 30 bash -c "[[ \$('$CORRAL_RT_BIN/corral' get workloads -o json | jq '[.workloads[] | select(.enforcement == \"enforced\")] | length') == $n ]]" ||
     fail "not every workload is proven enforced: $(corral get workloads | awk '{print $NF}' | sort | uniq -c)"
   [[ $(get_status workloads) == "$n" && $(get_status enforced) == "$n" &&
-    $(get_status notEnforced) == 0 && $(get_status stale) == 0 ]] ||
+    $(get_status not_enforced) == 0 && $(get_status stale) == 0 ]] ||
     fail "get status disagrees: $(corral get status)"
   pass "a policy change reached all $n workloads; get status counts $n enforced, 0 stale"
 }
@@ -1420,7 +1420,7 @@ case_group_limit() {
     fail "the retry did not update the workloads: $(corral get workloads)"
   expect_run 0 "root:x" lim1 bash -c 'cat /etc/passwd'
   expect_run 126 "$(denied_exec /usr/bin/id)" lim2 bash -c id
-  [[ $(workload_field lim1 rulesFingerprint) == "$(workload_field lim2 rulesFingerprint)" ]] ||
+  [[ $(workload_field lim1 rules_fingerprint) == "$(workload_field lim2 rules_fingerprint)" ]] ||
     fail "lim1 and lim2 run different rules"
   pass "once groups are free the agent retries: the change is in force everywhere"
 }

@@ -249,6 +249,10 @@ corral_rt_run_many() {
     listed=$(corral_rt_ctr task ls 2>/dev/null)
     running=$(awk -v p="$prefix" 'index($1, p) == 1 && $3 == "RUNNING" {n++} END {print n+0}' <<<"$listed")
     ((running >= n)) && break
+    # CORRAL_RT_STOPPED_OK=1: containers that stopped (killed at start) are counted in
+    # CORRAL_RT_STOPPED instead of failing.
+    CORRAL_RT_STOPPED=$(awk -v p="$prefix" 'index($1, p) == 1 && $3 == "STOPPED" {n++} END {print n+0}' <<<"$listed")
+    ((${CORRAL_RT_STOPPED_OK:-0} && running + CORRAL_RT_STOPPED >= n)) && break
     if ((SECONDS >= deadline)); then
       awk -v p="$prefix" 'index($1, p) == 1 && $3 != "RUNNING"' <<<"$listed" | head -5 >&2
       corral_rt_die "only $running of $n containers $prefix* run"

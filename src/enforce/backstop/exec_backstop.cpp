@@ -274,12 +274,34 @@ Result<void> ExecBackstop::set(const Entry& e) {
   if (bpf_map_update_elem(files_.get(), &key, &rule, BPF_ANY) != 0) {
     return errno_error("add an exec backstop entry for " + e.path);
   }
+  std::lock_guard lock(index_mu_);
+  files_index_[e.key.mnt_ns].emplace(e.key.dev, e.key.ino);
   return {};
 }
 
 void ExecBackstop::erase(const Key& k) {
   const auto key = to_bpf(k);
   bpf_map_delete_elem(files_.get(), &key);
+  std::lock_guard lock(index_mu_);
+  if (const auto it = files_index_.find(k.mnt_ns); it != files_index_.end()) {
+    it->second.erase({k.dev, k.ino});
+    if (it->second.empty()) files_index_.erase(it);
+  }
+}
+
+void ExecBackstop::erase_namespace(uint64_t mnt_ns) {
+  std::set<std::pair<uint64_t, uint64_t>> keys;
+  {
+    std::lock_guard lock(index_mu_);
+    if (const auto it = files_index_.find(mnt_ns); it != files_index_.end()) {
+      keys = std::move(it->second);
+      files_index_.erase(it);
+    }
+  }
+  for (const auto& [dev, ino] : keys) {
+    const auto key = to_bpf(Key{mnt_ns, dev, ino});
+    bpf_map_delete_elem(files_.get(), &key);
+  }
 }
 
 std::vector<ExecBackstop::Entry> ExecBackstop::entries() const {
@@ -385,6 +407,9 @@ Result<bool> ExecBackstop::approve(uint64_t cgroup, const FileState& f, uint32_t
 
 void ExecBackstop::index_all_approvals() {
   std::lock_guard lock(index_mu_);
+  files_index_.clear();
+  for (const auto& [key, rule] : read_map<corral_backstop_key, corral_backstop_rule>(files_.get()))
+    files_index_[key.mnt_ns].emplace(key.dev, key.ino);
   approval_index_.clear();
   for (const auto& [key, a] :
        read_map<corral_backstop_file, corral_backstop_approved>(approved_.get()))

@@ -103,6 +103,8 @@ public:
   Result<void> set(const Entry& e);
   void erase(const Key& k);
   [[nodiscard]] std::vector<Entry> entries() const;
+  // Erases the entries of one mount namespace (without reading the whole map).
+  void erase_namespace(uint64_t mnt_ns);
   // The verdict for execs of files on internal mounts in mount namespace `mnt_ns`.
   Result<void> set_unmarked(uint64_t mnt_ns, Action action);
   void erase_unmarked(uint64_t mnt_ns);
@@ -145,6 +147,8 @@ private:
   std::mutex index_mu_;
   std::unordered_map<uint64_t, std::set<std::pair<uint64_t, uint64_t>>> approval_index_;
   void index_all_approvals();
+  // The keys in `files_` by mount namespace (set/erase keep it; filled with the approvals').
+  std::unordered_map<uint64_t, std::set<std::pair<uint64_t, uint64_t>>> files_index_;
   // The start times of the workloads whose mappings are judged (for mapped_since_).
   std::map<uint64_t, uint64_t> mapped_starts_;
   bool starts_indexed_ = false;

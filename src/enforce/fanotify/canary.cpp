@@ -7,8 +7,10 @@
 #include <cstddef>
 #include <cstring>
 #include <thread>
+#include <vector>
 
 #include <fcntl.h>
+#include <sched.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -55,6 +57,19 @@ struct ChildPlan {
   int go_read, go_write;
 };
 
+// A system call that returns -errno instead of setting errno (which is the agent thread's
+// in the canary's child).
+long raw_syscall3(long nr, long a, long b, long c) {
+#if defined(__x86_64__)
+  long ret = 0;
+  asm volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+  return ret;
+#else
+  const long ret = ::syscall(nr, a, b, c);
+  return ret < 0 ? -errno : ret;
+#endif
+}
+
 [[noreturn]] void leave(int code) {
   ::syscall(SYS_exit_group, code);
   __builtin_unreachable();
@@ -63,6 +78,8 @@ struct ChildPlan {
 // The canary after clone, in a copy of a multithreaded process: raw system calls only,
 // through syscall(2), which neither libc state nor a sanitizer's interceptors get between.
 [[noreturn]] void canary_child(const ChildPlan& c) {
+  // errno belongs to the agent's thread here (CLONE_VM): the exec's error is read from the
+  // raw return value instead.
   if (::syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 ||
       ::syscall(SYS_getppid) != c.parent)
     leave(kExitAbandoned);
@@ -73,8 +90,9 @@ struct ChildPlan {
   if (::syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
       ::syscall(SYS_prctl, PR_SET_SECCOMP, SECCOMP_MODE_FILTER, c.seccomp, 0, 0) != 0)
     leave(kExitUnconfined);
-  ::syscall(SYS_execve, c.path, c.argv, c.envp);
-  leave(kExitBase + errno);
+  const long r = raw_syscall3(SYS_execve, reinterpret_cast<long>(c.path),
+                             reinterpret_cast<long>(c.argv), reinterpret_cast<long>(c.envp));
+  leave(kExitBase + static_cast<int>(-r));
 }
 
 std::optional<FileId> executable_id(int fd) {
@@ -121,13 +139,29 @@ std::vector<std::string> canary_targets(int pid, const std::string& root_prefix)
   return out;
 }
 
+// What the canary's child reads after clone. It shares the agent's memory (CLONE_VM: a
+// fork copied the page tables of the whole agent for every canary, the largest cost of
+// building hundreds of groups), so all of it lives here, owned by the Canary until the child
+// is reaped — never on a stack frame that returns before the child execs.
+struct Canary::ChildMemory {
+  std::string root, path;
+  std::array<char*, 2> argv{};
+  std::array<char*, 1> envp{nullptr};
+  std::array<sock_filter, 9> filter{};
+  sock_fprog prog{};
+  ChildPlan plan{};
+  std::vector<char> stack = std::vector<char>(64 * 1024);
+};
+
+Canary::Canary(pid_t pid, std::string path) : pid_(pid), path_(std::move(path)) {}
+
 Result<std::unique_ptr<Canary>> Canary::spawn(int pid, const std::string& path) {
   // Everything the child needs is made here: after clone it may only make system calls.
-  const std::string root = "/proc/" + std::to_string(pid) + "/root";
-  const std::string exec_path = path;
-  std::array<char*, 2> argv{const_cast<char*>(exec_path.c_str()), nullptr};
-  std::array<char*, 1> envp{nullptr};
-  std::array<sock_filter, 9> filter{{
+  auto m = std::make_unique<ChildMemory>();
+  m->root = "/proc/" + std::to_string(pid) + "/root";
+  m->path = path;
+  m->argv = {m->path.data(), nullptr};
+  m->filter = {{
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kAuditArch, 1, 0),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
@@ -138,24 +172,25 @@ Result<std::unique_ptr<Canary>> Canary::spawn(int pid, const std::string& path) 
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
   }};
-  const sock_fprog prog{static_cast<unsigned short>(filter.size()), filter.data()};
-  const long parent = ::getpid();
+  m->prog = sock_fprog{static_cast<unsigned short>(m->filter.size()), m->filter.data()};
   // The child waits for a byte on this pipe before it execs: the enforcer must know its pid
   // before its event can be read.
   std::array<int, 2> go{-1, -1};
   if (::pipe2(go.data(), O_CLOEXEC) != 0) return errno_error("pipe for the canary");
   const Fd go_read(go[0]);
   Fd go_write(go[1]);
+  m->plan = ChildPlan{m->root.c_str(), m->path.c_str(), m->argv.data(), m->envp.data(),
+                      &m->prog,        ::getpid(),      go[0],         go[1]};
 
-  // A raw clone, like fork() without its atfork handlers (gRPC and others register some).
-  const long child = ::syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, 0);
+  // CLONE_VM without CLONE_FILES/CLONE_FS: its own fd table and root (chroot stays its own),
+  // no atfork handlers (gRPC and others register some), and no copy of the agent's memory.
+  const auto child_main = [](void* plan) -> int { canary_child(*static_cast<ChildPlan*>(plan)); };
+  const int child = ::clone(child_main, m->stack.data() + m->stack.size(), CLONE_VM | SIGCHLD,
+                            &m->plan);
   if (child < 0) return errno_error("clone the canary");
-  if (child == 0) {
-    canary_child(ChildPlan{root.c_str(), exec_path.c_str(), argv.data(), envp.data(), &prog, parent,
-                           go[0], go[1]});
-  }
   std::unique_ptr<Canary> c(new Canary(static_cast<pid_t>(child), path));
   c->go_ = std::move(go_write);
+  c->memory_ = std::move(m);
   return c;
 }
 

@@ -205,11 +205,7 @@ void EventHandler::rules_changed(Group* old, uint64_t mnt_ns, const policy::Rule
   if (options_.backstop == nullptr || mnt_ns == 0) return;
   // A new group starts with an empty cache and lists what it caches itself; the entries
   // belong to caches that are going. (A reused group keeps its cache and its entries.)
-  if (!reused) {
-    for (const auto& e : options_.backstop->entries()) {
-      if (e.key.mnt_ns == mnt_ns) options_.backstop->erase(e.key);
-    }
-  }
+  if (!reused) options_.backstop->erase_namespace(mnt_ns);
   // Files on internal mounts (memfd): the verdict an exec fanotify never sees would get.
   const auto unmarked =
       rules == nullptr

@@ -59,7 +59,7 @@ Result<std::unique_ptr<FanotifyEnforcer>> FanotifyEnforcer::make(Options options
                              e->options_.log,
                              e->options_.cache,
                              e->options_.max_cached_per_workload,
-                             kMaxCachedTotal,
+                             e->options_.max_cached_total,
                              e->backstop_.get(),
                              e->options_.on_event};
   e->handler_ = std::make_unique<fanotify::EventHandler>(std::move(h), *e->stats_);

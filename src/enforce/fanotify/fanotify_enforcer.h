@@ -31,6 +31,10 @@ struct Stats;
 
 class FanotifyEnforcer final : public Enforcer {
 public:
+  // Ignore marks (cached allows) of all workloads together: they count against the kernel's
+  // max_user_marks (which the mount marks of new groups need too) and pin inodes.
+  static constexpr size_t kMaxCachedTotal = 262144;
+
   struct Options {
     AlertSink sink; // may be empty: no alerts
     // The longest an event may wait for its verdict before the workload's undecidable
@@ -48,6 +52,9 @@ public:
     std::function<void(const std::string&)> log; // operational messages; may be empty
     bool cache = true;                           // inode ignore marks (off: benchmarks)
     size_t max_cached_per_workload = 16384;      // ignore marks pin inodes in the kernel
+    // Of all workloads together: the kernel's max_user_marks less what the mount marks of
+    // every workload need (main.cpp), at most kMaxCachedTotal.
+    size_t max_cached_total = kMaxCachedTotal;
     // Each group that starts enforcing a workload (its fd, and `meta`: what it was built
     // for), and each workload whose group is released: the agent keeps copies of the fds
     // in its fd holder so that enforcement outlives the agent. May be empty.
@@ -77,10 +84,6 @@ public:
     // Tests only: called on a responder thread once an event's path is journaled.
     std::function<void(int tid, const std::string& path)> on_path;
   };
-
-  // Ignore marks (cached allows) of all workloads together: they count against the kernel's
-  // max_user_marks (which the mount marks of new groups need too) and pin inodes.
-  static constexpr size_t kMaxCachedTotal = 262144;
 
   // The fd holder id of the exec backstop's link (no container id looks like it).
   static constexpr const char* kBackstopId = "corral:exec-backstop";

@@ -34,7 +34,7 @@ uint64_t event_mask(const policy::RuleSet& rules) {
 
 Result<std::shared_ptr<Group>> Group::prepare(const workload::Workload& w,
                                               std::shared_ptr<const policy::RuleSet> rules,
-                                              const LogFn& log) {
+                                              const LogFn& log, std::string* mountinfo) {
   if (w.init_pid <= 0) return Error{"workload " + w.id + " has no running process", "", 0};
   const std::string pid = std::to_string(w.init_pid);
   const auto ours = mount_namespace("self");
@@ -63,8 +63,9 @@ Result<std::shared_ptr<Group>> Group::prepare(const workload::Workload& w,
   if (g->cgroup_id_ == 0 && log) log("exec backstop: " + w.id + " not listed: " + why);
   g->start_ns_ = process_start_ns(w.init_pid).value_or(0);
   // The superblock of every mount now, so that an exec's approval reads no mountinfo.
-  if (const auto text = read_proc_file("/proc/" + pid + "/mountinfo", 256 * 1024)) {
+  if (auto text = read_proc_file("/proc/" + pid + "/mountinfo", kMaxMountinfo)) {
     for (const auto& m : parse_mountinfo(*text)) g->devs_[m.id] = m.dev;
+    if (mountinfo != nullptr) *mountinfo = std::move(*text);
   }
   // Exact process paths by identity, for events whose path is too long to read. Bounded:
   // a path longer than PATH_MAX is an attacker's doing, never a rule's.
@@ -84,7 +85,8 @@ Result<std::shared_ptr<Group>> Group::prepare(const workload::Workload& w,
 Result<std::shared_ptr<Group>> Group::make(const workload::Workload& w,
                                            std::shared_ptr<const policy::RuleSet> rules,
                                            const LogFn& log, bool mark) {
-  auto g = prepare(w, std::move(rules), log);
+  std::string mountinfo;
+  auto g = prepare(w, std::move(rules), log, &mountinfo);
   if (!g) return g;
   // FAN_REPORT_TID: the event names the thread, whose /proc/<tid>/syscall and stack are
   // the ones blocked in the open. FAN_UNLIMITED_QUEUE: on a full queue (16384 events by
@@ -101,7 +103,7 @@ Result<std::shared_ptr<Group>> Group::make(const workload::Workload& w,
                                               "CONFIG_FANOTIFY_ACCESS_PERMISSIONS");
   }
   if (!mark) return g;
-  auto report = mark_mounts((*g)->fd(), w.init_pid, (*g)->mask_);
+  auto report = mark_mounts((*g)->fd(), w.init_pid, (*g)->mask_, mountinfo);
   if (!report) return report.error();
   if (log) {
     for (const auto& f : report->failed) log("fanotify: " + w.id + ": cannot mark " + f);
@@ -111,7 +113,7 @@ Result<std::shared_ptr<Group>> Group::make(const workload::Workload& w,
 
 Result<std::shared_ptr<Group>> Group::adopt(Fd fd, const workload::Workload& w,
                                             std::shared_ptr<const policy::RuleSet> rules) {
-  auto g = prepare(w, std::move(rules), nullptr);
+  auto g = prepare(w, std::move(rules), nullptr, nullptr);
   if (!g) return g;
   // The fd shares the original file description, FAN_NONBLOCK included (SCM_RIGHTS).
   (*g)->fd_ = std::move(fd);

@@ -119,9 +119,10 @@ public:
 
 private:
   Group() = default;
+  // `mountinfo` (may be null) gets the workload's mountinfo as read for the group.
   static Result<std::shared_ptr<Group>> prepare(const workload::Workload& w,
                                                 std::shared_ptr<const policy::RuleSet> rules,
-                                                const LogFn& log);
+                                                const LogFn& log, std::string* mountinfo);
   struct Expectation {
     std::string interp;
     std::chrono::steady_clock::time_point expires;

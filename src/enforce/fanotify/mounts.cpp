@@ -98,9 +98,9 @@ std::vector<MountEntry> parse_mountinfo(std::string_view text) {
   return out;
 }
 
-Result<MarkReport> mark_mounts(int group_fd, int pid, uint64_t mask) {
+Result<MarkReport> mark_mounts(int group_fd, int pid, uint64_t mask, const std::string& mountinfo) {
   const std::string info_path = "/proc/" + std::to_string(pid) + "/mountinfo";
-  const auto text = read_proc_file(info_path, 4 * 1024 * 1024);
+  const auto text = mountinfo.empty() ? read_proc_file(info_path, kMaxMountinfo) : mountinfo;
   if (!text) return errno_error("read " + info_path);
   auto root = open_root(pid);
   if (!root) return root.error();

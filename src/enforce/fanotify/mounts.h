@@ -50,6 +50,10 @@ struct MarkReport {
 // Safety: each mount point is resolved with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS)
 // from the workload's root, and its mount id must equal the one mountinfo lists, so a
 // symlink swapped in by the workload can never lead the mark out to a host mount.
-Result<MarkReport> mark_mounts(int group_fd, int pid, uint64_t mask);
+// `mountinfo`: the pid's mountinfo if the caller has just read it ("" reads it here).
+Result<MarkReport> mark_mounts(int group_fd, int pid, uint64_t mask,
+                               const std::string& mountinfo = "");
+// The most of a mountinfo that is read (a workload with more mounts is refused).
+inline constexpr size_t kMaxMountinfo = 4 * 1024 * 1024;
 
 } // namespace corral::enforce::fanotify

@@ -2,6 +2,7 @@
 
 #include <ctime>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include <sys/stat.h>
@@ -28,10 +29,15 @@ std::optional<std::string> cgroup2_path(const std::string& pid) {
   return std::nullopt;
 }
 
-// Where the cgroup v2 hierarchy is mounted in the agent's mount namespace.
+// Where the cgroup v2 hierarchy is mounted in the agent's mount namespace: read once found
+// (it was read again for every group built).
 std::optional<std::string> cgroup2_mount() {
+  static std::mutex mu;
+  static std::optional<std::string> found;
+  std::lock_guard lock(mu);
+  if (found) return found;
   for (const auto& m : parse_mountinfo(read_file("/proc/self/mountinfo"))) {
-    if (m.fstype == "cgroup2") return m.mount_point;
+    if (m.fstype == "cgroup2") return found = m.mount_point;
   }
   return std::nullopt;
 }
