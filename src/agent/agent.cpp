@@ -210,6 +210,9 @@ void Agent::upsert_workload(const workload::Workload& w) {
   }
   std::vector<std::string> failed; // logged and alerted as they happen
   for (const auto& m : reconcile_one_locked(e, &failed)) log_("workload " + w.id + ": " + m);
+  // Only its first enforcement may judge what ran since the runtime created it; a policy
+  // applied later judges new execs only.
+  e.w.fresh = false;
 }
 
 size_t Agent::retry_failed() {

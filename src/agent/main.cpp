@@ -41,6 +41,7 @@ struct Flags {
   int test_stall_ms = 0; // tests only: every event stalls this long once its path is known
   size_t max_workloads = 1024;
   size_t test_max_groups = 0; // tests only: refuse to build more groups than this
+  int test_delay_created_ms = 0; // tests only: a just-created task is handled this late
 };
 
 // What `max_workloads` enforced workloads need (kernel_limits.h): a group each and a second
@@ -219,7 +220,10 @@ int run(const Flags& f) {
 
   workload::ContainerdSource::Options so;
   so.socket = f.containerd_socket;
-  so.upsert = [&agent](const workload::Workload& w) { agent.upsert_workload(w); };
+  so.upsert = [&agent, delay = f.test_delay_created_ms](const workload::Workload& w) {
+    if (w.fresh && delay > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+    agent.upsert_workload(w);
+  };
   so.remove = [&agent](const std::string& id) { agent.remove_workload(id); };
   so.log = log;
   std::promise<void> first_sync;
@@ -326,6 +330,8 @@ int main(int argc, char** argv) {
       ->group(""); // tests only (agent crash with events in hand)
   app.add_option("--test-max-groups", f.test_max_groups)
       ->group(""); // tests only: group creation fails beyond this many, as on EMFILE
+  app.add_option("--test-delay-created-ms", f.test_delay_created_ms)
+      ->group(""); // tests only: the agent comes after a new container's start
   app.add_option("--max-workloads", f.max_workloads,
                  "Workloads this node may enforce at once: the kernel limits the enforcer "
                  "needs (fanotify groups and marks per user, open files) are raised to fit "

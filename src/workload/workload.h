@@ -20,6 +20,10 @@ struct Workload {
   std::string runtime = "containerd";
   std::string runtime_namespace; // containerd namespace
   int init_pid = 0;              // host pid of the task's init process; 0 = not running
+  // Reported as just created (containerd's /tasks/create): its init was the runtime's,
+  // waiting to run the workload's program, when the runtime said so. An enforcer that comes
+  // later than the start judges the program that ran meanwhile.
+  bool fresh = false;
   std::string root_path;         // /proc/<init_pid>/root
   uint64_t cgroup_id = 0;
   uint64_t pidns_inode = 0;

@@ -1425,6 +1425,46 @@ case_group_limit() {
   pass "once groups are free the agent retries: the change is in force everywhere"
 }
 
+# The agent comes after a new container's start (a test-only delay of 2 s stands for a
+# node too busy to keep up with containerd): the program its init ran meanwhile was never
+# judged. It is judged when the container is enforced: a denied one is killed and alerted,
+# an allowed one runs on, and nothing else changes for containers that ran before a policy.
+case_late_agent() {
+  setup --test-delay-created-ms 2000
+  allow_policy "$tmp/p.yaml" late-allow late /usr/bin/bash /usr/bin/sleep
+  expect_cli 0 "annotated" annotate ns "$CORRAL_RT_NS" kubearmor-file-posture=block
+  expect_cli 0 "configured" apply -f "$tmp/p.yaml"
+  local m0 c
+  m0=$(corral logs --json | wc -l)
+  corral_rt_run late-ok "$tmp/rootfs" app=late -- /usr/bin/sleep 1000000
+  CORRAL_RT_CONTAINERS+=(late-bad)
+  corral_rt_ctr run -d --rootfs --label app=late "$(cd "$tmp/rootfs" && pwd)" late-bad \
+    /usr/bin/dash -c 'while :; do /usr/bin/sleep 1; done' >/dev/null
+  corral_rt_wait_for 10 bash -c "ctr --address '$CORRAL_RT_ADDRESS' --namespace '$CORRAL_RT_NS' task ls | grep -q '^late-bad .*STOPPED'" ||
+    fail "late-bad's forbidden init (dash) runs on: $(corral_rt_ctr task ls)"
+  ALERT=$(corral logs --json | tail -n +"$((m0 + 1))" | jq -c 'select(.ContainerName == "late-bad" and .Resource == "/usr/bin/dash")' | head -n 1)
+  [[ -n $ALERT ]] || fail "no alert for late-bad's dash: $(corral logs --json | tail -n 3)"
+  check_alert PolicyName=DefaultPosture Action=Block Result="Permission denied" Operation=Process
+  [[ $(jq -r .Data <<<"$ALERT") == *"ran before its rules were in force"*"signal=SIGKILL"* ]] ||
+    fail "the alert does not say why: $ALERT"
+  await_enforced late-ok
+  [[ $(corral_rt_task_status late-ok) == RUNNING ]] || fail "late-ok's allowed sleep was stopped"
+  expect_run 126 "$(denied_exec /usr/bin/id)" late-ok bash -c id
+  pass "a program that ran before the late agent enforced its container: killed when denied"\
+    "(alerted, says why), left running when allowed"
+
+  # A container that ran before its policy existed keeps running: only new execs are judged.
+  c=late-before
+  corral_rt_run "$c" "$tmp/rootfs" app=before -- /usr/bin/dash -c 'while :; do /usr/bin/sleep 1; done'
+  await_listed "$c"
+  allow_policy "$tmp/q.yaml" before-allow before /usr/bin/bash /usr/bin/sleep
+  expect_cli 0 "configured" apply -f "$tmp/q.yaml"
+  await_enforced "$c"
+  sleep 1.5
+  [[ $(corral_rt_task_status "$c") == RUNNING ]] || fail "$c was stopped by a policy applied later"
+  pass "a policy applied to a running container judges new execs only"
+}
+
 if ! declare -F "case_$case_name" >/dev/null; then
   echo "unknown case '$case_name'; cases: $(declare -F | awk '$3 ~ /^case_/ {sub("case_", "", $3); printf "%s ", $3}')" >&2
   exit 2

@@ -1,9 +1,11 @@
 #include "enforce/fanotify/fanotify_enforcer.h"
 
+#include <csignal>
 #include <set>
 
 #include <fcntl.h>
 #include <sys/fanotify.h>
+#include <sys/stat.h>
 
 #include "core/fd.h"
 #include "core/strings.h"
@@ -12,6 +14,7 @@
 #include "enforce/fanotify/group.h"
 #include "enforce/fanotify/journal.h"
 #include "enforce/fanotify/mounts.h"
+#include "enforce/fanotify/proc_reader.h"
 #include "enforce/fanotify/prover.h"
 #include "enforce/fanotify/responder.h"
 #include "enforce/fanotify/workload_facts.h"
@@ -340,6 +343,7 @@ Result<void> FanotifyEnforcer::enforce_locked(const workload::Workload& w,
   }
   if (reuse) release_leftovers_locked(**group);
   auto& slot = groups_[w.id];
+  const bool first_for_task = !slot || slot->mnt_ns() != (*group)->mnt_ns();
   // Before the new group reads anything: backstop entries of the old caches go (a new group
   // guards what it caches itself), the old group can add no more.
   if (slot && slot->mnt_ns() != (*group)->mnt_ns()) // a new task (restarted container)
@@ -369,7 +373,45 @@ Result<void> FanotifyEnforcer::enforce_locked(const workload::Workload& w,
     metas_[w.id] = meta;
   else
     hand_over_locked(w.id, slot->fd(), meta);
+  if (w.fresh && first_for_task && !reuse) judge_started_program_locked(*slot);
   return {};
+}
+
+void FanotifyEnforcer::judge_started_program_locked(const fanotify::Group& g) {
+  const std::string exe_link = "/proc/" + std::to_string(g.workload().init_pid) + "/exe";
+  const Fd exe(::open(exe_link.c_str(), O_PATH | O_CLOEXEC));
+  const auto mount = exe ? fanotify::mount_id_of(exe.get()) : std::nullopt;
+  // Still the runtime's init (its binary is not on the workload's mounts): the program's
+  // exec comes through the marks and the exec backstop, which are in place now.
+  if (!mount || !g.workload_mount(*mount)) return;
+  const auto link = fanotify::read_link(exe_link);
+  struct stat st {};
+  if (!link || ::fstat(exe.get(), &st) != 0) return;
+  const std::string path = fanotify::strip_root(*link, g.root_prefix());
+  auto v = policy::decide(g.rules(),
+                          policy::Access{policy::Category::Process, path, {}, false, true});
+  if (v.allow && g.new_file(st)) v = g.undecidable(policy::Category::Process);
+  if (v.allow && !v.alert) return;
+  // Denied: the program goes now, as its exec would have been refused. (Its pid is the
+  // workload's init, alive: the runtime reaps it only once we are done.)
+  const bool killed = !v.allow && ::kill(g.workload().init_pid, SIGKILL) == 0;
+  if (options_.log) {
+    options_.log("fanotify: " + g.workload().id + ": its program " + path +
+                 " ran before its rules were in force" + (killed ? "; killed" : ""));
+  }
+  if (!options_.sink) return;
+  fanotify::Actor who;
+  who.tid = who.tgid = g.workload().init_pid;
+  who.ns_pid = 1;
+  auto alert = fanotify::make_alert(
+      g.workload(), who, v, fanotify::AlertEvent{policy::Category::Process, path, 0, !killed});
+  alert.data = "corral=\"ran before its rules were in force (the agent came after the "
+               "container's start)\"";
+  if (killed) {
+    alert.data += " signal=SIGKILL";
+    alert.result = "Permission denied";
+  }
+  options_.sink(std::move(alert));
 }
 
 void FanotifyEnforcer::drop_stale_locked(const std::string& id) {

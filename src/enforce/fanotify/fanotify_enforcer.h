@@ -126,6 +126,9 @@ private:
   void release_leftovers_locked(const fanotify::Group& g);
   void hand_over_locked(const std::string& id, int fd, const std::string& meta);
   void start_backstop();
+  // A task reported as just created whose program ran before its first group was built (the
+  // agent came later than the runtime's start): that exec was never judged. It is now.
+  void judge_started_program_locked(const fanotify::Group& g);
   // The responder the prover's thread may start reading groups on (null once stopping).
   std::mutex reading_mu_;
   fanotify::Responder* reading_ = nullptr;

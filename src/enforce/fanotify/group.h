@@ -97,6 +97,8 @@ public:
   // The superblock device of the event file's mount, as the kernel keys files
   // (inode->i_sb->s_dev; for overlayfs stat() reports another): from mountinfo, cached.
   [[nodiscard]] std::optional<dev_t> superblock_dev(int event_fd, int tid, dev_t st_dev);
+  // Whether mount `id` is one of the workload's when the group was built.
+  [[nodiscard]] bool workload_mount(int id) const { return devs_.contains(id); }
   // Another group (new rules) or none now enforces the workload: this one must not add
   // exec backstop entries any more (EventHandler, under its backstop lock).
   void supersede() { superseded_ = true; }

@@ -60,7 +60,7 @@ struct ContainerdSource::Impl {
   Result<std::map<std::string, Workload>> list_running(ContainerdClient& client);
   void handle(ContainerdClient& client, const Envelope& e);
   void task_started(ContainerdClient& client, const std::string& ns, const std::string& id,
-                    int pid);
+                    int pid, bool created = false);
   void forget(const std::string& ns, const std::string& id);
   void report(const Workload& w);
 
@@ -179,7 +179,7 @@ void ContainerdSource::Impl::handle(ContainerdClient& client, const Envelope& e)
   if (topic == kTaskCreate) {
     containerd::events::TaskCreate ev;
     if ((ok = ev.ParseFromString(payload)))
-      task_started(client, ns, ev.container_id(), static_cast<int>(ev.pid()));
+      task_started(client, ns, ev.container_id(), static_cast<int>(ev.pid()), true);
   } else if (topic == kTaskStart) {
     containerd::events::TaskStart ev;
     if ((ok = ev.ParseFromString(payload)))
@@ -201,7 +201,7 @@ void ContainerdSource::Impl::handle(ContainerdClient& client, const Envelope& e)
 }
 
 void ContainerdSource::Impl::task_started(ContainerdClient& client, const std::string& ns,
-                                          const std::string& id, int pid) {
+                                          const std::string& id, int pid, bool created) {
   // /tasks/start repeats what /tasks/create reported; skip the round trip.
   const auto it = known.find(id);
   if (it != known.end() && it->second.runtime_namespace == ns && it->second.init_pid == pid) return;
@@ -211,6 +211,7 @@ void ContainerdSource::Impl::task_started(ContainerdClient& client, const std::s
     return;
   }
   Workload w = to_workload(ns, *info, pid);
+  w.fresh = created;
   if (auto r = fill_process_identity(w); !r) log("workload " + id + ": " + r.error().message);
   report(w);
 }
