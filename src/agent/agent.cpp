@@ -349,9 +349,9 @@ void Agent::alert_not_enforced(const workload::Workload& w, bool stale,
   a.severity = "10";
   a.tags = "CORRAL_NOT_ENFORCED";
   a.atags = {"CORRAL_NOT_ENFORCED"};
-  a.message = stale ? "workload keeps its previous rules, its policies' change is NOT ENFORCED: " +
-                          reason
-                    : "workload NOT ENFORCED: " + reason;
+  a.message =
+      stale ? "workload keeps its previous rules, its policies' change is NOT ENFORCED: " + reason
+            : "workload NOT ENFORCED: " + reason;
   a.type = w.runtime == "host" ? "MatchedHostPolicy" : "MatchedPolicy";
   a.operation = "Process";
   a.resource = "/";

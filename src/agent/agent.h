@@ -105,8 +105,7 @@ private:
                                                 bool retry = false);
   std::vector<policy::PolicyPtr> policy_list_locked() const;
   [[nodiscard]] std::string enforcement_of(const Entry& e) const;
-  void alert_not_enforced(const workload::Workload& w, bool stale,
-                          const std::string& reason) const;
+  void alert_not_enforced(const workload::Workload& w, bool stale, const std::string& reason) const;
 
   AgentConfig config_;
   StateStore& store_;

@@ -6,8 +6,8 @@
 #include <fstream>
 #include <set>
 
-#include <nlohmann/json.hpp>
 #include <fcntl.h>
+#include <nlohmann/json.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -91,8 +91,9 @@ void HeldRulesStore::save(const workload::Workload& w, const policy::RuleSet& ru
     for (const auto& p : rules.policies()) sources.push_back(p->source);
     file = "rules-" + rules.fingerprint() + "-" + std::to_string(++next_) + ".json";
     if (!write_file(dir_ + "/" + file, j.dump() + "\n")) {
-      if (log_) log_("cannot write " + dir_ + "/" + file + ": the fd holder would answer " + w.id +
-                     " with undecidable verdicts");
+      if (log_)
+        log_("cannot write " + dir_ + "/" + file + ": the fd holder would answer " + w.id +
+             " with undecidable verdicts");
       return;
     }
     by_fingerprint_.emplace(rules.fingerprint(), Shared{rules.policies(), s, file, 0});
@@ -106,8 +107,9 @@ void HeldRulesStore::save(const workload::Workload& w, const policy::RuleSet& ru
   j["annotations"] = w.annotations;
   j["rules"] = file;
   if (!write_file(file_of(dir_, w.id), j.dump() + "\n")) {
-    if (log_) log_("cannot write " + file_of(dir_, w.id) + ": the fd holder would answer " + w.id +
-                   " with undecidable verdicts");
+    if (log_)
+      log_("cannot write " + file_of(dir_, w.id) + ": the fd holder would answer " + w.id +
+           " with undecidable verdicts");
     return;
   }
   auto& slot = file_of_workload_[w.id];

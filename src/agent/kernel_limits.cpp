@@ -49,8 +49,8 @@ KernelLimits raise_kernel_limits(const LimitWants& want) {
   std::vector<std::string> problems;
   raise_sysctl(kGroups, want.fanotify_groups, problems);
   raise_sysctl(kMarks, want.fanotify_marks, problems);
-  if (rlimit r{}; want.open_files > 0 && ::getrlimit(RLIMIT_NOFILE, &r) == 0 &&
-                  r.rlim_cur < want.open_files) {
+  if (rlimit r{};
+      want.open_files > 0 && ::getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < want.open_files) {
     // Root may raise the hard limit too (CAP_SYS_RESOURCE), up to fs.nr_open.
     const uint64_t cap = read_number(kNrOpen);
     rlimit next{want.open_files, std::max<rlim_t>(r.rlim_max, want.open_files)};

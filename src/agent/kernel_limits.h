@@ -12,9 +12,9 @@
 namespace corral::agent {
 
 struct KernelLimits {
-  uint64_t fanotify_groups = 0; // /proc/sys/fs/fanotify/max_user_groups, after raising
-  uint64_t fanotify_marks = 0;  // /proc/sys/fs/fanotify/max_user_marks
-  uint64_t open_files = 0;      // RLIMIT_NOFILE (soft)
+  uint64_t fanotify_groups = 0;      // /proc/sys/fs/fanotify/max_user_groups, after raising
+  uint64_t fanotify_marks = 0;       // /proc/sys/fs/fanotify/max_user_marks
+  uint64_t open_files = 0;           // RLIMIT_NOFILE (soft)
   std::vector<std::string> problems; // what could not be raised, and why
 };
 

@@ -40,7 +40,7 @@ struct Flags {
   size_t responder_threads = 2;
   int test_stall_ms = 0; // tests only: every event stalls this long once its path is known
   size_t max_workloads = 1024;
-  size_t test_max_groups = 0; // tests only: refuse to build more groups than this
+  size_t test_max_groups = 0;    // tests only: refuse to build more groups than this
   int test_delay_created_ms = 0; // tests only: a just-created task is handled this late
 };
 
@@ -97,9 +97,9 @@ make_enforcer(const Flags& f, events::EventHub& hub, const agent::AgentConfig& c
   // max_user_marks could not be raised.
   const uint64_t marks = agent::read_kernel_limits().fanotify_marks;
   const uint64_t for_mounts = 64 * static_cast<uint64_t>(f.max_workloads);
-  o.max_cached_total = static_cast<size_t>(
-      std::min<uint64_t>(enforce::FanotifyEnforcer::kMaxCachedTotal,
-                         marks > for_mounts ? marks - for_mounts : marks / 2));
+  o.max_cached_total =
+      static_cast<size_t>(std::min<uint64_t>(enforce::FanotifyEnforcer::kMaxCachedTotal,
+                                             marks > for_mounts ? marks - for_mounts : marks / 2));
   o.kept_backstop = std::move(kept_backstop);
   if (holder != nullptr) {
     o.on_group = [holder](const std::string& id, int fd, const std::string& meta) {
@@ -171,8 +171,8 @@ int run(const Flags& f) {
     // Before the fd holder starts: it inherits the open-files limit.
     const auto limits =
         agent::raise_kernel_limits(limit_wants(f, enforce::FanotifyEnforcer::kMaxCachedTotal));
-    log("kernel limits for " + std::to_string(f.max_workloads) +
-        " workloads: fanotify groups " + std::to_string(limits.fanotify_groups) + ", marks " +
+    log("kernel limits for " + std::to_string(f.max_workloads) + " workloads: fanotify groups " +
+        std::to_string(limits.fanotify_groups) + ", marks " +
         std::to_string(limits.fanotify_marks) + ", open files " +
         std::to_string(limits.open_files));
     for (const auto& p : limits.problems)

@@ -131,9 +131,8 @@ int workloads(api::Agent::Stub& stub, const Options& o) {
                                    names.empty() ? "-" : join(names, ","),
                                    x.enforcement().empty() ? "-" : x.enforcement()};
     if (wide) {
-      cells.insert(cells.end() - 1,
-                   {labels_of(x.labels()),
-                    x.rules_fingerprint().empty() ? "-" : x.rules_fingerprint()});
+      cells.insert(cells.end() - 1, {labels_of(x.labels()),
+                                     x.rules_fingerprint().empty() ? "-" : x.rules_fingerprint()});
     }
     row(cells, w);
     failed += x.enforcement().starts_with("NOT ENFORCED") ? 1 : 0;

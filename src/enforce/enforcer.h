@@ -24,15 +24,15 @@ struct Counters {
   uint64_t leftovers = 0;        // left pending by a crashed agent, answered by this one
   uint64_t enforced = 0;         // workloads currently enforced
   // Backend details (0 where a backend has no such thing):
-  uint64_t cached = 0;           // allows cached in the kernel (fanotify: inode ignore marks)
-  uint64_t cache_marks = 0;      // of those, still in place (fanotify: count against max_user_marks)
-  uint64_t groups = 0;           // kernel objects in use (fanotify: groups, against max_user_groups)
-  uint64_t contained = 0;        // workloads not enforced whose execs the backstop kills instead
-  uint64_t interpreters = 0;     // interpreters allowed with an allowed exec (POLICY.md)
-  uint64_t write_unknown = 0;    // open mode unreadable -> judged as a read
-  bool backstop = false;         // the exec backstop runs
-  uint64_t backstop_kills = 0;   // direct execs of guarded interpreters killed
-  uint64_t backstop_audits = 0;  // ... reported only
+  uint64_t cached = 0;          // allows cached in the kernel (fanotify: inode ignore marks)
+  uint64_t cache_marks = 0;     // of those, still in place (fanotify: count against max_user_marks)
+  uint64_t groups = 0;          // kernel objects in use (fanotify: groups, against max_user_groups)
+  uint64_t contained = 0;       // workloads not enforced whose execs the backstop kills instead
+  uint64_t interpreters = 0;    // interpreters allowed with an allowed exec (POLICY.md)
+  uint64_t write_unknown = 0;   // open mode unreadable -> judged as a read
+  bool backstop = false;        // the exec backstop runs
+  uint64_t backstop_kills = 0;  // direct execs of guarded interpreters killed
+  uint64_t backstop_audits = 0; // ... reported only
   uint64_t backstop_dropped = 0; // reports lost (ring buffer full)
   uint64_t backstop_kill_failures = 0;
   bool backstop_reader_failed = false; // its reports can no longer be read

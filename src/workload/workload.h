@@ -24,7 +24,7 @@ struct Workload {
   // waiting to run the workload's program, when the runtime said so. An enforcer that comes
   // later than the start judges the program that ran meanwhile.
   bool fresh = false;
-  std::string root_path;         // /proc/<init_pid>/root
+  std::string root_path; // /proc/<init_pid>/root
   uint64_t cgroup_id = 0;
   uint64_t pidns_inode = 0;
   uint64_t mntns_inode = 0;

@@ -39,8 +39,7 @@ Error libbpf_error(const std::string& what, int err) {
 // Every (key, value) of a hash map: BPF_MAP_LOOKUP_BATCH, 256 at a time, where the kernel
 // has it (5.6+), else key by key. Building a group scans whole maps (its workload's old
 // approvals), so on a node of hundreds of workloads one syscall per key added up to seconds.
-template <typename K, typename V>
-std::vector<std::pair<K, V>> read_map(int fd) {
+template <typename K, typename V> std::vector<std::pair<K, V>> read_map(int fd) {
   std::vector<std::pair<K, V>> out;
   constexpr __u32 kBatch = 256;
   std::vector<K> keys(kBatch);
@@ -306,7 +305,8 @@ void ExecBackstop::erase_namespace(uint64_t mnt_ns) {
 
 std::vector<ExecBackstop::Entry> ExecBackstop::entries() const {
   std::vector<Entry> out;
-  for (const auto& [key, rule] : read_map<corral_backstop_key, corral_backstop_rule>(files_.get())) {
+  for (const auto& [key, rule] :
+       read_map<corral_backstop_key, corral_backstop_rule>(files_.get())) {
     Entry e;
     e.key = from_bpf(key);
     e.action = rule.action == CORRAL_BACKSTOP_AUDIT ? Action::Audit : Action::Block;

@@ -10,10 +10,10 @@
 #include <vector>
 
 #include <fcntl.h>
-#include <sched.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -91,7 +91,7 @@ long raw_syscall3(long nr, long a, long b, long c) {
       ::syscall(SYS_prctl, PR_SET_SECCOMP, SECCOMP_MODE_FILTER, c.seccomp, 0, 0) != 0)
     leave(kExitUnconfined);
   const long r = raw_syscall3(SYS_execve, reinterpret_cast<long>(c.path),
-                             reinterpret_cast<long>(c.argv), reinterpret_cast<long>(c.envp));
+                              reinterpret_cast<long>(c.argv), reinterpret_cast<long>(c.envp));
   leave(kExitBase + static_cast<int>(-r));
 }
 
@@ -180,13 +180,13 @@ Result<std::unique_ptr<Canary>> Canary::spawn(int pid, const std::string& path) 
   const Fd go_read(go[0]);
   Fd go_write(go[1]);
   m->plan = ChildPlan{m->root.c_str(), m->path.c_str(), m->argv.data(), m->envp.data(),
-                      &m->prog,        ::getpid(),      go[0],         go[1]};
+                      &m->prog,        ::getpid(),      go[0],          go[1]};
 
   // CLONE_VM without CLONE_FILES/CLONE_FS: its own fd table and root (chroot stays its own),
   // no atfork handlers (gRPC and others register some), and no copy of the agent's memory.
   const auto child_main = [](void* plan) -> int { canary_child(*static_cast<ChildPlan*>(plan)); };
-  const int child = ::clone(child_main, m->stack.data() + m->stack.size(), CLONE_VM | SIGCHLD,
-                            &m->plan);
+  const int child =
+      ::clone(child_main, m->stack.data() + m->stack.size(), CLONE_VM | SIGCHLD, &m->plan);
   if (child < 0) return errno_error("clone the canary");
   std::unique_ptr<Canary> c(new Canary(static_cast<pid_t>(child), path));
   c->go_ = std::move(go_write);

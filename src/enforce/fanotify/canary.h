@@ -63,8 +63,8 @@ private:
   Canary(pid_t pid, std::string path);
   pid_t pid_;
   std::string path_;
-  std::optional<int> status_; // wait status once reaped
-  Fd go_;                     // the write end of its go pipe
+  std::optional<int> status_;           // wait status once reaped
+  Fd go_;                               // the write end of its go pipe
   std::unique_ptr<ChildMemory> memory_; // freed only once the child is reaped
 };
 

@@ -67,12 +67,12 @@ Result<std::unique_ptr<FanotifyEnforcer>> FanotifyEnforcer::make(Options options
                              e->options_.on_event};
   e->handler_ = std::make_unique<fanotify::EventHandler>(std::move(h), *e->stats_);
   if (e->options_.prove) {
-    e->prover_ = std::make_unique<fanotify::Prover>(fanotify::Prover::Options{
-        e->options_.sink, e->options_.log, e->options_.proof_timeout,
-        [e = e.get()](const std::shared_ptr<fanotify::Group>& g) {
-          std::lock_guard lock(e->reading_mu_);
-          if (e->reading_ != nullptr) e->reading_->read(g);
-        }});
+    e->prover_ = std::make_unique<fanotify::Prover>(
+        fanotify::Prover::Options{e->options_.sink, e->options_.log, e->options_.proof_timeout,
+                                  [e = e.get()](const std::shared_ptr<fanotify::Group>& g) {
+                                    std::lock_guard lock(e->reading_mu_);
+                                    if (e->reading_ != nullptr) e->reading_->read(g);
+                                  }});
   }
   fanotify::Responder::Options ro{e->options_.reply_bound, e->options_.responder_threads,
                                   e->journal_.get(), e->options_.on_path};
@@ -284,7 +284,8 @@ void FanotifyEnforcer::contain_locked(const workload::Workload& w,
                                       std::shared_ptr<const policy::RuleSet> rules,
                                       std::string& why) {
   const auto undecidable = policy::decide(
-      *rules, policy::Access{policy::Category::Process, fanotify::kUndecidablePath, {}, false, true});
+      *rules,
+      policy::Access{policy::Category::Process, fanotify::kUndecidablePath, {}, false, true});
   if (undecidable.allow) {
     why += "; nothing stops its execs meanwhile (its rules allow what cannot be judged)";
     return;
@@ -329,12 +330,11 @@ Result<void> FanotifyEnforcer::enforce_locked(const workload::Workload& w,
   const bool reuse = !adopted.empty() && adopted.mapped().meta == meta && reuse_kept_;
   const bool over_test_limit = options_.test_max_groups > 0 && !reuse &&
                                groups_.size() + stale_.size() >= options_.test_max_groups;
-  auto group = over_test_limit
-                   ? Result<std::shared_ptr<fanotify::Group>>(
-                         Error{"fanotify_init: Too many open files (test limit of " +
-                                   std::to_string(options_.test_max_groups) + " groups)",
-                               fanotify::kGroupLimitHint, EMFILE})
-               : reuse ? fanotify::Group::adopt(std::move(adopted.mapped().fd), w, rules)
+  auto group = over_test_limit ? Result<std::shared_ptr<fanotify::Group>>(Error{
+                                     "fanotify_init: Too many open files (test limit of " +
+                                         std::to_string(options_.test_max_groups) + " groups)",
+                                     fanotify::kGroupLimitHint, EMFILE})
+               : reuse         ? fanotify::Group::adopt(std::move(adopted.mapped().fd), w, rules)
                        : fanotify::Group::make(w, rules, options_.log, !options_.test_unmarked);
   if (!group) {
     // The holder's copy of a kept group nobody reads would keep its cache, unguarded.
@@ -388,8 +388,8 @@ void FanotifyEnforcer::judge_started_program_locked(const fanotify::Group& g) {
   struct stat st {};
   if (!link || ::fstat(exe.get(), &st) != 0) return;
   const std::string path = fanotify::strip_root(*link, g.root_prefix());
-  auto v = policy::decide(g.rules(),
-                          policy::Access{policy::Category::Process, path, {}, false, true});
+  auto v =
+      policy::decide(g.rules(), policy::Access{policy::Category::Process, path, {}, false, true});
   if (v.allow && g.new_file(st)) v = g.undecidable(policy::Category::Process);
   if (v.allow && !v.alert) return;
   // Denied: the program goes now, as its exec would have been refused. (Its pid is the

@@ -21,7 +21,6 @@ inline constexpr const char* kGroupLimitHint =
     "open-files limit are reached: corrald raises them at start to fit --max-workloads (see "
     "`corral get status`); raise that flag, or the limits on the node if /proc/sys is read-only";
 
-
 struct MountEntry {
   int id = 0;              // mount id (field 1), as statx(STATX_MNT_ID) reports it
   std::string mount_point; // relative to the process's root, octal escapes decoded

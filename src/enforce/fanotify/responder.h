@@ -132,7 +132,7 @@ private:
 
   std::mutex groups_mu_;
   std::unordered_map<int, std::shared_ptr<Group>> groups_; // by group fd
-  std::unordered_set<int> unread_;                          // added, read() not called yet
+  std::unordered_set<int> unread_;                         // added, read() not called yet
 
   std::mutex mu_; // the workers and their batches
   std::condition_variable cv_;

@@ -59,8 +59,8 @@ struct ContainerdSource::Impl {
   Result<void> resync(ContainerdClient& client);
   Result<std::map<std::string, Workload>> list_running(ContainerdClient& client);
   void handle(ContainerdClient& client, const Envelope& e);
-  void task_started(ContainerdClient& client, const std::string& ns, const std::string& id,
-                    int pid, bool created = false);
+  void task_started(ContainerdClient& client, const std::string& ns, const std::string& id, int pid,
+                    bool created = false);
   void forget(const std::string& ns, const std::string& id);
   void report(const Workload& w);
 
