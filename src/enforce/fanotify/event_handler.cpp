@@ -4,8 +4,10 @@
 #include <cstring>
 #include <optional>
 
+#include <linux/magic.h>
 #include <sys/fanotify.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "enforce/fanotify/alert_builder.h"
@@ -22,6 +24,13 @@ namespace {
 constexpr uint64_t kLoggedErrors = 20; // then every 1000th, to keep a storm readable
 // Distinct files one workload may have approved; the map holds 65536 for all together.
 constexpr uint64_t kMaxApprovalsPerWorkload = 8192;
+
+// Whether the file is the kernel's (sysfs): its inodes are made when first looked up, so
+// their ctime says nothing of the image, and nobody can create, rename or link files there.
+bool kernel_file(int fd) {
+  struct statfs fs {};
+  return ::fstatfs(fd, &fs) == 0 && fs.f_type == SYSFS_MAGIC;
+}
 
 } // namespace
 
@@ -154,7 +163,7 @@ bool EventHandler::read_subject(Group& g, PendingEvent& ev, const struct stat& s
   // open mode is always read, and an unknown one counts as a write.
   const bool startup =
       g.rules().has_allow(access.category) && policy::startup_entry(access.target) != nullptr;
-  if (startup) access.shipped = g.shipped(st);
+  if (startup) access.shipped = g.shipped(st) || kernel_file(ev.fd());
   if (traits.write || startup) {
     const OpenMode mode = blocked_open_mode(ev.tid());
     if (mode == OpenMode::Unknown) ++stats_.write_unknown;
