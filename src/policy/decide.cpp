@@ -157,7 +157,7 @@ std::string Verdict::explain(const RuleSet& rs, Category category) const {
   if (startup != nullptr) {
     return "no file rule matched; the read is in the implicit start-up set (" +
            std::string(startup->glob) + ": " + std::string(startup->why) +
-           "), which a file allow-list does not deny (POLICY.md)";
+           "), which a file allow-list does not deny (docs/policy.md)";
   }
   if (default_posture) {
     const Posture posture = posture_for(rs.settings().postures, category);

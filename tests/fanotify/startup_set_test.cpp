@@ -46,25 +46,18 @@ bool denied(const RunResult& r) {
   return r.exit_code != 0 && r.output.find("Operation not permitted") != std::string::npos;
 }
 
-class StartupSetTest : public FanotifyTest {
-protected:
-  void SetUp() override {
-    FanotifyTest::SetUp();
-    start();
-    enforce(kAllowList, policy::Posture::Block);
-  }
-  // The default-posture alert for `resource`, from `operation`.
-  void expect_posture_alert(const std::string& resource, const std::string& operation) {
-    const auto a = alert_for(resource);
-    ASSERT_TRUE(a) << "no alert for " << resource;
-    EXPECT_EQ(a->policy_name, "DefaultPosture");
-    EXPECT_EQ(a->action, "Block");
-    EXPECT_EQ(a->operation, operation);
-    EXPECT_EQ(a->result, "Permission denied");
-  }
-};
+// The default-posture alert for an access of `operation` (the fixture's suite keeps one
+// sandbox for all its tests, so these are FanotifyTest tests).
+void expect_posture_alert(const std::optional<events::Alert>& a, const std::string& operation) {
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->policy_name, "DefaultPosture");
+  EXPECT_EQ(a->action, "Block");
+  EXPECT_EQ(a->operation, operation);
+  EXPECT_EQ(a->result, "Permission denied");
+}
 
-TEST_F(StartupSetTest, AllowedProgramsStartAndReadTheSetUnalerted) {
+TEST_F(FanotifyTest, StartupSetAllowedProgramsStartAndReadTheSetUnalerted) {
+  enforce(kAllowList, policy::Posture::Block);
   // The exec's own open of cat and ld.so, ld.so's reads of the libraries, cat's read of
   // /etc/passwd: none is under /app/, none is denied or alerted.
   const auto r = run({"/usr/bin/cat", "/etc/passwd"});
@@ -78,20 +71,23 @@ TEST_F(StartupSetTest, AllowedProgramsStartAndReadTheSetUnalerted) {
   }
 }
 
-TEST_F(StartupSetTest, ASecretOutsideTheSetIsDenied) {
+TEST_F(FanotifyTest, StartupSetASecretOutsideTheSetIsDenied) {
+  enforce(kAllowList, policy::Posture::Block);
   EXPECT_TRUE(denied(run({"/usr/bin/cat", "/data/secret.txt"})));
-  expect_posture_alert("/data/secret.txt", "File");
+  expect_posture_alert(alert_for("/data/secret.txt"), "File");
 }
 
-TEST_F(StartupSetTest, WritingIntoTheSetIsDenied) {
+TEST_F(FanotifyTest, StartupSetWritingIntoTheSetIsDenied) {
+  enforce(kAllowList, policy::Posture::Block);
   EXPECT_TRUE(denied(run({"/bin/bash", "-c", "echo evil::0:0::/:/bin/sh >> /etc/passwd"})));
-  expect_posture_alert("/etc/passwd", "File");
+  expect_posture_alert(alert_for("/etc/passwd"), "File");
   // Read-write is a write too.
   EXPECT_TRUE(denied(run({"/bin/bash", "-c", ": <> /etc/passwd"})));
   EXPECT_EQ(read_host(host_path("/etc/passwd")).find("evil"), std::string::npos);
 }
 
-TEST_F(StartupSetTest, RunningAFileOfTheSetIsJudgedByTheProcessRules) {
+TEST_F(FanotifyTest, StartupSetRunningAFileOfTheSetIsJudgedByTheProcessRules) {
+  enforce(kAllowList, policy::Posture::Block);
   // glibc's libc.so.6 is an executable program: its exec is a Process access, denied.
   const std::string libc = "/usr/lib/x86_64-linux-gnu/libc.so.6";
   ASSERT_TRUE(std::filesystem::exists(host_path(libc))) << "the sandbox has no " << libc;
@@ -103,30 +99,32 @@ TEST_F(StartupSetTest, RunningAFileOfTheSetIsJudgedByTheProcessRules) {
   EXPECT_EQ(a->result, "Permission denied");
 }
 
-TEST_F(StartupSetTest, ASecretMovedOrLinkedIntoTheSetIsStillDenied) {
+TEST_F(FanotifyTest, StartupSetASecretMovedOrLinkedIntoTheSetIsStillDenied) {
+  enforce(kAllowList, policy::Posture::Block);
   // A secret the image keeps among the libraries is not a shared object: denied. Renamed or
   // hard-linked to a library name, its inode's ctime changes, so it is not a file the image
   // shipped there, and the allow-list still judges it.
   const std::string secret = "/usr/lib/x86_64-linux-gnu/secret.conf";
   EXPECT_TRUE(denied(run({"/usr/bin/cat", secret})));
-  expect_posture_alert(secret, "File");
+  expect_posture_alert(alert_for(secret), "File");
 
   const std::string leak = "/usr/lib/x86_64-linux-gnu/libleak.so.1";
   std::filesystem::rename(host_path(secret), host_path(leak));
   const auto moved = run({"/usr/bin/cat", leak});
   std::filesystem::rename(host_path(leak), host_path(secret));
   EXPECT_TRUE(denied(moved)) << moved.output;
-  expect_posture_alert(leak, "File");
+  expect_posture_alert(alert_for(leak), "File");
 
   const std::string linked = "/usr/lib/x86_64-linux-gnu/liblinked.so";
   std::filesystem::create_hard_link(host_path(secret), host_path(linked));
   const auto via_link = run({"/usr/bin/cat", linked});
   std::filesystem::remove(host_path(linked));
   EXPECT_TRUE(denied(via_link)) << via_link.output;
-  expect_posture_alert(linked, "File");
+  expect_posture_alert(alert_for(linked), "File");
 }
 
-TEST_F(StartupSetTest, ABlockRuleBeatsTheSet) {
+TEST_F(FanotifyTest, StartupSetABlockRuleBeatsTheSet) {
+  enforce(kAllowList, policy::Posture::Block);
   EXPECT_TRUE(denied(run({"/usr/bin/cat", "/etc/group"})));
   const auto a = alert_for("/etc/group");
   ASSERT_TRUE(a);
@@ -134,10 +132,11 @@ TEST_F(StartupSetTest, ABlockRuleBeatsTheSet) {
   EXPECT_EQ(a->action, "Block");
 }
 
-TEST_F(StartupSetTest, TheExecsOwnOpenIsNotAReadOfTheProgram) {
+TEST_F(FanotifyTest, StartupSetTheExecsOwnOpenIsNotAReadOfTheProgram) {
+  enforce(kAllowList, policy::Posture::Block);
   // cat may run, but reading its file is a file access the allow-list denies.
   EXPECT_TRUE(denied(run({"/usr/bin/cat", "/usr/bin/cat"})));
-  expect_posture_alert("/usr/bin/cat", "File");
+  expect_posture_alert(alert_for("/usr/bin/cat"), "File");
 }
 
 } // namespace

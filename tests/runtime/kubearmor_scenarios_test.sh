@@ -108,10 +108,14 @@ build_image() {
   for lib in pam_rootok.so pam_permit.so; do
     cp -L "/usr/lib/x86_64-linux-gnu/security/$lib" "$r/lib/x86_64-linux-gnu/security/"
   done
-  local pam='auth sufficient pam_rootok.so\nauth required pam_permit.so\naccount required pam_permit.so\nsession required pam_permit.so\npassword required pam_permit.so\n'
-  for f in su su-l other; do printf "$pam" >"$r/etc/pam.d/$f"; done
+  for f in su su-l other; do
+    printf 'auth sufficient pam_rootok.so\nauth required pam_permit.so\n%s\n%s\n%s\n' \
+      'account required pam_permit.so' 'session required pam_permit.so' \
+      'password required pam_permit.so' >"$r/etc/pam.d/$f"
+  done
   printf 'root:x:0:0:root:/root:/bin/bash\nuser1:x:1000:1000::/home/user1:/bin/bash\n' >"$r/etc/passwd"
   printf 'root:x:0:\nuser1:x:1000:\n' >"$r/etc/group"
+  # shellcheck disable=SC2016 # a literal crypt(3) field
   printf 'root:*:19000:0:99999:7:::\nuser1:$6$k14$notarealhash:19000:0:99999:7:::\n' >"$r/etc/shadow"
   printf 'root:*::\nuser1:!::\n' >"$r/etc/gshadow"
   chmod 0640 "$r/etc/shadow" "$r/etc/gshadow"
@@ -299,8 +303,8 @@ corral_rt_start_containerd "$tmp/containerd" || corral_rt_die "cannot start cont
 corral_rt_start_corrald "$tmp/agent"
 build_image "$tmp/rootfs"
 for n in 1 2 3 4 5; do
-  group=group-1
-  ((n >= 4)) && group=group-2
+  group="group-1"
+  ((n >= 4)) && group="group-2"
   cid[ubuntu-$n]=ubuntu-$n-$$
   corral_rt_run "ubuntu-$n-$$" "$tmp/rootfs" "group=$group" "container=ubuntu-$n" -- /bin/sleep 1000000
   # The service account token, which the kubelet mounts at start under the container's own
