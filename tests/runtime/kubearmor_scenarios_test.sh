@@ -126,6 +126,9 @@ build_image() {
   printf '/lib/x86_64-linux-gnu\n' >"$r/etc/ld.so.conf"
   ldconfig -r "$r" # /etc/ld.so.cache, as every Ubuntu image has one
   ln -s dash "$r/bin/sh"
+  # A symlinked directory, as merged-/usr images have (/bin -> usr/bin): for the step that
+  # shows Corral's symlink-proof matching.
+  mkdir -p "$r/usr/local" && ln -s ../bin "$r/usr/local/bin"
   echo "secret file" >"$r/secret.txt"
   echo "plain file" >"$r/plain.txt"
   echo "password file" >"$r/credentials/password"
