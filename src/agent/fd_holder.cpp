@@ -161,7 +161,10 @@ bool verdict(const Held& h, uint64_t mask, const std::string& path) {
   const auto c = exec ? policy::Category::Process : policy::Category::File;
   if (!h.rules || path.empty() || h.rules->rules->traits(c).subject_dependent())
     return undecidable_allow(h.meta, exec);
-  return policy::decide(*h.rules->rules, policy::Access{c, path, {}, false, true}).allow;
+  // The holder knows neither the open mode nor the file's age: no implicit start-up set.
+  policy::Access access{c, path, {}, false, true};
+  access.shipped = false;
+  return policy::decide(*h.rules->rules, access).allow;
 }
 
 // No agent: the events the dead agent left pending first (enforce/fanotify/journal.h),

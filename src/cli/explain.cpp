@@ -22,6 +22,8 @@ struct ExplainOptions {
   std::string node_labels;
   std::string exec, open, socket, capability;
   bool write = false;
+  bool new_file = false;
+  bool pts = false;
   std::string source;
   int uid = 0;
   int file_uid = 0;
@@ -89,6 +91,8 @@ int run(const ExplainOptions& o) {
   access.source = o.source;
   access.write = o.write;
   access.owner = o.uid == o.file_uid;
+  access.shipped = !o.new_file;
+  access.pts = o.pts;
   const policy::Verdict v = policy::decide(*rs, access);
 
   const policy::Rule* rule = v.rule != nullptr ? v.rule->rule : nullptr;
@@ -139,6 +143,10 @@ void add_explain(CLI::App& app, int& exit_code) {
   access->add_option("--capability", o->capability, "A use of this capability (net_raw, ...)");
   access->require_option(1);
   cmd->add_flag("--write", o->write, "The open is for write, append or truncate");
+  cmd->add_flag("--new-file", o->new_file,
+                "The file was created, changed or moved in after the workload started (the "
+                "implicit start-up set covers only files the image shipped)");
+  cmd->add_flag("--pts", o->pts, "The process is on a terminal (rules with pts: false)");
   cmd->add_option("--source", o->source, "The acting program (for fromSource rules)");
   cmd->add_option("--uid", o->uid, "The process uid")->capture_default_str();
   cmd->add_option("--file-uid", o->file_uid, "The file's owner uid (ownerOnly)")

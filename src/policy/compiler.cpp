@@ -53,6 +53,7 @@ private:
     traits.source |= !r.from_source.empty();
     traits.owner |= r.owner_only;
     traits.write |= r.read_only;
+    traits.pts |= r.pts_only;
     if (r.action == Action::Allow) rs_->has_allow_[static_cast<int>(r.category)] = true;
     if (r.category == Category::Network || r.category == Category::Capabilities) {
       auto& names = r.category == Category::Network ? rs_->protocols_ : rs_->capabilities_;
@@ -142,7 +143,8 @@ private:
         const Rule& b = *rules[j].rule;
         if (a.action == b.action || a.value != b.value || a.target != b.target ||
             a.recursive != b.recursive || a.owner_only != b.owner_only ||
-            a.read_only != b.read_only || a.from_source != b.from_source)
+            a.read_only != b.read_only || a.pts_only != b.pts_only ||
+            a.from_source != b.from_source)
           continue;
         const bool a_wins = a.action > b.action;
         warnings_.insert("conflicting rules for " + std::string(key) + ": " + describe(rules[i]) +

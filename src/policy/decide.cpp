@@ -8,14 +8,16 @@ namespace corral::policy {
 namespace {
 
 // Whether a rule whose target and fromSource match also covers this access (POLICY.md
-// "ownerOnly and readOnly"): a Block rule denies only what its flags name, an Allow or
-// Audit rule matches only what its flags permit.
+// "ownerOnly and readOnly"): a Block or Audit rule covers only what its flags name (as
+// KubeArmor audits what the Block rule would deny), an Allow rule only what its flags
+// permit. A `pts: false` rule covers only accesses from a terminal.
 bool covers(const CompiledRule& c, const Access& a) {
   const Rule& r = *c.rule;
   if (!c.sources.empty() &&
       std::find(c.sources.begin(), c.sources.end(), a.source) == c.sources.end())
     return false;
-  if (r.action == Action::Block) {
+  if (r.pts_only && !a.pts) return false;
+  if (r.action != Action::Allow) {
     return (r.owner_only && !a.owner) || (r.read_only && a.write) ||
            (!r.owner_only && !r.read_only);
   }
@@ -98,6 +100,15 @@ const CompiledRule* match_path(const PathIndex& idx, const Access& a) {
   return best_pattern(idx.root, a);
 }
 
+// Network and capability rules by name; a rule for protocol "all" matches any protocol,
+// less specifically than a rule naming it.
+const CompiledRule* match_name(const RuleSet& rs, const Access& a) {
+  const auto& names = rs.names(a.category);
+  const CompiledRule* best = lookup(names, a.target, a, nullptr);
+  if (best == nullptr && a.category == Category::Network) best = lookup(names, "all", a, nullptr);
+  return best;
+}
+
 Verdict apply_dry_run(Verdict v, bool dry_run) {
   if (dry_run && !v.allow) {
     v.allow = true;
@@ -110,8 +121,7 @@ Verdict apply_dry_run(Verdict v, bool dry_run) {
 
 Verdict decide(const RuleSet& rs, const Access& a) {
   const bool by_path = a.category == Category::Process || a.category == Category::File;
-  const CompiledRule* rule = by_path ? match_path(rs.paths(a.category), a)
-                                     : lookup(rs.names(a.category), a.target, a, nullptr);
+  const CompiledRule* rule = by_path ? match_path(rs.paths(a.category), a) : match_name(rs, a);
   const bool dry_run = rs.settings().dry_run;
   if (rule != nullptr) {
     const Action act = rule->rule->action;
@@ -119,6 +129,11 @@ Verdict decide(const RuleSet& rs, const Access& a) {
         Verdict{act != Action::Block, act != Action::Allow, to_string(act), rule, false}, dry_run);
   }
   if (!rs.has_allow(a.category)) return Verdict{true, false, "", nullptr, false};
+  // The implicit start-up set: reads only, of files the image shipped.
+  if (a.category == Category::File && !a.write && a.shipped) {
+    if (const auto* entry = startup_entry(a.target))
+      return Verdict{true, false, "", nullptr, false, entry};
+  }
   const bool block = posture_for(rs.settings().postures, a.category) == Posture::Block;
   return apply_dry_run(Verdict{!block, true, block ? "Block" : "Audit", nullptr, true}, dry_run);
 }
@@ -138,6 +153,11 @@ std::string Verdict::explain(const RuleSet& rs, Category category) const {
            std::string(kTargets[static_cast<int>(r.target)]) + " " + r.value + ") at " +
            r.origin.file + ":" + std::to_string(r.origin.line) + ":" +
            std::to_string(r.origin.column);
+  }
+  if (startup != nullptr) {
+    return "no file rule matched; the read is in the implicit start-up set (" +
+           std::string(startup->glob) + ": " + std::string(startup->why) +
+           "), which a file allow-list does not deny (docs/policy.md)";
   }
   if (default_posture) {
     const Posture posture = posture_for(rs.settings().postures, category);

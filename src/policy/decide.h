@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "policy/ruleset.h"
+#include "policy/startup_set.h"
 
 namespace corral::policy {
 
@@ -14,6 +15,10 @@ struct Access {
   std::string_view source; // the acting program's path; "" when unknown
   bool write = false;      // file opened for write, append or truncate
   bool owner = true;       // file uid == process uid
+  bool pts = false;        // the process's controlling terminal is a pseudo-terminal
+  // The file is as the image shipped it: not created, changed or moved in after the
+  // workload started (its ctime). Only such files are in the implicit start-up set.
+  bool shipped = true;
 };
 
 struct Verdict {
@@ -22,6 +27,8 @@ struct Verdict {
   std::string_view action; // "Allow", "Audit", "Block", "Audit (Block)"; "" when unmatched
   const CompiledRule* rule = nullptr; // the deciding rule; null for posture and no match
   bool default_posture = false;
+  // Allowed as a read of the implicit start-up set (no rule matched); null otherwise.
+  const StartupEntry* startup = nullptr;
 
   // "DefaultPosture", the deciding rule's policy name, or "".
   [[nodiscard]] std::string_view policy_name() const;

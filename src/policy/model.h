@@ -37,7 +37,9 @@ struct Rule {
   bool recursive = false;
   bool owner_only = false;
   bool read_only = false;
-  std::vector<std::string> from_source; // absolute paths of acting programs; empty = any
+  bool pts_only = false; // `pts: false`: the rule covers only accesses from a terminal (pts)
+  std::vector<std::string> allowed_args; // process matchPaths; parsed, not enforced yet
+  std::vector<std::string> from_source;  // absolute paths of acting programs; empty = any
   Action action = Action::Block;
   int severity = 1;
   std::vector<std::string> tags;

@@ -8,8 +8,9 @@
 namespace corral::policy {
 namespace {
 
-constexpr std::array<std::string_view, 6> kProtocols = {"tcp",    "udp", "icmp",
-                                                        "icmpv6", "raw", "sctp"};
+// "all": KubeArmor's name for every protocol (a rule for it matches any socket).
+constexpr std::array<std::string_view, 7> kProtocols = {"tcp", "udp",  "icmp", "icmpv6",
+                                                        "raw", "sctp", "all"};
 
 // Indexed by capability number (include/uapi/linux/capability.h).
 constexpr std::array<std::string_view, 41> kCapabilities = {"chown",

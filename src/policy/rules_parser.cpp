@@ -28,13 +28,17 @@ struct ListSpec {
 
 const std::vector<ListSpec>& list_specs() {
   static const std::vector<ListSpec> kSpecs = {
-      {Category::Process, "matchPaths", {"path", "execname", "ownerOnly", "fromSource"}},
-      {Category::Process, "matchDirectories", {"dir", "recursive", "ownerOnly", "fromSource"}},
+      {Category::Process,
+       "matchPaths",
+       {"path", "execname", "ownerOnly", "fromSource", "pts", "allowedArgs"}},
+      {Category::Process,
+       "matchDirectories",
+       {"dir", "recursive", "ownerOnly", "fromSource", "pts"}},
       {Category::Process, "matchPatterns", {"pattern", "ownerOnly"}},
-      {Category::File, "matchPaths", {"path", "readOnly", "ownerOnly", "fromSource"}},
+      {Category::File, "matchPaths", {"path", "readOnly", "ownerOnly", "fromSource", "pts"}},
       {Category::File,
        "matchDirectories",
-       {"dir", "recursive", "readOnly", "ownerOnly", "fromSource"}},
+       {"dir", "recursive", "readOnly", "ownerOnly", "fromSource", "pts"}},
       {Category::File, "matchPatterns", {"pattern", "readOnly", "ownerOnly"}},
       {Category::Network, "matchProtocols", {"protocol", "fromSource"}},
       {Category::Capabilities, "matchCapabilities", {"capability", "fromSource"}},
@@ -144,6 +148,19 @@ private:
     rule.recursive = flag(n, field, "recursive");
     rule.owner_only = flag(n, field, "ownerOnly");
     rule.read_only = flag(n, field, "readOnly");
+    // KubeArmor: `pts: false` restricts the rule to processes on a terminal; true is the
+    // default (no restriction).
+    if (const YAML::Node& pts = n["pts"]; pts.IsDefined())
+      rule.pts_only = !r_.boolean(pts, field + ".pts").value_or(true);
+    if (const YAML::Node& args = n["allowedArgs"]; args.IsDefined()) {
+      if (auto v = r_.strings(args, field + ".allowedArgs")) rule.allowed_args = std::move(*v);
+      r_.warning(args, field + ".allowedArgs",
+                 "not enforced yet: Corral's backends do not see an exec's arguments, so the "
+                 "rule applies to every exec of the path whatever its arguments (" +
+                     std::string(rule.action == Action::Allow ? "all are allowed"
+                                                              : "all are judged by it") +
+                     ")");
+    }
     // For host policies fromSource is required on network and capability rules; an empty
     // list would silently mean "every program", so it does not count.
     const bool needs_source =

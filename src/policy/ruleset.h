@@ -52,8 +52,9 @@ struct CategoryTraits {
   bool source = false; // some rule has fromSource
   bool owner = false;  // some rule is ownerOnly
   bool write = false;  // some rule is readOnly
+  bool pts = false;    // some rule has pts: false
 
-  [[nodiscard]] bool subject_dependent() const { return source || owner || write; }
+  [[nodiscard]] bool subject_dependent() const { return source || owner || write || pts; }
 };
 
 // Resolves a path inside the workload's root, following symlinks there; returns the

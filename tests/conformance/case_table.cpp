@@ -81,7 +81,8 @@ policy::Postures defaults(const YAML::Node& n) {
 
 AccessSpec access(const YAML::Node& n) {
   expect_keys(n, "access",
-              {"exec", "open", "socket", "capability", "write", "source", "uid", "file_uid"});
+              {"exec", "open", "socket", "capability", "write", "source", "uid", "file_uid",
+               "new_file", "pts"});
   static const std::pair<const char*, policy::Category> kKinds[] = {
       {"exec", policy::Category::Process},
       {"open", policy::Category::File},
@@ -100,6 +101,8 @@ AccessSpec access(const YAML::Node& n) {
   if (n["source"]) a.source = scalar(n["source"], "access.source");
   if (n["uid"]) a.uid = n["uid"].as<int>();
   if (n["file_uid"]) a.file_uid = n["file_uid"].as<int>();
+  if (n["new_file"]) a.new_file = boolean(n["new_file"], "access.new_file");
+  if (n["pts"]) a.pts = boolean(n["pts"], "access.pts");
   return a;
 }
 

@@ -37,6 +37,8 @@ struct AccessSpec {
   std::string source;
   int uid = 0;
   int file_uid = 0;
+  bool new_file = false; // created, changed or moved in after the workload started
+  bool pts = false;      // the process is on a terminal (pts)
 };
 
 struct Expectation {

@@ -75,6 +75,8 @@ void add_access(std::vector<std::string>& args, const AccessSpec& a) {
   static const char* const kFlags[] = {"--exec", "--open", "--socket", "--capability"};
   args.insert(args.end(), {kFlags[static_cast<int>(a.category)], a.target});
   if (a.write) args.emplace_back("--write");
+  if (a.new_file) args.emplace_back("--new-file");
+  if (a.pts) args.emplace_back("--pts");
   if (!a.source.empty()) args.insert(args.end(), {"--source", a.source});
   args.insert(args.end(),
               {"--uid", std::to_string(a.uid), "--file-uid", std::to_string(a.file_uid)});

@@ -74,6 +74,8 @@ Observed run_decide(const Case& c) {
   access.source = c.access.source;
   access.write = c.access.write;
   access.owner = c.access.uid == c.access.file_uid;
+  access.shipped = !c.access.new_file;
+  access.pts = c.access.pts;
   const policy::Verdict v = policy::decide(*rs, access);
 
   const policy::Rule* rule = v.rule != nullptr ? v.rule->rule : nullptr;

@@ -28,7 +28,10 @@ SandboxOptions default_sandbox() {
              {"/data/ro.txt", "read me\n", 0666},
              {"/data/secret.txt", "secret\n", 0644},
              {"/data/owned.txt", "root's\n", 0644},
-             {"/opt/app/tool", "#!/bin/sh\necho tool\n", 0755}};
+             {"/opt/app/tool", "#!/bin/sh\necho tool\n", 0755},
+             {"/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", 0644},
+             {"/etc/group", "root:x:0:\n", 0644},
+             {"/usr/lib/x86_64-linux-gnu/secret.conf", "lib secret\n", 0644}};
   return o;
 }
 

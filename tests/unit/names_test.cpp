@@ -14,7 +14,8 @@ TEST(Names, Protocols) {
   EXPECT_EQ(normalize_protocol("sctp"), "sctp");
   EXPECT_EQ(normalize_protocol("tcpx"), std::nullopt);
   EXPECT_EQ(normalize_protocol(""), std::nullopt);
-  EXPECT_EQ(protocol_names().size(), 6u);
+  EXPECT_EQ(normalize_protocol("ALL"), "all");
+  EXPECT_EQ(protocol_names().size(), 7u);
 }
 
 TEST(Names, Capabilities) {

@@ -312,7 +312,7 @@ spec:
   EXPECT_TRUE(has_error(r, "spec.file.matchPaths[0].fromSource[0].paths", 14, 9, "unknown field",
                         "did you mean 'path'?"));
   EXPECT_TRUE(has_error(r, "spec.file.matchPaths[0].zzzzzzzz", 15, 7, "unknown field",
-                        "valid fields here: path, readOnly, ownerOnly, fromSource, severity, "
+                        "valid fields here: path, readOnly, ownerOnly, fromSource, pts, severity, "
                         "tags, message, action"));
 }
 

@@ -384,5 +384,35 @@ TEST(ParserFields, LongPathWarnsButIsAccepted) {
   EXPECT_EQ(r.policies[0]->rules[0].value, path);
 }
 
+TEST(ParserFields, PtsFalseRestrictsTheRuleToTerminals) {
+  const auto r = parse(
+      testing::policy_with("  file:\n    matchPaths:\n    - path: /etc/hostname\n      pts: false\n"
+                           "    - path: /etc/motd\n      pts: true\n"));
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_TRUE(r.diagnostics.empty()) << dump(r);
+  ASSERT_EQ(r.policies[0]->rules.size(), 2u);
+  EXPECT_TRUE(r.policies[0]->rules[0].pts_only);
+  EXPECT_FALSE(r.policies[0]->rules[1].pts_only);
+}
+
+TEST(ParserFields, AllowedArgsIsKeptAndWarnedAsNotEnforced) {
+  const auto r =
+      parse(testing::policy_with("  process:\n    matchPaths:\n    - path: /usr/bin/python3\n"
+                                 "      allowedArgs: [-m, random]\n"));
+  ASSERT_TRUE(r.ok()) << dump(r);
+  ASSERT_EQ(r.diagnostics.size(), 1u) << dump(r);
+  EXPECT_EQ(r.diagnostics[0].level, Diagnostic::Level::Warning);
+  EXPECT_EQ(r.diagnostics[0].field, "spec.process.matchPaths[0].allowedArgs");
+  EXPECT_NE(r.diagnostics[0].reason.find("not enforced"), std::string::npos) << dump(r);
+  EXPECT_EQ(r.policies[0]->rules[0].allowed_args, (Strings{"-m", "random"}));
+}
+
+TEST(ParserFields, ProtocolAllIsAccepted) {
+  const auto r =
+      parse(testing::policy_with("  network:\n    matchProtocols:\n    - protocol: ALL\n"));
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.policies[0]->rules[0].value, "all");
+}
+
 } // namespace
 } // namespace corral::policy

@@ -13,7 +13,7 @@ namespace corral::enforce::fanotify {
 namespace {
 
 std::string exe_of(int pid, const std::string& root_prefix) {
-  const auto exe = read_link("/proc/" + std::to_string(pid) + "/exe");
+  const auto exe = read_program(pid);
   return exe ? strip_root(*exe, root_prefix) : std::string();
 }
 

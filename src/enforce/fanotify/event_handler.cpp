@@ -4,8 +4,10 @@
 #include <cstring>
 #include <optional>
 
+#include <linux/magic.h>
 #include <sys/fanotify.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "enforce/fanotify/alert_builder.h"
@@ -14,6 +16,7 @@
 #include "enforce/fanotify/proc_reader.h"
 #include "enforce/fanotify/root_fs.h"
 #include "policy/decide.h"
+#include "policy/startup_set.h"
 
 namespace corral::enforce::fanotify {
 namespace {
@@ -21,6 +24,13 @@ namespace {
 constexpr uint64_t kLoggedErrors = 20; // then every 1000th, to keep a storm readable
 // Distinct files one workload may have approved; the map holds 65536 for all together.
 constexpr uint64_t kMaxApprovalsPerWorkload = 8192;
+
+// Whether the file is the kernel's (sysfs): its inodes are made when first looked up, so
+// their ctime says nothing of the image, and nobody can create, rename or link files there.
+bool kernel_file(int fd) {
+  struct statfs fs {};
+  return ::fstatfs(fd, &fs) == 0 && fs.f_type == SYSFS_MAGIC;
+}
 
 } // namespace
 
@@ -59,6 +69,15 @@ void EventHandler::handle(Group& g, PendingEvent& ev) {
   std::string source;
   if (!read_subject(g, ev, st, access, source)) return;
   policy::Verdict v = policy::decide(g.rules(), access);
+  // The kernel opening a file for an exec (FMODE_EXEC opens raise FAN_OPEN_EXEC_PERM, then
+  // FAN_OPEN_PERM): the exec rules decided it at the first event, so the file rules do not
+  // judge the second (POLICY.md "Interpreters"). Asked only when the file rules would deny
+  // or alert; never cached (a read of the same file is judged).
+  bool exec_open = false;
+  if (!exec && (!v.allow || v.alert) && blocked_in_exec(ev.tid())) {
+    v = policy::Verdict{};
+    exec_open = true;
+  }
   std::string reason;
   if (exec && v.allow && (g.new_file(st) || g.moved_in(v, target, st))) {
     // The image-only rule: the path is allowed, the file at it is not the image's.
@@ -78,7 +97,8 @@ void EventHandler::handle(Group& g, PendingEvent& ev) {
 
   const bool ours = ev.answer(v.allow);
   const bool allowed = ours ? v.allow : ev.allowed(); // not ours: the watchdog's verdict
-  const bool cacheable = ours && v.allow && !v.alert && cacheable_file(g, category, st);
+  const bool cacheable = ours && v.allow && !v.alert && !exec_open && v.startup == nullptr &&
+                         cacheable_file(g, category, st);
   if (exec && allowed)
     after_exec_allowed(g, ev, cacheable);
   else if (cacheable)
@@ -121,7 +141,7 @@ bool EventHandler::read_subject(Group& g, PendingEvent& ev, const struct stat& s
   if (traits.source) {
     // For exec events too: the exec has not replaced the image yet, so /proc/<tid>/exe is
     // the program calling exec, which is what fromSource names for process rules.
-    const auto exe = read_link("/proc/" + std::to_string(ev.tid()) + "/exe");
+    const auto exe = read_program(ev.tid());
     if (!exe) {
       undecidable(g, ev, access.category, "cannot read the acting program");
       return false;
@@ -137,10 +157,17 @@ bool EventHandler::read_subject(Group& g, PendingEvent& ev, const struct stat& s
     }
     access.owner = st.st_uid == status->fsuid;
   }
-  if (access.category == policy::Category::File && traits.write) {
+  if (traits.pts) access.pts = read_tty(ev.tid()).starts_with("pts");
+  if (access.category != policy::Category::File) return true;
+  // The implicit start-up set covers reads of files the image shipped: for a path in it the
+  // open mode is always read, and an unknown one counts as a write.
+  const bool startup =
+      g.rules().has_allow(access.category) && policy::startup_entry(access.target) != nullptr;
+  if (startup) access.shipped = g.shipped(st) || kernel_file(ev.fd());
+  if (traits.write || startup) {
     const OpenMode mode = blocked_open_mode(ev.tid());
     if (mode == OpenMode::Unknown) ++stats_.write_unknown;
-    access.write = mode == OpenMode::Write;
+    access.write = mode == OpenMode::Write || (startup && mode == OpenMode::Unknown);
   }
   return true;
 }

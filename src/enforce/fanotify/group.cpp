@@ -126,6 +126,10 @@ bool Group::new_file(const struct stat& st) const {
          ctime_ns(st.st_ctim.tv_sec, st.st_ctim.tv_nsec) > start_ns_;
 }
 
+bool Group::shipped(const struct stat& st) const {
+  return start_ns_ != 0 && ctime_ns(st.st_ctim.tv_sec, st.st_ctim.tv_nsec) <= start_ns_;
+}
+
 bool Group::moved_in(const policy::Verdict& v, const std::string& target,
                      const struct stat& st) const {
   if (!rules_->settings().image_only || start_ns_ == 0 || v.rule == nullptr) return false;

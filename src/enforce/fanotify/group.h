@@ -85,6 +85,9 @@ public:
   // Whether a file with this ctime was created, changed or moved in after the start and the
   // image-only rule applies to it.
   [[nodiscard]] bool new_file(const struct stat& st) const;
+  // Whether the file is as the image shipped it (policy::Access::shipped): its ctime is not
+  // after the start. False when the start is unknown; independent of the image-only rule.
+  [[nodiscard]] bool shipped(const struct stat& st) const;
   // The image-only rule for the path (new_file covers the file itself): a file allowed by an
   // exact rule must be the one that was at that path when the group was built; one allowed
   // under a directory or pattern must not sit in a directory created or moved in below the

@@ -142,7 +142,10 @@ bool leftover_verdict(const Group& g, const LeftEvent& e) {
   const bool exec = (e.mask & FAN_OPEN_EXEC_PERM) != 0;
   const auto c = exec ? policy::Category::Process : policy::Category::File;
   if (e.path.empty() || g.rules().traits(c).subject_dependent()) return g.undecidable(c).allow;
-  return policy::decide(g.rules(), policy::Access{c, e.path, {}, false, true}).allow;
+  // Neither the open mode nor the file's age is known here: no implicit start-up set.
+  policy::Access access{c, e.path, {}, false, true};
+  access.shipped = false;
+  return policy::decide(g.rules(), access).allow;
 }
 
 size_t answer_pending(int group_fd, int fd, bool allow) {

@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -71,6 +72,21 @@ std::string strip_root(std::string_view path, std::string_view root_prefix) {
       path[root_prefix.size()] == '/')
     return std::string(path.substr(root_prefix.size()));
   return std::string(path);
+}
+
+std::optional<std::string> read_program(int pid) {
+  auto exe = read_link(proc_path(pid, "exe"));
+  if (!exe || *exe != "/") return exe;
+  const auto st = read_status(pid);
+  if (!st || st->ppid <= 0) return exe;
+  struct stat self {};
+  struct stat parent {};
+  if (::stat(proc_path(pid, "exe").c_str(), &self) != 0 ||
+      ::stat(proc_path(st->ppid, "exe").c_str(), &parent) != 0 || self.st_dev != parent.st_dev ||
+      self.st_ino != parent.st_ino)
+    return exe;
+  const auto named = read_link(proc_path(st->ppid, "exe"));
+  return named && *named != "/" ? named : exe;
 }
 
 std::optional<ProcStatus> read_status(int tid) {
@@ -148,15 +164,25 @@ std::optional<std::string> read_parked(int tid, std::string_view leaf, size_t ca
   }
 }
 
-} // namespace
-
-OpenMode blocked_open_mode(int tid) {
-  // "<nr> <arg1> ... <arg6> <sp> <pc>" while blocked in a syscall (fs/proc/base.c
-  // proc_pid_syscall); "running" or "-1 <sp> <pc>" otherwise.
+// "<nr> <arg1> ... <arg6> <sp> <pc>" while blocked in a syscall (fs/proc/base.c
+// proc_pid_syscall), split; "running" or "-1 <sp> <pc>" otherwise.
+std::vector<std::string> blocked_syscall(int tid) {
   const auto text = read_parked(tid, "syscall", 256,
                                 [](const std::string& t) { return !t.starts_with("running"); });
-  if (!text) return OpenMode::Unknown;
-  const auto fields = split(trim(*text), ' ');
+  return text ? split(trim(*text), ' ') : std::vector<std::string>{};
+}
+
+} // namespace
+
+bool blocked_in_exec(int tid) {
+  const auto fields = blocked_syscall(tid);
+  if (fields.size() < 7) return false;
+  const long nr = std::strtol(fields[0].c_str(), nullptr, 10);
+  return nr == SYS_execve || nr == SYS_execveat;
+}
+
+OpenMode blocked_open_mode(int tid) {
+  const auto fields = blocked_syscall(tid);
   if (fields.size() < 7) return OpenMode::Unknown;
   const long nr = std::strtol(fields[0].c_str(), nullptr, 10);
   std::array<uint64_t, 6> arg{};

@@ -21,6 +21,13 @@ std::optional<std::string> read_link(const std::string& path);
 // relative to the container root; a host directory after a plain chroot, stripped here.
 std::string strip_root(std::string_view path, std::string_view root_prefix);
 
+// The program `pid` runs, as /proc/<pid>/exe reads from the agent (then strip_root it).
+// runc 1.1 runs `runc init` from a read-only bind mount of its own binary that it detached
+// at once: the link then reads "/" (the root of that one-file mount). Such a program is
+// named by its parent's path when the parent runs the same file (runc, on the host), so
+// alerts and fromSource can name the runtime.
+std::optional<std::string> read_program(int pid);
+
 // From /proc/<tid>/status. Ids are as the agent's namespaces see them.
 struct ProcStatus {
   int tgid = 0;
@@ -41,6 +48,10 @@ std::string read_tty(int pid);
 // they are read from the blocked syscall's arguments in /proc/<tid>/syscall.
 enum class OpenMode { Read, Write, Unknown };
 OpenMode blocked_open_mode(int tid);
+// Whether `tid` is blocked in execve()/execveat(): a file it opens then is one the kernel
+// opens for that exec (the binary, its ELF or "#!" interpreter; fs/exec.c open_exec), whose
+// FAN_OPEN_EXEC_PERM event came first. False when /proc/<tid>/syscall cannot tell.
+bool blocked_in_exec(int tid);
 
 // Whether `tid` is opening an interpreter for an exec in progress: its kernel stack
 // (/proc/<tid>/stack) runs through a binary format handler (load_elf_binary for PT_INTERP,
