@@ -244,10 +244,8 @@ std::vector<std::string> Agent::reconcile_one_locked(Entry& e) {
   // Unchanged selection and settings: keep the enforcement (and its kernel cache) as is.
   if (e.rules && e.rules->policies() == selected && same_settings(e.rules->settings(), settings))
     return warnings;
-  const std::string root = e.w.root_path;
-  const policy::PathResolver resolve = [root](const std::string& path) {
-    return root.empty() ? std::nullopt : resolve_in_root(root, path);
-  };
+  const policy::PathResolver resolve =
+      e.w.root_path.empty() ? policy::PathResolver() : caching_resolver(e.w.root_path);
   e.rules = policy::compile(selected, e.w.policy_view(), settings, resolve);
   warnings.insert(warnings.end(), e.rules->warnings().begin(), e.rules->warnings().end());
   e.enforce_error.clear();
