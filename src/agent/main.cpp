@@ -14,6 +14,7 @@
 #include "agent/api_server.h"
 #include "agent/fd_holder.h"
 #include "agent/held_rules.h"
+#include "core/memory.h"
 #include "core/version.h"
 #include "enforce/fanotify/fanotify_enforcer.h"
 #include "events/format.h"
@@ -236,6 +237,7 @@ int run(const Flags& f) {
 } // namespace
 
 int main(int argc, char** argv) {
+  corral::tune_malloc();
   CLI::App app{"corrald - the Corral node agent: enforces KubeArmor policies on the containers "
                "of this node (fanotify), logs every violation, serves the corral CLI."};
   app.name("corrald");
