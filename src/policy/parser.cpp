@@ -418,7 +418,6 @@ void parse_documents(const std::string& input, const YamlTree& tree, YamlReader&
     if (doc.is_null()) continue; // an empty document, e.g. after a trailing '---'
     ++count;
     if (auto p = DocumentParser(reader, doc).parse()) {
-      p->rules.shrink_to_fit(); // grown by doubling: up to half of it unused
       const auto next = std::upper_bound(starts.begin(), starts.end(), doc.mark().pos);
       const size_t begin = std::min<size_t>(doc.mark().pos, input.size());
       p->source = input.substr(begin, (next == starts.end() ? input.size() : *next) - begin);
@@ -440,6 +439,7 @@ std::optional<ParseResult> parse_fast(const std::string& input, std::string_view
   if (!read_block_yaml(input, tree)) return std::nullopt;
   ParseResult result;
   YamlReader reader(std::string(file), input, 1000 + 4 * input.size(), result.diagnostics);
+  reader.use_mark_positions();
   parse_documents(input, tree, reader, result);
   if (!result.diagnostics.empty()) return std::nullopt;
   return result;

@@ -60,6 +60,7 @@ public:
       }
     }
     const Inherited base = inherited(spec, "spec", Inherited{});
+    p_.rules.reserve(p_.rules.size() + entries(spec));
     bool any = false;
     for (const auto category :
          {Category::Process, Category::File, Category::Network, Category::Capabilities}) {
@@ -76,6 +77,17 @@ public:
   }
 
 private:
+  // The entries of every rule list: a rule each, but for comma lists of names. Reserving
+  // them spares a large policy the moves and the unused half of a vector grown by doubling.
+  static size_t entries(const YamlNode& spec) {
+    size_t n = 0;
+    for (const auto& list : list_specs()) {
+      const YamlNode l = spec[section_name(list.category)][list.name];
+      if (l.is_sequence()) n += l.size();
+    }
+    return n;
+  }
+
   Inherited inherited(const YamlNode& n, const std::string& field, const Inherited& parent) {
     Inherited out = parent;
     if (const YamlNode& s = n["severity"]; s.defined()) {

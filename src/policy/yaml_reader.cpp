@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <set>
 
 #include "core/strings.h"
 
@@ -160,6 +159,7 @@ size_t YamlReader::line_index(size_t offset) {
 // yaml-cpp counts columns in bytes; editors count characters, and so do we.
 std::pair<int, int> YamlReader::locate(const YAML::Mark& mark) {
   if (mark.is_null()) return {0, 0};
+  if (mark_positions_) return {mark.line + 1, mark.column + 1};
   const size_t offset = offset_of(mark);
   if (offset == std::string_view::npos) return {mark.line + 1, mark.column + 1};
   const size_t line = line_index(offset);
@@ -275,7 +275,9 @@ bool YamlReader::expect_map(const YamlNode& node, const std::string& field,
     error(node, field, "expected a mapping, found " + kind_name(node), hint);
     return false;
   }
-  std::set<std::string> seen;
+  // Maps have a few keys: a list is faster than a set, and the field path is built only for
+  // a diagnostic (a policy has one map per rule).
+  std::vector<std::string_view> seen;
   for (size_t i = 0; i < node.size(); ++i) {
     if (!spend()) return false;
     const YamlNode k = node.key(i);
@@ -283,17 +285,21 @@ bool YamlReader::expect_map(const YamlNode& node, const std::string& field,
     if (v.is_null() && !v.mark().is_null()) {
       empty_values_.emplace(v.mark().pos, std::pair{v, k.mark()});
     }
-    const std::string key(k.scalar());
-    const std::string path = field.empty() ? display_key(key) : field + "." + display_key(key);
+    const std::string_view key = k.scalar();
+    const auto path = [&] {
+      return field.empty() ? display_key(key) : field + "." + display_key(key);
+    };
     if (!k.is_scalar()) {
       error(k, field, "field names must be plain strings");
     } else if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
       const std::string near = nearest(key, allowed);
-      error(k, path, "unknown field",
+      error(k, path(), "unknown field",
             near.empty() ? "valid fields here: " + list_of(allowed)
                          : "did you mean '" + near + "'?");
-    } else if (!seen.insert(key).second) {
-      error(k, path, "duplicate field");
+    } else if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+      error(k, path(), "duplicate field");
+    } else {
+      seen.push_back(key);
     }
   }
   return true;

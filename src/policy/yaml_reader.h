@@ -53,6 +53,9 @@ public:
   bool spend(size_t units = 1);
   [[nodiscard]] size_t error_count() const { return errors_; }
   [[nodiscard]] const std::string& file() const { return file_; }
+  // The marks' own line and column are exact (read_block_yaml's: ASCII text, no byte order
+  // mark), so positions need no look at the text.
+  void use_mark_positions() { mark_positions_ = true; }
   // 1-based line and column (in characters) of `node`, as diagnostics report them.
   [[nodiscard]] std::pair<int, int> position(const YamlNode& node);
 
@@ -68,6 +71,7 @@ private:
   std::string file_;
   std::string_view text_;
   size_t bom_ = 0; // yaml-cpp's offsets do not count a UTF-8 byte order mark
+  bool mark_positions_ = false;
   std::vector<size_t> line_starts_;
   size_t budget_;
   bool budget_reported_ = false;
