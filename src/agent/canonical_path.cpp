@@ -62,16 +62,61 @@ std::optional<std::string> resolve_in_root(const std::string& root, const std::s
   return resolve(root, path, read_link);
 }
 
+namespace {
+
+// The memory of one compile's resolutions: readlink results by host path, and the canonical
+// form of each directory met (nullopt: missing).
+class CachingResolver {
+public:
+  explicit CachingResolver(std::string root) : root_(std::move(root)) {}
+
+  std::optional<std::string> resolve(const std::string& path) {
+    const size_t slash = path.rfind('/');
+    // The common path (absolute, no ".", ".." or "//"): its directory's canonical form,
+    // remembered, and one look at its last component.
+    if (slash == std::string::npos || path[0] != '/' || path.find("//") != std::string::npos ||
+        path.find("/./") != std::string::npos || path.find("/../") != std::string::npos ||
+        path.ends_with("/.") || path.ends_with("/..") || slash + 1 == path.size())
+      return slow(path);
+    const std::string dir = path.substr(0, slash);
+    std::optional<std::string> canonical_dir;
+    if (dir.empty()) {
+      canonical_dir = "";
+    } else if (const auto it = dirs_.find(dir); it != dirs_.end()) {
+      canonical_dir = it->second;
+    } else {
+      canonical_dir = resolve(dir);
+      dirs_.emplace(dir, canonical_dir);
+    }
+    if (!canonical_dir) return std::nullopt;
+    std::string out = *canonical_dir + path.substr(slash);
+    const Link& l = link_of(root_ + out);
+    if (l.error == EINVAL) return out; // exists, not a symlink
+    if (l.error != 0) return std::nullopt;
+    return slow(path); // the last component is a symlink
+  }
+
+private:
+  std::optional<std::string> slow(const std::string& path) {
+    return corral::agent::resolve(root_, path,
+                                  [this](const std::string& host) { return link_of(host); });
+  }
+  const Link& link_of(const std::string& host) {
+    const auto it = links_.find(host);
+    if (it != links_.end()) return it->second;
+    return links_.emplace(host, read_link(host)).first->second;
+  }
+
+  std::string root_;
+  std::unordered_map<std::string, Link> links_;
+  std::unordered_map<std::string, std::optional<std::string>> dirs_;
+};
+
+} // namespace
+
 policy::PathResolver caching_resolver(std::string root) {
-  auto links = std::make_shared<std::unordered_map<std::string, Link>>();
-  const std::function<Link(const std::string&)> link_of = [links](const std::string& host) {
-    const auto it = links->find(host);
-    if (it != links->end()) return it->second;
-    return links->emplace(host, read_link(host)).first->second;
-  };
-  return [root = std::move(root), link_of](const std::string& path) {
-    return resolve(root, path, link_of);
-  };
+  auto r = std::make_shared<CachingResolver>(std::move(root));
+  return [r](const std::string& path) { return r->resolve(path); };
 }
 
 } // namespace corral::agent
