@@ -24,6 +24,32 @@ std::string file_of(const std::string& dir, const std::string& id) {
   return dir + "/" + name + ".json";
 }
 
+// `text` as a JSON string. nlohmann's dump checks and escapes byte by byte, ~10 MB/s: the
+// YAML of a 100,000-rule policy (5.5 MB) cost half a second of every apply. The parser
+// accepted the text, so it is valid UTF-8, which JSON carries as it is.
+void append_json_string(std::string& out, std::string_view text) {
+  out += '"';
+  size_t done = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(text, done, i - done);
+    done = i + 1;
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    }
+  }
+  out.append(text, done);
+  out += '"';
+}
+
 policy::Posture posture_of(const std::string& s) {
   return s == "block" ? policy::Posture::Block : policy::Posture::Audit;
 }
@@ -46,14 +72,21 @@ void save_held_rules(const std::string& dir, const workload::Workload& w,
                    {"capabilities", std::string(to_string(s.postures.capabilities))}};
   j["dry_run"] = s.dry_run;
   j["image_only"] = s.image_only;
-  auto& sources = j["policies"] = nlohmann::json::array();
-  for (const auto& p : rules.policies()) sources.push_back(p->source);
+  // The policies' texts are added after the rest (the object ends in '}').
+  std::string text = j.dump();
+  text.pop_back();
+  text += ",\"policies\":[";
+  for (const auto& p : rules.policies()) {
+    if (text.back() != '[') text += ',';
+    append_json_string(text, p->source);
+  }
+  text += "]}\n";
   ::mkdir(dir.c_str(), 0700);
   const std::string path = file_of(dir, w.id);
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << j.dump() << "\n";
+    out << text;
     if (!out.good()) {
       if (log)
         log("cannot write " + tmp + ": the fd holder would answer with undecidable verdicts");
