@@ -42,7 +42,7 @@ public:
     if (!r_.expect_map(doc_, "", kTopFields)) return std::nullopt;
     Policy p;
     const auto [line, column] = r_.position(doc_);
-    p.origin = Origin{r_.file(), line, column, ""};
+    p.origin = Origin{r_.shared_file(), line, column, ""};
     parse_header(p);
     parse_metadata(p);
     const YamlNode& spec = doc_["spec"];

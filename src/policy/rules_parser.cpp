@@ -15,8 +15,8 @@ constexpr size_t kCompatPathBytes = 200; // KubeArmor's CRD limit; Corral has no
 // What a rule may inherit from its section and spec.
 struct Inherited {
   int severity = 1;
-  std::vector<std::string> tags;
-  std::string message;
+  Shared<std::vector<std::string>> tags;
+  Shared<std::string> message;
   Action action = Action::Block;
 };
 
@@ -153,7 +153,7 @@ private:
     rule.message = std::move(own.message);
     rule.action = own.action;
     const auto [line, column] = r_.position(n);
-    rule.origin = Origin{r_.file(), line, column, field};
+    rule.origin = Origin{r_.shared_file(), line, column, field};
     rule.recursive = flag(n, field, "recursive");
     rule.owner_only = flag(n, field, "ownerOnly");
     rule.read_only = flag(n, field, "readOnly");

@@ -135,7 +135,7 @@ std::optional<std::pair<size_t, std::string>> find_invalid_text(std::string_view
 
 YamlReader::YamlReader(std::string file, std::string_view text, size_t node_budget,
                        std::vector<Diagnostic>& out)
-    : file_(std::move(file)), text_(text), budget_(node_budget), out_(out) {
+    : file_(std::move(file)), shared_file_(file_), text_(text), budget_(node_budget), out_(out) {
   if (text_.substr(0, 3) == "\xEF\xBB\xBF") bom_ = 3;
 }
 

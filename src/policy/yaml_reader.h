@@ -14,6 +14,7 @@
 #include <yaml-cpp/mark.h>
 
 #include "policy/diagnostic.h"
+#include "policy/model.h"
 #include "policy/yaml_tree.h"
 
 namespace corral::policy {
@@ -53,6 +54,8 @@ public:
   bool spend(size_t units = 1);
   [[nodiscard]] size_t error_count() const { return errors_; }
   [[nodiscard]] const std::string& file() const { return file_; }
+  // The same, as the rules read from it keep it (one copy for all).
+  [[nodiscard]] const Shared<std::string>& shared_file() const { return shared_file_; }
   // The marks' own line and column are exact (read_block_yaml's: ASCII text, no byte order
   // mark), so positions need no look at the text.
   void use_mark_positions() { mark_positions_ = true; }
@@ -69,6 +72,7 @@ private:
   size_t line_index(size_t offset);
 
   std::string file_;
+  Shared<std::string> shared_file_;
   std::string_view text_;
   size_t bom_ = 0; // yaml-cpp's offsets do not count a UTF-8 byte order mark
   bool mark_positions_ = false;
