@@ -20,32 +20,41 @@ struct Inherited {
   Action action = Action::Block;
 };
 
+std::vector<std::string_view> with_common(std::vector<std::string_view> fields) {
+  for (const auto f : {"severity", "tags", "message", "action"}) fields.emplace_back(f);
+  return fields;
+}
+
 // One list of a section (e.g. process.matchPaths) and the fields its entries may have.
 struct ListSpec {
   Category category;
   std::string_view name;
-  std::vector<std::string_view> fields; // besides severity, tags, message, action
+  std::vector<std::string_view> fields;       // besides severity, tags, message, action
+  std::vector<std::string_view> entry_fields; // all of them (built once, not per rule)
 };
 
 const std::vector<ListSpec>& list_specs() {
-  static const std::vector<ListSpec> kSpecs = {
-      {Category::Process, "matchPaths", {"path", "execname", "ownerOnly", "fromSource"}},
-      {Category::Process, "matchDirectories", {"dir", "recursive", "ownerOnly", "fromSource"}},
-      {Category::Process, "matchPatterns", {"pattern", "ownerOnly"}},
-      {Category::File, "matchPaths", {"path", "readOnly", "ownerOnly", "fromSource"}},
-      {Category::File,
-       "matchDirectories",
-       {"dir", "recursive", "readOnly", "ownerOnly", "fromSource"}},
-      {Category::File, "matchPatterns", {"pattern", "readOnly", "ownerOnly"}},
-      {Category::Network, "matchProtocols", {"protocol", "fromSource"}},
-      {Category::Capabilities, "matchCapabilities", {"capability", "fromSource"}},
-  };
+  static const std::vector<ListSpec> kSpecs = [] {
+    std::vector<ListSpec> specs = {
+        {Category::Process, "matchPaths", {"path", "execname", "ownerOnly", "fromSource"}, {}},
+        {Category::Process,
+         "matchDirectories",
+         {"dir", "recursive", "ownerOnly", "fromSource"},
+         {}},
+        {Category::Process, "matchPatterns", {"pattern", "ownerOnly"}, {}},
+        {Category::File, "matchPaths", {"path", "readOnly", "ownerOnly", "fromSource"}, {}},
+        {Category::File,
+         "matchDirectories",
+         {"dir", "recursive", "readOnly", "ownerOnly", "fromSource"},
+         {}},
+        {Category::File, "matchPatterns", {"pattern", "readOnly", "ownerOnly"}, {}},
+        {Category::Network, "matchProtocols", {"protocol", "fromSource"}, {}},
+        {Category::Capabilities, "matchCapabilities", {"capability", "fromSource"}, {}},
+    };
+    for (auto& spec : specs) spec.entry_fields = with_common(spec.fields);
+    return specs;
+  }();
   return kSpecs;
-}
-
-std::vector<std::string_view> with_common(std::vector<std::string_view> fields) {
-  for (const auto f : {"severity", "tags", "message", "action"}) fields.emplace_back(f);
-  return fields;
 }
 
 class RulesParser {
@@ -144,7 +153,7 @@ private:
 
   void parse_rule(const ListSpec& spec, const YamlNode& n, const std::string& field,
                   const Inherited& defaults) {
-    if (!r_.expect_map(n, field, with_common(spec.fields))) return;
+    if (!r_.expect_map(n, field, spec.entry_fields)) return;
     Inherited own = inherited(n, field, defaults);
     Rule rule;
     rule.category = spec.category;
