@@ -197,6 +197,10 @@ for w in "${what[@]}"; do
       fi
       e=$(date +%s%N)
       times+=($(((e - s) / 1000)))
+      if (((e - s) > 3000000000)); then
+        echo "bigpolicy: apply $r took $(((e - s) / 1000000)) ms; the agent's log ends:" >&2
+        tail -n 5 "$CORRAL_RT_CORRALD_DIR/corrald.log" >&2
+      fi
       corral_rt_exec bench /usr/bin/true || echo "bigpolicy: an allowed exec failed under the policy" >&2
       if corral_rt_exec bench /usr/sbin/chroot --version >/dev/null 2>&1; then
         echo "bigpolicy: chroot was NOT denied under the policy" >&2
