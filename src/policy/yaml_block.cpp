@@ -1,6 +1,7 @@
 #include "policy/yaml_block.h"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 
 namespace corral::policy {
@@ -116,14 +117,18 @@ private:
     out_.OnDocumentEnd();
   }
 
-  // A block sequence or mapping whose first line (pos_ at its start) is indented `indent`.
-  void block_node(size_t indent, int depth) {
+  // A block sequence or mapping whose first line (pos_ at its start) is indented `indent`;
+  // below a key or entry at `parent` (a node's own indentation at the root), also a value
+  // alone on its line ("action:" and "Allow" below it).
+  void block_node(size_t indent, int depth, std::optional<size_t> parent = std::nullopt) {
     if (depth > kMaxDepth) throw Unsupported{};
     const size_t c = line_start_ + indent;
     if (entry_at(c)) {
       sequence(indent, depth);
-    } else {
+    } else if (key_end(c) != std::string_view::npos || !parent) {
       mapping(c, depth);
+    } else {
+      inline_value(c, *parent);
     }
   }
 
@@ -136,7 +141,7 @@ private:
         next_line();
         const long next = peek_indent();
         if (next > static_cast<long>(indent)) {
-          block_node(static_cast<size_t>(next), depth + 1);
+          block_node(static_cast<size_t>(next), depth + 1, indent);
         } else {
           empty_value();
         }
@@ -168,7 +173,7 @@ private:
         next_line();
         const long next = peek_indent();
         if (next > static_cast<long>(indent)) {
-          block_node(static_cast<size_t>(next), depth + 1);
+          block_node(static_cast<size_t>(next), depth + 1, indent);
         } else if (next == static_cast<long>(indent) && entry_at(pos_ + indent)) {
           sequence(indent, depth + 1); // a sequence at the key's own indentation
         } else {

@@ -123,6 +123,10 @@ TEST(YamlBlock, SameTreeAsYamlCpp) {
       "- a\n,\n",
       "a: 1 # c\nb: 2#c\n",
       "a: -1\n",
+      "action:\n  Allow\nb:\n  'q'\nc:\n  [x]\nd:\n- \n  e\n",
+      "a:\n  b\n  c\n",
+      "a:\n  b\n    c\n",
+      "- a:\n   b\n",
       "a: é\n",
   };
   size_t n = 0;
@@ -173,7 +177,7 @@ TEST(YamlBlock, MutatedPoliciesReadAsYamlCppReadsThem) {
       "spec:\n  tags: [\"a\", 'b']\n  selector:\n    matchLabels:\n      app: x # c\n"
       "  process:\n    matchPaths:\n    - path: /bin/sh\n      fromSource:\n      - path: /x\n"
       "    - path: '/a b'\n  file:\n    matchDirectories:\n    - dir: /tmp/\n"
-      "      recursive: true\n  action:\n---\nb:\n- c\n";
+      "      recursive: true\n  action:\n    Allow\n---\nb:\n- c\n-\n  d\n";
   const std::string alphabet = " -:#'\"[],{}\n\tab/~&*!|>?.";
   uint64_t seed = 42;
   const auto next = [&seed](size_t n) {
