@@ -4,7 +4,8 @@
 # the agent stopped, alternating, median of CORRAL_BENCH_RUNS (default 5) runs.
 #
 #   sudo bash bench/runtime_bench.sh            # all figures
-#   sudo bash bench/runtime_bench.sh exec open  # some of: exec open cold apply rss start window scale
+#   sudo bash bench/runtime_bench.sh exec open  # some of: exec open cold apply rss start window
+#                                               # scale bigpolicy (not in the default set)
 #
 # Not a test: it asserts nothing about durations; it prints figures.
 set -euo pipefail
@@ -215,6 +216,56 @@ for w in "${what[@]}"; do
     rss_line
     alternate "exec loop, $((n + 1 - killed)) enforced: $loops x true" "for ((i=0;i<$loops;i++)); do /usr/bin/true; done"
     corral_rt_kill_many scale
+    ;;
+  bigpolicy)
+    # A 100,000-rule policy (bench/bigpolicy.awk; CORRAL_BENCH_RULES) selecting the enforced
+    # container: `corral apply` wall time (parse, validate, store, compile, held-rules file,
+    # group build), and the agent's RSS before, after apply and after `corral delete`.
+    setup_agent
+    rules=${CORRAL_BENCH_RULES:-100000}
+    awk -v rules="$rules" -v name=bigpolicy -v label=bench -f bench/bigpolicy.awk >"$dir/big.yaml"
+    rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$CORRAL_RT_CORRALD_PID/status"; }
+    mib() { awk -v k="$1" 'BEGIN{printf "%.1f", k/1024}'; }
+    sleep 1
+    before=$(rss_kib)
+    times=() dtimes=() applied=() deleted=()
+    for ((r = 0; r < runs; r++)); do
+      s=$(date +%s%N)
+      if ! "${corral[@]}" apply -f "$dir/big.yaml" >"$dir/apply.out" 2>&1; then
+        echo "bigpolicy: apply failed: $(tail -c 300 "$dir/apply.out")" >&2
+        break
+      fi
+      e=$(date +%s%N)
+      times+=($(((e - s) / 1000)))
+      if (((e - s) > 3000000000)); then
+        echo "bigpolicy: apply $r took $(((e - s) / 1000000)) ms; the agent's log ends:" >&2
+        tail -n 5 "$CORRAL_RT_CORRALD_DIR/corrald.log" >&2
+      fi
+      corral_rt_exec bench /usr/bin/true || echo "bigpolicy: an allowed exec failed under the policy" >&2
+      if corral_rt_exec bench /usr/sbin/chroot --version >/dev/null 2>&1; then
+        echo "bigpolicy: chroot was NOT denied under the policy" >&2
+      fi
+      applied+=("$(rss_kib)")
+      s=$(date +%s%N)
+      "${corral[@]}" delete KubeArmorPolicy bigpolicy -n corral-test >/dev/null
+      e=$(date +%s%N)
+      dtimes+=($(((e - s) / 1000)))
+      sleep 0.5
+      deleted+=("$(rss_kib)")
+    done
+    if ((${#times[@]})); then
+      a=$(printf '%s
+' "${applied[@]}" | median)
+      d=$(printf '%s
+' "${deleted[@]}" | median)
+      printf '%-46s %s ms (median of %d; delete %s ms)
+' "corral apply of $rules rules -> enforced"         "$(($(printf '%s
+' "${times[@]}" | median | cut -d. -f1) / 1000))" "${#times[@]}"         "$(($(printf '%s
+' "${dtimes[@]}" | median | cut -d. -f1) / 1000))"
+      printf '%-46s before %s MiB, applied %s MiB (x%s), deleted %s MiB (x%s); peak %s MiB
+'         "agent RSS with $rules rules" "$(mib "$before")" "$(mib "$a")" "$(ratio "$a" "$before")"         "$(mib "$d")" "$(ratio "$d" "$before")"         "$(mib "$(awk '/VmHWM/ {print $2}' "/proc/$CORRAL_RT_CORRALD_PID/status")")"
+      echo "  per run: apply us ${times[*]}; RSS KiB applied ${applied[*]}; deleted ${deleted[*]}"
+    fi
     ;;
   window)
     window_after_kill "with the fd holder"

@@ -269,10 +269,8 @@ std::vector<std::string> Agent::reconcile_one_locked(Entry& e, std::vector<std::
   if (latest && latest->policies() == selected && same_settings(latest->settings(), settings) &&
       (e.enforce_error.empty() || !retry))
     return warnings;
-  const std::string root = e.w.root_path;
-  const policy::PathResolver resolve = [root](const std::string& path) {
-    return root.empty() ? std::nullopt : resolve_in_root(root, path);
-  };
+  const policy::PathResolver resolve =
+      e.w.root_path.empty() ? policy::PathResolver() : caching_resolver(e.w.root_path);
   auto next = policy::compile(selected, e.w.policy_view(), settings, resolve);
   warnings.insert(warnings.end(), next->warnings().begin(), next->warnings().end());
   if (enforcer_ == nullptr || e.w.init_pid == 0 || next->rule_count() == 0) {

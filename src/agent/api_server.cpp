@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "agent/kernel_limits.h"
+#include "core/memory.h"
 #include "core/version.h"
 #include "corral.grpc.pb.h"
 #include "events/proto_convert.h"
@@ -43,6 +44,7 @@ public:
   grpc::Status Apply(grpc::ServerContext*, const api::ApplyRequest* req,
                      api::ApplyReply* reply) override {
     auto r = agent_.apply(files_of(req->files()));
+    release_free_memory(); // what parsing used, and the RuleSets replaced
     if (!r) return to_status(r.error());
     fill(*r, reply->mutable_configured(), reply->mutable_warnings());
     for (const auto& f : r->failed) *reply->add_failed() = f;
@@ -74,6 +76,7 @@ public:
       keys.push_back(p.key());
     }
     auto r = agent_.remove(keys);
+    release_free_memory(); // the deleted policies and the RuleSets compiled from them
     if (!r) return grpc::Status(grpc::StatusCode::NOT_FOUND, r.error().message, r.error().hint);
     for (const auto& l : r->lines) *reply->add_deleted() = l;
     for (const auto& f : r->failed) *reply->add_failed() = f;
@@ -245,6 +248,9 @@ Result<std::unique_ptr<ApiServer>> ApiServer::make(const std::string& socket_pat
   grpc::ServerBuilder b;
   b.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
   b.RegisterService(s->service_.get());
+  // Room for an apply of several large policies (the CLI refuses more, saying so); replies
+  // have no limit on the server's side.
+  b.SetMaxReceiveMessageSize(static_cast<int>(policy::kMaxApplyBytes) + (1 << 20));
   // The socket is created by BuildAndStart; a umask keeps it private from the first moment.
   const mode_t old = ::umask(0077);
   s->server_ = b.BuildAndStart();

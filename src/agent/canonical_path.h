@@ -5,6 +5,8 @@
 #include <optional>
 #include <string>
 
+#include "policy/ruleset.h"
+
 namespace corral::agent {
 
 // Resolves `path` inside `root` (e.g. /proc/<pid>/root), following symlinks as if `root`
@@ -12,5 +14,11 @@ namespace corral::agent {
 // readlink (no open), so it never triggers a fanotify permission event. nullopt when the
 // path does not exist or has too many links.
 std::optional<std::string> resolve_in_root(const std::string& root, const std::string& path);
+
+// resolve_in_root for the paths of one compile, each readlink done once: the rules of a
+// large policy share their directories (100,000 rules cost ~250,000 readlinks through
+// /proc/<pid>/root without it, most of a second). For one compile only: the workload's
+// files change.
+policy::PathResolver caching_resolver(std::string root);
 
 } // namespace corral::agent

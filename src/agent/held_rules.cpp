@@ -28,6 +28,32 @@ std::string file_of(const std::string& dir, const std::string& id) {
   return dir + "/" + name + ".json";
 }
 
+// `text` as a JSON string. nlohmann's dump checks and escapes byte by byte, ~10 MB/s: the
+// YAML of a 100,000-rule policy (5.5 MB) cost half a second of every apply. The parser
+// accepted the text, so it is valid UTF-8, which JSON carries as it is.
+void append_json_string(std::string& out, std::string_view text) {
+  out += '"';
+  size_t done = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(text, done, i - done);
+    done = i + 1;
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    }
+  }
+  out.append(text, done);
+  out += '"';
+}
+
 policy::Posture posture_of(const std::string& s) {
   return s == "block" ? policy::Posture::Block : policy::Posture::Audit;
 }
@@ -87,10 +113,17 @@ void HeldRulesStore::save(const workload::Workload& w, const policy::RuleSet& ru
                      {"capabilities", std::string(to_string(s.postures.capabilities))}};
     j["dry_run"] = s.dry_run;
     j["image_only"] = s.image_only;
-    auto& sources = j["policies"] = nlohmann::json::array();
-    for (const auto& p : rules.policies()) sources.push_back(p->source);
+    // The policies' texts are added after the rest (the object ends in '}').
+    std::string text = j.dump();
+    text.pop_back();
+    text += ",\"policies\":[";
+    for (const auto& p : rules.policies()) {
+      if (text.back() != '[') text += ',';
+      append_json_string(text, p->source);
+    }
+    text += "]}\n";
     file = "rules-" + rules.fingerprint() + "-" + std::to_string(++next_) + ".json";
-    if (!write_file(dir_ + "/" + file, j.dump() + "\n")) {
+    if (!write_file(dir_ + "/" + file, text)) {
       if (log_)
         log_("cannot write " + dir_ + "/" + file + ": the fd holder would answer " + w.id +
              " with undecidable verdicts");

@@ -15,6 +15,7 @@
 #include "agent/fd_holder.h"
 #include "agent/held_rules.h"
 #include "agent/kernel_limits.h"
+#include "core/memory.h"
 #include "core/version.h"
 #include "enforce/fanotify/fanotify_enforcer.h"
 #include "events/format.h"
@@ -277,6 +278,7 @@ int run(const Flags& f) {
 } // namespace
 
 int main(int argc, char** argv) {
+  corral::tune_malloc();
   CLI::App app{"corrald - the Corral node agent: enforces KubeArmor policies on the containers "
                "of this node (fanotify), logs every violation, serves the corral CLI."};
   app.name("corrald");

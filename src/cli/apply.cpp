@@ -38,9 +38,21 @@ bool read_files(const std::vector<std::string>& files, const char* command,
   return ok;
 }
 
+// The agent accepts requests of up to policy::kMaxApplyBytes.
+bool fits(size_t bytes, const char* command) {
+  if (bytes <= policy::kMaxApplyBytes) return true;
+  std::cerr << "corral " << command << ": the policy files are " << bytes / (1024 * 1024)
+            << " MiB together, more than the agent accepts in one request ("
+            << policy::kMaxApplyBytes / (1024 * 1024)
+            << " MiB); nothing was sent to the agent (hint: " << command
+            << " the files in several runs)\n";
+  return false;
+}
+
 int apply(const Options& o) {
   api::ApplyRequest req;
   if (!read_files(o.files, "apply", req.mutable_files())) return 1;
+  if (!fits(req.ByteSizeLong(), "apply")) return 1;
   auto stub = connect(o.socket, "apply");
   if (!stub) return 1;
   api::ApplyReply reply;
@@ -55,6 +67,7 @@ int remove(const Options& o) {
   api::DeleteRequest req;
   if (!o.files.empty()) {
     if (!read_files(o.files, "delete", req.mutable_files())) return 1;
+    if (!fits(req.ByteSizeLong(), "delete")) return 1;
   } else if (o.kind.empty() || o.name.empty()) {
     std::cerr << "corral delete: give -f FILE, or KIND NAME (hint: corral delete "
                  "KubeArmorPolicy only-allow-nginx-exec -n default)\n";

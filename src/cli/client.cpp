@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/fd.h"
+#include "policy/parser.h"
 
 namespace corral::cli {
 namespace {
@@ -64,7 +65,11 @@ std::unique_ptr<api::Agent::Stub> connect(const std::string& socket, const char*
               << " (a socket left by an agent that stopped) (hint: " << kStartHint << ")\n";
     return nullptr;
   }
-  auto channel = grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials());
+  // Replies (e.g. the warnings of a large apply) may pass gRPC's default of 4 MiB.
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(static_cast<int>(policy::kMaxApplyBytes));
+  auto channel =
+      grpc::CreateCustomChannel("unix:" + socket, grpc::InsecureChannelCredentials(), args);
   if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(3))) {
     std::cerr << "corral " << command << ": the agent at " << socket
               << " does not answer (hint: " << kStartHint << ")\n";
@@ -80,6 +85,12 @@ std::unique_ptr<grpc::ClientContext> unary_context() {
 }
 
 int report(const grpc::Status& status, const char* command, const std::string& socket) {
+  if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+    std::cerr << "corral " << command << ": the agent at " << socket
+              << " refused the request's size: " << status.error_message()
+              << " (hint: send fewer policy files at once)\n";
+    return 1;
+  }
   if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
     std::cerr << "corral " << command << ": lost the agent at " << socket << ": "
               << status.error_message() << " (hint: " << kStartHint << ")\n";

@@ -101,7 +101,7 @@ int run(const ExplainOptions& o) {
                       {"policy", std::string(v.policy_name())},
                       {"severity", rule != nullptr ? std::to_string(rule->severity) : ""},
                       {"message", rule != nullptr ? rule->message : ""},
-                      {"tags", rule != nullptr ? rule->tags : std::vector<std::string>{}},
+                      {"tags", rule != nullptr ? rule->tags.get() : std::vector<std::string>{}},
                       {"alert", v.alert},
                       {"rule", v.explain(*rs, access.category)}};
   if (o.output == "json") {

@@ -14,6 +14,19 @@ public:
     rs_->settings_ = settings;
   }
 
+  // Room in the exact-path tables for every exact rule (and its canonical form, often the
+  // same): a large policy's table is then never rehashed.
+  void reserve(const std::vector<PolicyPtr>& policies) {
+    size_t process = 0, file = 0;
+    for (const auto& p : policies) {
+      for (const Rule& r : p->rules) {
+        if (r.target == Target::Path) ++(r.category == Category::Process ? process : file);
+      }
+    }
+    rs_->process_.exact.reserve(process);
+    rs_->file_.exact.reserve(file);
+  }
+
   void add(const PolicyPtr& p) {
     rs_->policies_.push_back(p);
     for (const Rule& r : p->rules) add_rule(r, *p);
@@ -61,20 +74,18 @@ private:
       return;
     }
     PathIndex& idx = r.category == Category::Process ? rs_->process_ : rs_->file_;
-    std::vector<std::string> keys{r.value};
     switch (r.target) {
     case Target::ExecName: idx.execname[r.value].push_back(std::move(c)); return;
     case Target::Path:
-      add_canonical(keys, r.value);
-      for (const auto& k : keys) idx.exact[k].push_back(c);
+      idx.exact[r.value].push_back(c);
+      if (auto canonical = canonical_of(r.value)) idx.exact[*canonical].push_back(std::move(c));
       return;
     case Target::Dir:
+      node_for(idx.root, r.value).dirs.push_back(c);
       if (r.value.size() > 1) {
-        std::vector<std::string> resolved{r.value.substr(0, r.value.size() - 1)};
-        add_canonical(resolved, resolved[0]);
-        if (resolved.size() > 1) keys.push_back(resolved[1] + "/");
+        if (auto canonical = canonical_of(r.value.substr(0, r.value.size() - 1)))
+          node_for(idx.root, *canonical + "/").dirs.push_back(std::move(c));
       }
-      for (const auto& k : keys) node_for(idx.root, k).dirs.push_back(c);
       return;
     case Target::Pattern: add_pattern(idx, std::move(c)); return;
     case Target::Protocol:
@@ -101,12 +112,17 @@ private:
     node_for(idx.root, dir).patterns.push_back(std::move(c));
   }
 
+  // The canonical form of `path` inside the workload's root when it differs.
+  [[nodiscard]] std::optional<std::string> canonical_of(const std::string& path) const {
+    if (!resolve_) return std::nullopt;
+    auto canonical = resolve_(path);
+    if (canonical && *canonical == path) return std::nullopt;
+    return canonical;
+  }
+
   // Appends the canonical form of `path` inside the workload's root when it differs.
   void add_canonical(std::vector<std::string>& out, const std::string& path) const {
-    if (!resolve_) return;
-    if (auto canonical = resolve_(path); canonical && *canonical != path) {
-      out.push_back(std::move(*canonical));
-    }
+    if (auto canonical = canonical_of(path)) out.push_back(std::move(*canonical));
   }
 
   // The trie node for directory `dir` ("/a/b/"), created on demand.
@@ -167,9 +183,12 @@ private:
 std::shared_ptr<const RuleSet> compile(const std::vector<PolicyPtr>& policies, const Workload& w,
                                        const Settings& settings, const PathResolver& resolve) {
   RuleSetBuilder builder(settings, resolve);
+  std::vector<PolicyPtr> selected;
   for (const auto& p : policies) {
-    if (selects(*p, w)) builder.add(p);
+    if (selects(*p, w)) selected.push_back(p);
   }
+  builder.reserve(selected);
+  for (const auto& p : selected) builder.add(p);
   return builder.finish();
 }
 

@@ -151,7 +151,7 @@ std::string Verdict::explain(const RuleSet& rs, Category category) const {
     const Rule& r = *rule->rule;
     return rule->policy->name + " " + r.origin.field + " (" +
            std::string(kTargets[static_cast<int>(r.target)]) + " " + r.value + ") at " +
-           r.origin.file + ":" + std::to_string(r.origin.line) + ":" +
+           r.origin.file.get() + ":" + std::to_string(r.origin.line) + ":" +
            std::to_string(r.origin.column);
   }
   if (startup != nullptr) {

@@ -4,8 +4,10 @@
 
 #include <map>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace corral::policy {
@@ -22,9 +24,43 @@ std::string_view section_name(Category c); // "process", "file", "network", "cap
 
 using Labels = std::map<std::string, std::string>;
 
+// An immutable value that many rules share: what they inherit from their section or spec
+// (tags, message) and the file they come from. One copy per policy instead of one per rule
+// (a 100,000-rule policy held ~10 MB of copies). Reads as a `const T&`.
+template <class T> class Shared {
+public:
+  Shared() = default;
+  Shared(T value) : value_(std::make_shared<const T>(std::move(value))) {} // NOLINT: implicit
+  Shared(const char* value) // NOLINT: implicit, for Shared<std::string>
+      requires std::is_same_v<T, std::string> : Shared(T(value)) {}
+
+  [[nodiscard]] const T& get() const { return value_ ? *value_ : none(); }
+  operator const T&() const { return get(); } // NOLINT: implicit, reads as the value
+  [[nodiscard]] bool empty() const { return get().empty(); }
+  [[nodiscard]] size_t size() const { return get().size(); }
+  [[nodiscard]] auto begin() const { return get().begin(); }
+  [[nodiscard]] auto end() const { return get().end(); }
+  friend bool operator==(const Shared& a, const Shared& b) { return a.get() == b.get(); }
+  friend bool operator==(const Shared& a, const T& b) { return a.get() == b; }
+  friend bool operator==(const Shared& a, const char* b) requires std::is_same_v<T, std::string> {
+    return a.get() == b;
+  }
+  friend std::ostream& operator<<(std::ostream& out,
+                                  const Shared& s) requires std::is_same_v<T, std::string> {
+    return out << s.get();
+  }
+
+private:
+  static const T& none() {
+    static const T kEmpty;
+    return kEmpty;
+  }
+  std::shared_ptr<const T> value_;
+};
+
 // Where a rule or policy came from, for diagnostics and `corral explain`.
 struct Origin {
-  std::string file;
+  Shared<std::string> file;
   int line = 0;
   int column = 0;
   std::string field; // e.g. "spec.process.matchPaths[1]"
@@ -42,8 +78,8 @@ struct Rule {
   std::vector<std::string> from_source;  // absolute paths of acting programs; empty = any
   Action action = Action::Block;
   int severity = 1;
-  std::vector<std::string> tags;
-  std::string message;
+  Shared<std::vector<std::string>> tags;
+  Shared<std::string> message;
   Origin origin;
 };
 

@@ -2,15 +2,19 @@
 
 #include <algorithm>
 #include <array>
+#include <istream>
 #include <optional>
-#include <sstream>
+#include <streambuf>
 
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
-#include <yaml-cpp/yaml.h>
+#include <yaml-cpp/exceptions.h>
+#include <yaml-cpp/parser.h>
 
 #include "policy/rules_parser.h"
+#include "policy/yaml_block.h"
 #include "policy/yaml_reader.h"
+#include "policy/yaml_tree.h"
 
 namespace corral::policy {
 namespace {
@@ -31,18 +35,18 @@ constexpr std::array<std::string_view, 2> kOperators = {"In", "NotIn"};
 
 class DocumentParser {
 public:
-  DocumentParser(YamlReader& r, const YAML::Node& doc) : r_(r), doc_(doc) {}
+  DocumentParser(YamlReader& r, const YamlNode& doc) : r_(r), doc_(doc) {}
 
   std::optional<Policy> parse() {
     const size_t errors_before = r_.error_count();
     if (!r_.expect_map(doc_, "", kTopFields)) return std::nullopt;
     Policy p;
     const auto [line, column] = r_.position(doc_);
-    p.origin = Origin{r_.file(), line, column, ""};
+    p.origin = Origin{r_.shared_file(), line, column, ""};
     parse_header(p);
     parse_metadata(p);
-    const YAML::Node& spec = doc_["spec"];
-    if (!spec.IsDefined()) {
+    const YamlNode& spec = doc_["spec"];
+    if (!spec.defined()) {
       r_.error(doc_, "spec", "missing required field");
     } else {
       parse_spec(p, spec);
@@ -53,15 +57,15 @@ public:
 
 private:
   void parse_header(Policy& p) {
-    const YAML::Node& api = doc_["apiVersion"];
-    if (!api.IsDefined()) {
+    const YamlNode& api = doc_["apiVersion"];
+    if (!api.defined()) {
       r_.error(doc_, "apiVersion", "missing required field", std::string(kApiVersion));
     } else if (auto v = r_.string(api, "apiVersion"); v && *v != kApiVersion) {
       r_.error(api, "apiVersion", "unsupported apiVersion " + quote(*v),
                "use " + std::string(kApiVersion));
     }
-    const YAML::Node& kind = doc_["kind"];
-    if (!kind.IsDefined()) {
+    const YamlNode& kind = doc_["kind"];
+    if (!kind.defined()) {
       r_.error(doc_, "kind", "missing required field", "one of " + list_of(kKinds));
       return;
     }
@@ -77,20 +81,20 @@ private:
   }
 
   void parse_metadata(Policy& p) {
-    const YAML::Node& md = doc_["metadata"];
-    if (!md.IsDefined()) {
+    const YamlNode& md = doc_["metadata"];
+    if (!md.defined()) {
       r_.error(doc_, "metadata", "missing required field", "metadata.name names the policy");
       return;
     }
     if (!r_.expect_map(md, "metadata", kMetadataFields)) return;
-    if (const YAML::Node& name = md["name"]; !name.IsDefined()) {
+    if (const YamlNode& name = md["name"]; !name.defined()) {
       r_.error(md, "metadata.name", "missing required field");
     } else if (auto n = r_.string(name, "metadata.name")) {
       if (n->empty()) r_.error(name, "metadata.name", "must not be empty");
       p.name = *n;
     }
     p.namespace_name = "default";
-    if (const YAML::Node& ns = md["namespace"]; ns.IsDefined()) {
+    if (const YamlNode& ns = md["namespace"]; ns.defined()) {
       if (auto n = r_.string(ns, "metadata.namespace")) {
         if (p.kind != Kind::Policy) {
           r_.warning(ns, "metadata.namespace", "ignored: this kind is not namespaced");
@@ -104,16 +108,16 @@ private:
     if (p.kind != Kind::Policy) p.namespace_name.clear();
   }
 
-  void parse_spec(Policy& p, const YAML::Node& spec) {
+  void parse_spec(Policy& p, const YamlNode& spec) {
     if (!r_.expect_map(spec, "spec", spec_fields())) return;
     const bool host = p.kind == Kind::HostPolicy;
     const char* wanted = host ? "nodeSelector" : "selector";
     const char* other = host ? "selector" : "nodeSelector";
-    if (spec[other].IsDefined()) {
+    if (spec[other].defined()) {
       r_.error(spec[other], std::string("spec.") + other,
                std::string("not valid for ") + std::string(to_string(p.kind)),
                std::string("use spec.") + wanted);
-    } else if (!spec[wanted].IsDefined()) {
+    } else if (!spec[wanted].defined()) {
       r_.error(spec, std::string("spec.") + wanted, "missing required field");
     } else {
       parse_selector(p, spec[wanted], std::string("spec.") + wanted);
@@ -128,52 +132,51 @@ private:
     return kFields;
   }
 
-  void parse_selector(Policy& p, const YAML::Node& sel, const std::string& field) {
+  void parse_selector(Policy& p, const YamlNode& sel, const std::string& field) {
     const bool host = p.kind == Kind::HostPolicy;
     if (!r_.expect_map(sel, field,
                        host ? std::span<const std::string_view>(kNodeSelectorFields)
                             : std::span<const std::string_view>(kSelectorFields)))
       return;
-    if (const YAML::Node& ml = sel["matchLabels"]; ml.IsDefined() && !ml.IsNull()) {
+    if (const YamlNode& ml = sel["matchLabels"]; ml.defined() && !ml.is_null()) {
       parse_labels(ml, field + ".matchLabels", p.selector.match_labels);
     }
-    const YAML::Node& me = sel["matchExpressions"];
-    if (!me.IsDefined() || me.IsNull() || !r_.expect_seq(me, field + ".matchExpressions")) return;
+    const YamlNode& me = sel["matchExpressions"];
+    if (!me.defined() || me.is_null() || !r_.expect_seq(me, field + ".matchExpressions")) return;
     for (size_t i = 0; i < me.size(); ++i) {
       parse_expression(p, me[i], field + ".matchExpressions[" + std::to_string(i) + "]");
     }
   }
 
-  void parse_labels(const YAML::Node& ml, const std::string& field, Labels& out) {
+  void parse_labels(const YamlNode& ml, const std::string& field, Labels& out) {
     if (!r_.spend()) return;
-    if (!ml.IsMap()) {
+    if (!ml.is_map()) {
       r_.error(ml, field, "expected a mapping of label: value", "e.g. app: nginx");
       return;
     }
-    for (const auto& kv : ml) {
-      const auto key = r_.string(kv.first, field);
+    for (size_t i = 0; i < ml.size(); ++i) {
+      const auto key = r_.string(ml.key(i), field);
       if (!key) continue;
-      if (auto value = r_.string(kv.second, field + "." + display_key(*key))) out[*key] = *value;
+      if (auto value = r_.string(ml.value(i), field + "." + display_key(*key))) out[*key] = *value;
     }
   }
 
-  void parse_expression(Policy& p, const YAML::Node& e, const std::string& field) {
+  void parse_expression(Policy& p, const YamlNode& e, const std::string& field) {
     if (!r_.expect_map(e, field, kExpressionFields)) return;
     Expression x;
     const std::array<std::string_view, 2> keys_ns = {"label", "namespace"};
     const std::array<std::string_view, 1> keys_label = {"label"};
     const auto keys = p.kind == Kind::ClusterPolicy ? std::span<const std::string_view>(keys_ns)
                                                     : std::span<const std::string_view>(keys_label);
-    const YAML::Node& key = e["key"];
-    const YAML::Node& op = e["operator"];
-    const YAML::Node& values = e["values"];
-    if (!key.IsDefined()) r_.error(e, field + ".key", "missing required field", list_of(keys));
-    if (!op.IsDefined()) r_.error(e, field + ".operator", "missing required field", "In or NotIn");
-    if (!values.IsDefined()) r_.error(e, field + ".values", "missing required field");
-    if (key.IsDefined()) x.key = r_.choice(key, field + ".key", keys).value_or("");
-    if (op.IsDefined())
-      x.in = r_.choice(op, field + ".operator", kOperators).value_or("In") == "In";
-    if (values.IsDefined()) {
+    const YamlNode& key = e["key"];
+    const YamlNode& op = e["operator"];
+    const YamlNode& values = e["values"];
+    if (!key.defined()) r_.error(e, field + ".key", "missing required field", list_of(keys));
+    if (!op.defined()) r_.error(e, field + ".operator", "missing required field", "In or NotIn");
+    if (!values.defined()) r_.error(e, field + ".values", "missing required field");
+    if (key.defined()) x.key = r_.choice(key, field + ".key", keys).value_or("");
+    if (op.defined()) x.in = r_.choice(op, field + ".operator", kOperators).value_or("In") == "In";
+    if (values.defined()) {
       x.values = r_.strings(values, field + ".values").value_or(std::vector<std::string>{});
       for (size_t i = 0; i < x.values.size(); ++i) {
         if (x.key == "label" && x.values[i].find('=') == std::string::npos) {
@@ -186,23 +189,24 @@ private:
   }
 
   YamlReader& r_;
-  const YAML::Node& doc_;
+  const YamlNode& doc_;
 };
 
-// A first pass over the parser's events, without building nodes: it finds syntax errors
-// and says where they are (yaml-cpp reports some at its read-ahead position, often the end
-// of the input, rather than at the construct that caused them), and it stops input that
-// yaml-cpp 0.7 cannot get past: on e.g. "- a\n," its parser returns an empty document
-// without consuming a token, forever, and LoadAll collects them until memory runs out
-// (jbeder/yaml-cpp#1040, fixed upstream after 0.8.0).
+// The one pass over the parser's events: it builds the tree (yaml_tree.h), finds syntax
+// errors and says where they are (yaml-cpp reports some at its read-ahead position, often
+// the end of the input, rather than at the construct that caused them), and it stops input
+// that yaml-cpp 0.7 cannot get past: on e.g. "- a\n," its parser returns an empty document
+// without consuming a token, forever (jbeder/yaml-cpp#1040, fixed upstream after 0.8.0).
 class SyntaxCheck : public YAML::EventHandler {
 public:
-  SyntaxCheck(const std::string& text, YamlReader& reader) : text_(text), reader_(reader) {}
+  SyntaxCheck(const std::string& text, YamlReader& reader, YamlTree& tree)
+      : text_(text), reader_(reader), builder_(tree) {}
 
-  // False, with the error reported, when LoadAll must not be called on the text.
+  // False, with the error reported, when the text is not valid YAML.
   bool run() {
     try {
-      std::istringstream in(text_);
+      ViewBuffer buffer(text_);
+      std::istream in(&buffer);
       YAML::Parser parser(in);
       while (parser.HandleNextDocument(*this)) {
         if (stuck_) return report_stuck();
@@ -218,24 +222,40 @@ public:
     stuck_ = documents_++ > 0 && mark.pos == document_.pos;
     document_ = mark;
     open_.clear();
+    builder_.OnDocumentStart(mark);
   }
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark& mark, YAML::anchor_t /*anchor*/) override { last_ = mark; }
-  void OnAlias(const YAML::Mark& mark, YAML::anchor_t /*anchor*/) override { last_ = mark; }
-  void OnScalar(const YAML::Mark& mark, const std::string& /*tag*/, YAML::anchor_t /*anchor*/,
-                const std::string& /*value*/) override {
+  void OnDocumentEnd() override { builder_.OnDocumentEnd(); }
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
     last_ = mark;
+    builder_.OnNull(mark, anchor);
   }
-  void OnSequenceStart(const YAML::Mark& mark, const std::string& /*tag*/,
-                       YAML::anchor_t /*anchor*/, YAML::EmitterStyle::value style) override {
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    last_ = mark;
+    builder_.OnAlias(mark, anchor);
+  }
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                const std::string& value) override {
+    last_ = mark;
+    builder_.OnScalar(mark, tag, anchor, value);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value style) override {
     start(mark, style, true);
+    builder_.OnSequenceStart(mark, tag, anchor, style);
   }
-  void OnSequenceEnd() override { end(); }
-  void OnMapStart(const YAML::Mark& mark, const std::string& /*tag*/, YAML::anchor_t /*anchor*/,
+  void OnSequenceEnd() override {
+    end();
+    builder_.OnSequenceEnd();
+  }
+  void OnMapStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                   YAML::EmitterStyle::value style) override {
     start(mark, style, false);
+    builder_.OnMapStart(mark, tag, anchor, style);
   }
-  void OnMapEnd() override { end(); }
+  void OnMapEnd() override {
+    end();
+    builder_.OnMapEnd();
+  }
 
 private:
   struct Open {
@@ -302,8 +322,17 @@ private:
     return "";
   }
 
+  // The text as a stream without a copy (std::istringstream would copy it).
+  struct ViewBuffer : std::streambuf {
+    explicit ViewBuffer(const std::string& s) {
+      char* p = const_cast<char*>(s.data()); // read only: get area
+      setg(p, p, p + s.size());
+    }
+  };
+
   const std::string& text_;
   YamlReader& reader_;
+  YamlTree::Builder builder_;
   size_t documents_ = 0;
   bool stuck_ = false;
   YAML::Mark document_;
@@ -312,20 +341,18 @@ private:
 };
 
 // The last node of the input in text order: the last entry of the last document, descended.
-// Bounded, because aliases can make the tree cyclic. (reset() rebinds a handle; operator=
-// would overwrite the node it refers to, inside the document.)
-YAML::Node last_node(const std::vector<YAML::Node>& docs) {
-  YAML::Node node = docs.back();
+// Bounded, because aliases can make the tree cyclic.
+YamlNode last_node(const std::vector<YamlNode>& docs) {
+  YamlNode node = docs.back();
   for (int step = 0; step < 1000; ++step) {
-    YAML::Node next;
-    if (node.IsSequence() && node.size() > 0) {
-      next.reset(node[node.size() - 1]);
-    } else if (node.IsMap() && node.size() > 0) {
-      for (const auto& kv : node) next.reset(kv.second.IsNull() ? kv.first : kv.second);
+    if (node.is_sequence() && node.size() > 0) {
+      node = node[node.size() - 1];
+    } else if (node.is_map() && node.size() > 0) {
+      const size_t last = node.size() - 1;
+      node = node.value(last).is_null() ? node.key(last) : node.value(last);
     } else {
       break;
     }
-    node.reset(next);
   }
   return node;
 }
@@ -333,11 +360,11 @@ YAML::Node last_node(const std::vector<YAML::Node>& docs) {
 // yaml-cpp accepts a quoted scalar that is never closed, taking the rest of the input as its
 // value; YAML (and go-yaml, KubeArmor's parser) reject it. Such a scalar runs to the end of
 // the input, so only the last node can be one. Returns the offset of its opening quote.
-std::optional<size_t> unclosed_quote(const std::vector<YAML::Node>& docs, std::string_view text) {
+std::optional<size_t> unclosed_quote(const std::vector<YamlNode>& docs, std::string_view text) {
   if (docs.empty()) return std::nullopt;
-  const YAML::Node node = last_node(docs);
-  if (!node.IsScalar() || node.Mark().is_null() || node.Mark().pos < 0) return std::nullopt;
-  size_t i = static_cast<size_t>(node.Mark().pos) + (text.starts_with("\xEF\xBB\xBF") ? 3 : 0);
+  const YamlNode node = last_node(docs);
+  if (!node.is_scalar() || node.mark().is_null() || node.mark().pos < 0) return std::nullopt;
+  size_t i = static_cast<size_t>(node.mark().pos) + (text.starts_with("\xEF\xBB\xBF") ? 3 : 0);
   // The node's mark is at its first property (`&anchor`, `!tag`), if any.
   for (int property = 0; property < 2 && i < text.size() && (text[i] == '&' || text[i] == '!');
        ++property) {
@@ -357,27 +384,65 @@ std::optional<size_t> unclosed_quote(const std::vector<YAML::Node>& docs, std::s
   return i;
 }
 
-// yaml-cpp's whole input, or a diagnostic for what it cannot or should not parse.
-std::optional<std::vector<YAML::Node>> load_yaml(const std::string& text, YamlReader& reader) {
+// The whole input's documents in `tree`, or false with a diagnostic for what it cannot or
+// should not parse.
+bool load_yaml(const std::string& text, YamlReader& reader, YamlTree& tree) {
   if (const auto bad = find_invalid_text(text)) {
     reader.error_at(bad->first, "not YAML text: " + bad->second,
                     "policies are UTF-8 text; remove the character or save the file as UTF-8");
-    return std::nullopt;
+    return false;
   }
-  if (!SyntaxCheck(text, reader).run()) return std::nullopt;
-  try {
-    auto docs = YAML::LoadAll(text);
-    if (const auto quote = unclosed_quote(docs, text)) {
-      reader.error_at(*quote, "invalid YAML: quoted string without its closing quote",
-                      std::string("end it with ") + text[*quote]);
-      return std::nullopt;
+  if (!SyntaxCheck(text, reader, tree).run()) return false;
+  if (const auto quote = unclosed_quote(tree.documents(), text)) {
+    reader.error_at(*quote, "invalid YAML: quoted string without its closing quote",
+                    std::string("end it with ") + text[*quote]);
+    return false;
+  }
+  return true;
+}
+
+// The policies of the documents in `tree`, read from `input`.
+void parse_documents(const std::string& input, const YamlTree& tree, YamlReader& reader,
+                     ParseResult& result) {
+  const auto& docs = tree.documents();
+  // Each document's own text (from its first node to the next document's), which the agent
+  // stores: YAML documents are independent (anchors do not cross them), so the slice parses
+  // alone. Re-emitting the node instead would recurse forever on a cyclic alias.
+  std::vector<size_t> starts;
+  for (const auto& doc : docs) {
+    if (!doc.is_null() && !doc.mark().is_null()) starts.push_back(doc.mark().pos);
+  }
+  starts.push_back(input.size());
+  size_t count = 0;
+  for (const auto& doc : docs) {
+    if (doc.is_null()) continue; // an empty document, e.g. after a trailing '---'
+    ++count;
+    if (auto p = DocumentParser(reader, doc).parse()) {
+      const auto next = std::upper_bound(starts.begin(), starts.end(), doc.mark().pos);
+      const size_t begin = std::min<size_t>(doc.mark().pos, input.size());
+      p->source = input.substr(begin, (next == starts.end() ? input.size() : *next) - begin);
+      result.policies.push_back(std::make_shared<const Policy>(std::move(*p)));
     }
-    return docs;
-  } catch (const YAML::Exception& e) {
-    // Not expected: the syntax check ran the same parser without an error.
-    reader.error_at(e.mark, "invalid YAML: " + e.msg, "");
   }
-  return std::nullopt;
+  if (count == 0) {
+    result.diagnostics.push_back(
+        {Diagnostic::Level::Error, reader.file(), 1, 1, "", "no policy found: the input is empty",
+         "a policy starts with 'apiVersion: " + std::string(kApiVersion) + "'"});
+  }
+}
+
+// Policies in the block YAML that read_block_yaml reads, when they have nothing to report.
+// Diagnostics are left to yaml-cpp's reading, whose marks they are written for (e.g. of
+// empty values) and which reports syntax errors.
+std::optional<ParseResult> parse_fast(const std::string& input, std::string_view file) {
+  YamlTree tree;
+  if (!read_block_yaml(input, tree)) return std::nullopt;
+  ParseResult result;
+  YamlReader reader(std::string(file), input, 1000 + 4 * input.size(), result.diagnostics);
+  reader.use_mark_positions();
+  parse_documents(input, tree, reader, result);
+  if (!result.diagnostics.empty()) return std::nullopt;
+  return result;
 }
 
 } // namespace
@@ -392,34 +457,11 @@ ParseResult parse_policies(std::string_view text, std::string_view file) {
     return result;
   }
   const std::string input(text);
+  if (auto fast = parse_fast(input, file)) return std::move(*fast);
   YamlReader reader(std::string(file), input, 1000 + 4 * text.size(), result.diagnostics);
-  const auto docs = load_yaml(input, reader);
-  if (!docs) return result;
-  // Each document's own text (from its first node to the next document's), which the agent
-  // stores: YAML documents are independent (anchors do not cross them), so the slice parses
-  // alone. Re-emitting the node instead would recurse forever on a cyclic alias.
-  std::vector<size_t> starts;
-  for (const auto& doc : *docs) {
-    if (!doc.IsNull() && !doc.Mark().is_null()) starts.push_back(doc.Mark().pos);
-  }
-  starts.push_back(input.size());
-  size_t count = 0;
-  for (const auto& doc : *docs) {
-    if (doc.IsNull()) continue; // an empty document, e.g. after a trailing '---'
-    ++count;
-    if (auto p = DocumentParser(reader, doc).parse()) {
-      const auto next = std::upper_bound(starts.begin(), starts.end(), doc.Mark().pos);
-      const size_t begin = std::min<size_t>(doc.Mark().pos, input.size());
-      p->source = input.substr(begin, (next == starts.end() ? input.size() : *next) - begin);
-      result.policies.push_back(std::make_shared<const Policy>(std::move(*p)));
-    }
-  }
-  if (count == 0) {
-    result.diagnostics.push_back(
-        {Diagnostic::Level::Error, std::string(file), 1, 1, "",
-         "no policy found: the input is empty",
-         "a policy starts with 'apiVersion: " + std::string(kApiVersion) + "'"});
-  }
+  YamlTree tree;
+  if (!load_yaml(input, reader, tree)) return result;
+  parse_documents(input, tree, reader, result);
   // Errors are found field by field; the reader wants them in the order of the text.
   std::stable_sort(result.diagnostics.begin(), result.diagnostics.end(),
                    [](const Diagnostic& a, const Diagnostic& b) {

@@ -20,7 +20,11 @@ struct ParseResult {
 // Parses every document of `text`; `file` names the input in diagnostics.
 ParseResult parse_policies(std::string_view text, std::string_view file);
 
-// Inputs larger than this are refused before parsing (policies are a few KiB).
+// Inputs larger than this are refused before parsing (policies are a few KiB; a generated
+// one of 100,000 rules is ~5.5 MiB).
 constexpr size_t kMaxPolicyBytes = 16 * 1024 * 1024;
+// The most `corral apply` sends in one request, all files together: the agent's API accepts
+// messages up to this size (gRPC's default, 4 MiB, refused a 100,000-rule policy).
+constexpr size_t kMaxApplyBytes = 4 * kMaxPolicyBytes;
 
 } // namespace corral::policy

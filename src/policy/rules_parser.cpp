@@ -1,5 +1,6 @@
 #include "policy/rules_parser.h"
 
+#include <algorithm>
 #include <array>
 
 #include "core/strings.h"
@@ -14,61 +15,70 @@ constexpr size_t kCompatPathBytes = 200; // KubeArmor's CRD limit; Corral has no
 // What a rule may inherit from its section and spec.
 struct Inherited {
   int severity = 1;
-  std::vector<std::string> tags;
-  std::string message;
+  Shared<std::vector<std::string>> tags;
+  Shared<std::string> message;
   Action action = Action::Block;
 };
-
-// One list of a section (e.g. process.matchPaths) and the fields its entries may have.
-struct ListSpec {
-  Category category;
-  std::string_view name;
-  std::vector<std::string_view> fields; // besides severity, tags, message, action
-};
-
-const std::vector<ListSpec>& list_specs() {
-  static const std::vector<ListSpec> kSpecs = {
-      {Category::Process,
-       "matchPaths",
-       {"path", "execname", "ownerOnly", "fromSource", "pts", "allowedArgs"}},
-      {Category::Process,
-       "matchDirectories",
-       {"dir", "recursive", "ownerOnly", "fromSource", "pts"}},
-      {Category::Process, "matchPatterns", {"pattern", "ownerOnly"}},
-      {Category::File, "matchPaths", {"path", "readOnly", "ownerOnly", "fromSource", "pts"}},
-      {Category::File,
-       "matchDirectories",
-       {"dir", "recursive", "readOnly", "ownerOnly", "fromSource", "pts"}},
-      {Category::File, "matchPatterns", {"pattern", "readOnly", "ownerOnly"}},
-      {Category::Network, "matchProtocols", {"protocol", "fromSource"}},
-      {Category::Capabilities, "matchCapabilities", {"capability", "fromSource"}},
-  };
-  return kSpecs;
-}
 
 std::vector<std::string_view> with_common(std::vector<std::string_view> fields) {
   for (const auto f : {"severity", "tags", "message", "action"}) fields.emplace_back(f);
   return fields;
 }
 
+// One list of a section (e.g. process.matchPaths) and the fields its entries may have.
+struct ListSpec {
+  Category category;
+  std::string_view name;
+  std::vector<std::string_view> fields;       // besides severity, tags, message, action
+  std::vector<std::string_view> entry_fields; // all of them (built once, not per rule)
+};
+
+const std::vector<ListSpec>& list_specs() {
+  static const std::vector<ListSpec> kSpecs = [] {
+    std::vector<ListSpec> specs = {
+        {Category::Process,
+         "matchPaths",
+         {"path", "execname", "ownerOnly", "fromSource", "pts", "allowedArgs"},
+         {}},
+        {Category::Process,
+         "matchDirectories",
+         {"dir", "recursive", "ownerOnly", "fromSource", "pts"},
+         {}},
+        {Category::Process, "matchPatterns", {"pattern", "ownerOnly"}, {}},
+        {Category::File, "matchPaths", {"path", "readOnly", "ownerOnly", "fromSource", "pts"}, {}},
+        {Category::File,
+         "matchDirectories",
+         {"dir", "recursive", "readOnly", "ownerOnly", "fromSource", "pts"},
+         {}},
+        {Category::File, "matchPatterns", {"pattern", "readOnly", "ownerOnly"}, {}},
+        {Category::Network, "matchProtocols", {"protocol", "fromSource"}, {}},
+        {Category::Capabilities, "matchCapabilities", {"capability", "fromSource"}, {}},
+    };
+    for (auto& spec : specs) spec.entry_fields = with_common(spec.fields);
+    return specs;
+  }();
+  return kSpecs;
+}
+
 class RulesParser {
 public:
   RulesParser(YamlReader& r, Policy& p) : r_(r), p_(p) {}
 
-  void parse(const YAML::Node& spec) {
+  void parse(const YamlNode& spec) {
     for (const auto unsupported : {"syscalls", "apparmor", "selinux"}) {
-      if (spec[unsupported].IsDefined()) {
+      if (spec[unsupported].defined()) {
         r_.error(spec[unsupported], std::string("spec.") + unsupported, "not supported by Corral",
                  "remove it; see POLICY.md for the supported sections");
       }
     }
     const Inherited base = inherited(spec, "spec", Inherited{});
+    p_.rules.reserve(p_.rules.size() + entries(spec));
     bool any = false;
     for (const auto category :
          {Category::Process, Category::File, Category::Network, Category::Capabilities}) {
       const std::string name(section_name(category));
-      const YAML::Node& section = spec[name];
-      if (!section.IsDefined()) continue;
+      const YamlNode& section = spec[name];
+      if (!section.defined()) continue;
       any = true;
       parse_section(category, section, "spec." + name, base);
     }
@@ -79,9 +89,20 @@ public:
   }
 
 private:
-  Inherited inherited(const YAML::Node& n, const std::string& field, const Inherited& parent) {
+  // The entries of every rule list: a rule each, but for comma lists of names. Reserving
+  // them spares a large policy the moves and the unused half of a vector grown by doubling.
+  static size_t entries(const YamlNode& spec) {
+    size_t n = 0;
+    for (const auto& list : list_specs()) {
+      const YamlNode l = spec[section_name(list.category)][list.name];
+      if (l.is_sequence()) n += l.size();
+    }
+    return n;
+  }
+
+  Inherited inherited(const YamlNode& n, const std::string& field, const Inherited& parent) {
     Inherited out = parent;
-    if (const YAML::Node& s = n["severity"]; s.IsDefined()) {
+    if (const YamlNode& s = n["severity"]; s.defined()) {
       if (auto v = r_.integer(s, field + ".severity")) {
         if (*v < 1 || *v > 10) {
           r_.error(s, field + ".severity", "severity " + std::to_string(*v) + " is out of range",
@@ -90,13 +111,13 @@ private:
         out.severity = *v;
       }
     }
-    if (const YAML::Node& t = n["tags"]; t.IsDefined()) {
+    if (const YamlNode& t = n["tags"]; t.defined()) {
       if (auto v = r_.strings(t, field + ".tags")) out.tags = std::move(*v);
     }
-    if (const YAML::Node& m = n["message"]; m.IsDefined()) {
+    if (const YamlNode& m = n["message"]; m.defined()) {
       if (auto v = r_.string(m, field + ".message")) out.message = std::move(*v);
     }
-    if (const YAML::Node& a = n["action"]; a.IsDefined()) {
+    if (const YamlNode& a = n["action"]; a.defined()) {
       if (auto v = r_.choice(a, field + ".action", kActions)) {
         out.action =
             static_cast<Action>(std::find(kActions.begin(), kActions.end(), *v) - kActions.begin());
@@ -105,13 +126,13 @@ private:
     return out;
   }
 
-  void parse_section(Category category, const YAML::Node& section, const std::string& field,
+  void parse_section(Category category, const YamlNode& section, const std::string& field,
                      const Inherited& base) {
     std::vector<std::string_view> fields;
     for (const auto& spec : list_specs()) {
       if (spec.category == category) fields.push_back(spec.name);
     }
-    if (section.IsNull()) {
+    if (section.is_null()) {
       r_.error(section, field, "section has no rules", "add one of " + list_of(fields));
       return;
     }
@@ -119,8 +140,8 @@ private:
     const Inherited defaults = inherited(section, field, base);
     size_t rules = 0;
     for (const auto& spec : list_specs()) {
-      const YAML::Node& list = section[std::string(spec.name)];
-      if (spec.category != category || !list.IsDefined()) continue;
+      const YamlNode& list = section[std::string(spec.name)];
+      if (spec.category != category || !list.defined()) continue;
       const std::string list_field = field + "." + std::string(spec.name);
       if (!r_.expect_seq(list, list_field)) continue;
       for (size_t i = 0; i < list.size(); ++i) {
@@ -133,26 +154,26 @@ private:
     }
   }
 
-  void parse_rule(const ListSpec& spec, const YAML::Node& n, const std::string& field,
+  void parse_rule(const ListSpec& spec, const YamlNode& n, const std::string& field,
                   const Inherited& defaults) {
-    if (!r_.expect_map(n, field, with_common(spec.fields))) return;
-    const Inherited own = inherited(n, field, defaults);
+    if (!r_.expect_map(n, field, spec.entry_fields)) return;
+    Inherited own = inherited(n, field, defaults);
     Rule rule;
     rule.category = spec.category;
     rule.severity = own.severity;
-    rule.tags = own.tags;
-    rule.message = own.message;
+    rule.tags = std::move(own.tags);
+    rule.message = std::move(own.message);
     rule.action = own.action;
     const auto [line, column] = r_.position(n);
-    rule.origin = Origin{r_.file(), line, column, field};
+    rule.origin = Origin{r_.shared_file(), line, column, field};
     rule.recursive = flag(n, field, "recursive");
     rule.owner_only = flag(n, field, "ownerOnly");
     rule.read_only = flag(n, field, "readOnly");
     // KubeArmor: `pts: false` restricts the rule to processes on a terminal; true is the
     // default (no restriction).
-    if (const YAML::Node& pts = n["pts"]; pts.IsDefined())
+    if (const YamlNode pts = n["pts"]; pts.defined())
       rule.pts_only = !r_.boolean(pts, field + ".pts").value_or(true);
-    if (const YAML::Node& args = n["allowedArgs"]; args.IsDefined()) {
+    if (const YamlNode args = n["allowedArgs"]; args.defined()) {
       if (auto v = r_.strings(args, field + ".allowedArgs")) rule.allowed_args = std::move(*v);
       r_.warning(args, field + ".allowedArgs",
                  "not enforced yet: Corral's backends do not see an exec's arguments, so the "
@@ -166,22 +187,24 @@ private:
     const bool needs_source =
         p_.kind == Kind::HostPolicy &&
         (spec.category == Category::Network || spec.category == Category::Capabilities);
-    const YAML::Node& fs = n["fromSource"];
-    if (fs.IsDefined()) rule.from_source = from_source(fs, field + ".fromSource");
-    if (needs_source && !fs.IsDefined()) {
+    const YamlNode& fs = n["fromSource"];
+    if (fs.defined()) rule.from_source = from_source(fs, field + ".fromSource");
+    if (needs_source && !fs.defined()) {
       r_.error(n, field + ".fromSource",
                "required on network and capability rules of a KubeArmorHostPolicy",
                "name the programs the rule applies to");
-    } else if (needs_source && fs.IsSequence() && fs.size() == 0) {
+    } else if (needs_source && fs.is_sequence() && fs.size() == 0) {
       r_.error(fs, field + ".fromSource",
                "must not be empty on network and capability rules of a KubeArmorHostPolicy",
                "name the programs the rule applies to");
     }
-    for (auto& target : targets(spec, n, field)) {
-      if (!r_.spend(copy_cost(rule, target.second))) return;
-      Rule r = rule;
-      r.target = target.first;
-      r.value = std::move(target.second);
+    auto all = targets(spec, n, field);
+    for (size_t i = 0; i < all.size(); ++i) {
+      if (!r_.spend(copy_cost(rule, all[i].second))) return;
+      // The last target takes the rule itself: one rule per entry is the common case.
+      Rule r = i + 1 < all.size() ? rule : std::move(rule);
+      r.target = all[i].first;
+      r.value = std::move(all[i].second);
       p_.rules.push_back(std::move(r));
     }
   }
@@ -196,19 +219,19 @@ private:
     return 1 + r.tags.size() + r.from_source.size() + bytes / kBytesPerUnit;
   }
 
-  bool flag(const YAML::Node& n, const std::string& field, const char* name) {
-    const YAML::Node& v = n[name];
-    return v.IsDefined() && r_.boolean(v, field + "." + name).value_or(false);
+  bool flag(const YamlNode& n, const std::string& field, const char* name) {
+    const YamlNode& v = n[name];
+    return v.defined() && r_.boolean(v, field + "." + name).value_or(false);
   }
 
-  std::vector<std::string> from_source(const YAML::Node& fs, const std::string& field) {
+  std::vector<std::string> from_source(const YamlNode& fs, const std::string& field) {
     std::vector<std::string> out;
     if (!r_.expect_seq(fs, field)) return out;
     static constexpr std::array<std::string_view, 1> kFields = {"path"};
     for (size_t i = 0; i < fs.size(); ++i) {
       const std::string f = field + "[" + std::to_string(i) + "]";
       if (!r_.expect_map(fs[i], f, kFields)) continue;
-      if (!fs[i]["path"].IsDefined()) {
+      if (!fs[i]["path"].defined()) {
         r_.error(fs[i], f + ".path", "missing required field",
                  "the acting program, e.g. /bin/bash");
       } else if (auto p = file_path(fs[i]["path"], f + ".path")) {
@@ -219,10 +242,10 @@ private:
   }
 
   // The rule's target(s): one, or several for comma lists of protocols and capabilities.
-  std::vector<std::pair<Target, std::string>> targets(const ListSpec& spec, const YAML::Node& n,
+  std::vector<std::pair<Target, std::string>> targets(const ListSpec& spec, const YamlNode& n,
                                                       const std::string& field) {
     std::vector<std::pair<Target, std::string>> out;
-    const auto present = [&](const char* name) { return n[name].IsDefined(); };
+    const auto present = [&](const char* name) { return n[name].defined(); };
     const std::string list(spec.name);
     if (list == "matchPaths") {
       const bool has_exec = spec.category == Category::Process && present("execname");
@@ -261,7 +284,7 @@ private:
     return out;
   }
 
-  std::optional<std::string> absolute(const YAML::Node& n, const std::string& field) {
+  std::optional<std::string> absolute(const YamlNode& n, const std::string& field) {
     auto v = r_.string(n, field);
     if (!v) return std::nullopt;
     if (v->empty() || (*v)[0] != '/') {
@@ -274,7 +297,7 @@ private:
     return v;
   }
 
-  std::optional<std::string> file_path(const YAML::Node& n, const std::string& field) {
+  std::optional<std::string> file_path(const YamlNode& n, const std::string& field) {
     auto v = absolute(n, field);
     if (v && v->back() == '/') {
       r_.error(n, field, quote(*v) + " ends in '/', which names a directory",
@@ -284,7 +307,7 @@ private:
     return v;
   }
 
-  std::optional<std::string> dir(const YAML::Node& n, const std::string& field) {
+  std::optional<std::string> dir(const YamlNode& n, const std::string& field) {
     auto v = absolute(n, field);
     if (v && v->back() != '/') {
       r_.error(n, field, "a directory must end in '/'", "dir: " + quote(*v + "/"));
@@ -293,7 +316,7 @@ private:
     return v;
   }
 
-  std::optional<std::string> pattern(const YAML::Node& n, const std::string& field) {
+  std::optional<std::string> pattern(const YamlNode& n, const std::string& field) {
     auto v = absolute(n, field);
     if (!v || balanced_classes(*v)) return v;
     r_.error(n, field, "unbalanced '[' ']' in pattern " + quote(*v), "e.g. /tmp/[a-z]*.sh");
@@ -316,7 +339,7 @@ private:
     return true;
   }
 
-  std::optional<std::string> execname(const YAML::Node& n, const std::string& field) {
+  std::optional<std::string> execname(const YamlNode& n, const std::string& field) {
     auto v = r_.string(n, field);
     if (v && (v->empty() || v->find('/') != std::string::npos)) {
       r_.error(n, field, "an execname is a file name without '/'", "e.g. execname: bash");
@@ -325,7 +348,7 @@ private:
     return v;
   }
 
-  std::vector<std::string> names(const YAML::Node& n, const std::string& field, bool protocol) {
+  std::vector<std::string> names(const YamlNode& n, const std::string& field, bool protocol) {
     std::vector<std::string> out;
     const auto v = r_.string(n, field);
     if (!v) return out;
@@ -355,7 +378,7 @@ private:
 
 } // namespace
 
-void parse_rules(YamlReader& r, const YAML::Node& spec, Policy& p) {
+void parse_rules(YamlReader& r, const YamlNode& spec, Policy& p) {
   RulesParser(r, p).parse(spec);
 }
 

@@ -2,13 +2,11 @@
 // with inheritance of severity/tags/message/action from section and spec. Internal.
 #pragma once
 
-#include <yaml-cpp/yaml.h>
-
 #include "policy/model.h"
 #include "policy/yaml_reader.h"
 
 namespace corral::policy {
 
-void parse_rules(YamlReader& r, const YAML::Node& spec, Policy& p);
+void parse_rules(YamlReader& r, const YamlNode& spec, Policy& p);
 
 } // namespace corral::policy

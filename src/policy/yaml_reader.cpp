@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <set>
 
 #include "core/strings.h"
 
@@ -13,13 +12,13 @@ namespace {
 constexpr size_t kMaxDiagnostics = 200; // beyond this, more of the same helps nobody
 constexpr size_t kMaxQuoted = 60;
 
-std::string kind_name(const YAML::Node& node) {
-  switch (node.Type()) {
-  case YAML::NodeType::Map: return "a mapping";
-  case YAML::NodeType::Sequence: return "a list";
-  case YAML::NodeType::Scalar: return "a scalar";
-  case YAML::NodeType::Null: return "null";
-  case YAML::NodeType::Undefined: break;
+std::string kind_name(const YamlNode& node) {
+  switch (node.type()) {
+  case YamlType::Map: return "a mapping";
+  case YamlType::Sequence: return "a list";
+  case YamlType::Scalar: return "a scalar";
+  case YamlType::Null: return "null";
+  case YamlType::Undefined: break;
   }
   return "nothing";
 }
@@ -136,7 +135,7 @@ std::optional<std::pair<size_t, std::string>> find_invalid_text(std::string_view
 
 YamlReader::YamlReader(std::string file, std::string_view text, size_t node_budget,
                        std::vector<Diagnostic>& out)
-    : file_(std::move(file)), text_(text), budget_(node_budget), out_(out) {
+    : file_(std::move(file)), shared_file_(file_), text_(text), budget_(node_budget), out_(out) {
   if (text_.substr(0, 3) == "\xEF\xBB\xBF") bom_ = 3;
 }
 
@@ -160,6 +159,7 @@ size_t YamlReader::line_index(size_t offset) {
 // yaml-cpp counts columns in bytes; editors count characters, and so do we.
 std::pair<int, int> YamlReader::locate(const YAML::Mark& mark) {
   if (mark.is_null()) return {0, 0};
+  if (mark_positions_) return {mark.line + 1, mark.column + 1};
   const size_t offset = offset_of(mark);
   if (offset == std::string_view::npos) return {mark.line + 1, mark.column + 1};
   const size_t line = line_index(offset);
@@ -203,10 +203,10 @@ YAML::Mark YamlReader::before_empty(const YAML::Mark& mark) {
   return mark;
 }
 
-YAML::Mark YamlReader::mark_of(const YAML::Node& node) {
-  if (!node.IsDefined() || node.Mark().is_null()) return last_mark_;
-  const YAML::Mark mark = node.Mark();
-  if (!node.IsNull()) return mark;
+YAML::Mark YamlReader::mark_of(const YamlNode& node) {
+  if (!node.defined() || node.mark().is_null()) return last_mark_;
+  const YAML::Mark mark = node.mark();
+  if (!node.is_null()) return mark;
   const auto [first, last] = empty_values_.equal_range(mark.pos);
   for (auto it = first; it != last; ++it) {
     if (it->second.first.is(node)) return it->second.second;
@@ -214,7 +214,7 @@ YAML::Mark YamlReader::mark_of(const YAML::Node& node) {
   return before_empty(mark);
 }
 
-std::pair<int, int> YamlReader::position(const YAML::Node& node) {
+std::pair<int, int> YamlReader::position(const YamlNode& node) {
   return locate(mark_of(node));
 }
 
@@ -226,12 +226,12 @@ void YamlReader::add(Diagnostic::Level level, const YAML::Mark& mark, const std:
   out_.push_back(Diagnostic{level, file_, line, column, field, std::move(reason), std::move(hint)});
 }
 
-void YamlReader::error(const YAML::Node& at, const std::string& field, std::string reason,
+void YamlReader::error(const YamlNode& at, const std::string& field, std::string reason,
                        std::string hint) {
   add(Diagnostic::Level::Error, mark_of(at), field, std::move(reason), std::move(hint));
 }
 
-void YamlReader::warning(const YAML::Node& at, const std::string& field, std::string reason,
+void YamlReader::warning(const YamlNode& at, const std::string& field, std::string reason,
                          std::string hint) {
   add(Diagnostic::Level::Warning, mark_of(at), field, std::move(reason), std::move(hint));
 }
@@ -261,57 +261,65 @@ bool YamlReader::spend(size_t units) {
   return false;
 }
 
-bool YamlReader::expect_map(const YAML::Node& node, const std::string& field,
+bool YamlReader::expect_map(const YamlNode& node, const std::string& field,
                             std::span<const std::string_view> allowed) {
   if (!spend()) return false;
-  if (node.IsDefined() && !node.Mark().is_null()) last_mark_ = mark_of(node);
-  if (!node.IsMap()) {
+  if (node.defined() && !node.mark().is_null()) last_mark_ = mark_of(node);
+  if (!node.is_map()) {
     std::string hint;
     if (field.empty()) {
       hint = "a policy starts with 'apiVersion: security.kubearmor.com/v1'";
-    } else if (node.IsScalar() && node.Scalar().find(':') != std::string::npos) {
+    } else if (node.is_scalar() && node.scalar().find(':') != std::string::npos) {
       hint = "put a space after ':' to write a field (key: value)";
     }
     error(node, field, "expected a mapping, found " + kind_name(node), hint);
     return false;
   }
-  std::set<std::string> seen;
-  for (const auto& kv : node) {
+  // Maps have a few keys: a list is faster than a set, and the field path is built only for
+  // a diagnostic (a policy has one map per rule).
+  std::vector<std::string_view> seen;
+  for (size_t i = 0; i < node.size(); ++i) {
     if (!spend()) return false;
-    if (kv.second.IsNull() && !kv.second.Mark().is_null()) {
-      empty_values_.emplace(kv.second.Mark().pos, std::pair{kv.second, kv.first.Mark()});
+    const YamlNode k = node.key(i);
+    const YamlNode v = node.value(i);
+    if (v.is_null() && !v.mark().is_null()) {
+      empty_values_.emplace(v.mark().pos, std::pair{v, k.mark()});
     }
-    const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string();
-    const std::string path = field.empty() ? display_key(key) : field + "." + display_key(key);
-    if (!kv.first.IsScalar()) {
-      error(kv.first, field, "field names must be plain strings");
+    const std::string_view key = k.scalar();
+    const auto path = [&] {
+      return field.empty() ? display_key(key) : field + "." + display_key(key);
+    };
+    if (!k.is_scalar()) {
+      error(k, field, "field names must be plain strings");
     } else if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
       const std::string near = nearest(key, allowed);
-      error(kv.first, path, "unknown field",
+      error(k, path(), "unknown field",
             near.empty() ? "valid fields here: " + list_of(allowed)
                          : "did you mean '" + near + "'?");
-    } else if (!seen.insert(key).second) {
-      error(kv.first, path, "duplicate field");
+    } else if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+      error(k, path(), "duplicate field");
+    } else {
+      seen.push_back(key);
     }
   }
   return true;
 }
 
-bool YamlReader::expect_seq(const YAML::Node& node, const std::string& field) {
+bool YamlReader::expect_seq(const YamlNode& node, const std::string& field) {
   if (!spend()) return false;
-  if (node.IsSequence()) return true;
+  if (node.is_sequence()) return true;
   error(node, field, "expected a list, found " + kind_name(node));
   return false;
 }
 
-std::optional<std::string> YamlReader::string(const YAML::Node& node, const std::string& field) {
+std::optional<std::string> YamlReader::string(const YamlNode& node, const std::string& field) {
   if (!spend()) return std::nullopt;
-  if (node.IsScalar()) return node.Scalar();
+  if (node.is_scalar()) return std::string(node.scalar());
   error(node, field, "expected a string, found " + kind_name(node));
   return std::nullopt;
 }
 
-std::optional<bool> YamlReader::boolean(const YAML::Node& node, const std::string& field) {
+std::optional<bool> YamlReader::boolean(const YamlNode& node, const std::string& field) {
   const auto s = string(node, field);
   if (!s) return std::nullopt;
   const std::string v = to_lower(*s);
@@ -321,7 +329,7 @@ std::optional<bool> YamlReader::boolean(const YAML::Node& node, const std::strin
   return std::nullopt;
 }
 
-std::optional<int> YamlReader::integer(const YAML::Node& node, const std::string& field) {
+std::optional<int> YamlReader::integer(const YamlNode& node, const std::string& field) {
   const auto s = string(node, field);
   if (!s) return std::nullopt;
   int value = 0;
@@ -331,7 +339,7 @@ std::optional<int> YamlReader::integer(const YAML::Node& node, const std::string
   return std::nullopt;
 }
 
-std::optional<std::vector<std::string>> YamlReader::strings(const YAML::Node& node,
+std::optional<std::vector<std::string>> YamlReader::strings(const YamlNode& node,
                                                             const std::string& field) {
   if (!expect_seq(node, field)) return std::nullopt;
   std::vector<std::string> out;
@@ -345,7 +353,7 @@ std::optional<std::vector<std::string>> YamlReader::strings(const YAML::Node& no
   return out;
 }
 
-std::optional<std::string> YamlReader::choice(const YAML::Node& node, const std::string& field,
+std::optional<std::string> YamlReader::choice(const YamlNode& node, const std::string& field,
                                               std::span<const std::string_view> values) {
   const auto s = string(node, field);
   if (!s) return std::nullopt;

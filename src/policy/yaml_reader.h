@@ -1,4 +1,4 @@
-// Typed, diagnosing access to a yaml-cpp tree: every read either yields a value or records
+// Typed, diagnosing access to a YamlTree: every read either yields a value or records
 // a Diagnostic with line:column and field path, so a document reports all its errors.
 // Internal to the parser.
 #pragma once
@@ -11,9 +11,11 @@
 #include <utility>
 #include <vector>
 
-#include <yaml-cpp/yaml.h>
+#include <yaml-cpp/mark.h>
 
 #include "policy/diagnostic.h"
+#include "policy/model.h"
+#include "policy/yaml_tree.h"
 
 namespace corral::policy {
 
@@ -23,9 +25,9 @@ public:
   YamlReader(std::string file, std::string_view text, size_t node_budget,
              std::vector<Diagnostic>& out);
 
-  void error(const YAML::Node& at, const std::string& field, std::string reason,
+  void error(const YamlNode& at, const std::string& field, std::string reason,
              std::string hint = {});
-  void warning(const YAML::Node& at, const std::string& field, std::string reason,
+  void warning(const YamlNode& at, const std::string& field, std::string reason,
                std::string hint = {});
   // An error at a position yaml-cpp reported itself (a syntax error).
   void error_at(const YAML::Mark& mark, std::string reason, std::string hint);
@@ -34,16 +36,16 @@ public:
 
   // Checks that `node` is a mapping whose keys are all in `allowed` (reporting unknown and
   // duplicate keys with the nearest valid name); false when it is not a mapping.
-  bool expect_map(const YAML::Node& node, const std::string& field,
+  bool expect_map(const YamlNode& node, const std::string& field,
                   std::span<const std::string_view> allowed);
-  bool expect_seq(const YAML::Node& node, const std::string& field);
+  bool expect_seq(const YamlNode& node, const std::string& field);
 
-  std::optional<std::string> string(const YAML::Node& node, const std::string& field);
-  std::optional<bool> boolean(const YAML::Node& node, const std::string& field);
-  std::optional<int> integer(const YAML::Node& node, const std::string& field);
-  std::optional<std::vector<std::string>> strings(const YAML::Node& node, const std::string& field);
+  std::optional<std::string> string(const YamlNode& node, const std::string& field);
+  std::optional<bool> boolean(const YamlNode& node, const std::string& field);
+  std::optional<int> integer(const YamlNode& node, const std::string& field);
+  std::optional<std::vector<std::string>> strings(const YamlNode& node, const std::string& field);
   // The value of one of `values` (case-insensitive), reported as an enum error otherwise.
-  std::optional<std::string> choice(const YAML::Node& node, const std::string& field,
+  std::optional<std::string> choice(const YamlNode& node, const std::string& field,
                                     std::span<const std::string_view> values);
 
   // Counts `units` of work (a visited node, an item copied into a rule); false once the
@@ -52,21 +54,28 @@ public:
   bool spend(size_t units = 1);
   [[nodiscard]] size_t error_count() const { return errors_; }
   [[nodiscard]] const std::string& file() const { return file_; }
+  // The same, as the rules read from it keep it (one copy for all).
+  [[nodiscard]] const Shared<std::string>& shared_file() const { return shared_file_; }
+  // The marks' own line and column are exact (read_block_yaml's: ASCII text, no byte order
+  // mark), so positions need no look at the text.
+  void use_mark_positions() { mark_positions_ = true; }
   // 1-based line and column (in characters) of `node`, as diagnostics report them.
-  [[nodiscard]] std::pair<int, int> position(const YAML::Node& node);
+  [[nodiscard]] std::pair<int, int> position(const YamlNode& node);
 
 private:
   void add(Diagnostic::Level level, const YAML::Mark& mark, const std::string& field,
            std::string reason, std::string hint);
-  YAML::Mark mark_of(const YAML::Node& node);
+  YAML::Mark mark_of(const YamlNode& node);
   YAML::Mark before_empty(const YAML::Mark& mark);
   std::pair<int, int> locate(const YAML::Mark& mark);
   size_t offset_of(const YAML::Mark& mark) const;
   size_t line_index(size_t offset);
 
   std::string file_;
+  Shared<std::string> shared_file_;
   std::string_view text_;
   size_t bom_ = 0; // yaml-cpp's offsets do not count a UTF-8 byte order mark
+  bool mark_positions_ = false;
   std::vector<size_t> line_starts_;
   size_t budget_;
   bool budget_reported_ = false;
@@ -75,7 +84,7 @@ private:
   YAML::Mark last_mark_;
   // yaml-cpp marks an empty value (`key:` and nothing after it) at the token that follows,
   // often on a later line; the key's mark, by the value's offset, says where it really is.
-  std::unordered_multimap<int, std::pair<YAML::Node, YAML::Mark>> empty_values_;
+  std::unordered_multimap<int, std::pair<YamlNode, YAML::Mark>> empty_values_;
 };
 
 // "a, b, c" for hints.

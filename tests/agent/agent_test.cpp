@@ -240,6 +240,31 @@ TEST(CanonicalPath, FollowsSymlinksInsideTheRoot) {
   EXPECT_EQ(agent::resolve_in_root(r, "/loop"), std::nullopt);
 }
 
+// A compile's resolver remembers directories and links, and answers as resolve_in_root.
+TEST(CanonicalPath, TheCachingResolverAnswersAsResolveInRoot) {
+  TempDir root;
+  const auto& r = root.path();
+  fs::create_directories(r + "/usr/bin");
+  fs::create_directories(r + "/etc/app");
+  std::ofstream(r + "/usr/bin/bash") << "x";
+  std::ofstream(r + "/etc/app/conf") << "x";
+  fs::create_directory_symlink("usr/bin", r + "/bin");
+  fs::create_symlink("/usr/bin/bash", r + "/usr/bin/sh");
+  fs::create_symlink("../../../../../etc", r + "/usr/up");
+  fs::create_directory_symlink("/etc/app", r + "/etc/link");
+  fs::create_symlink("loop", r + "/loop");
+  const auto resolve = agent::caching_resolver(r);
+  for (int round = 0; round < 2; ++round) { // the second from what it remembers
+    for (const std::string p :
+         {"/bin/bash", "/bin/sh", "/usr/up", "/usr/up/app/conf", "/usr/bin/../bin/./bash",
+          "/bin/missing", "/missing/x/y", "/loop", "/loop/x", "/etc/link/conf", "/etc/app/conf",
+          "/etc//app/conf", "/", "/etc/", "/usr/bin/.", "/usr/bin/.."}) {
+      EXPECT_EQ(resolve(p), agent::resolve_in_root(r, p)) << p;
+    }
+  }
+  EXPECT_EQ(resolve("/etc/link/conf"), "/etc/app/conf");
+}
+
 events::Alert sample_alert() {
   events::Alert a;
   a.timestamp = 1795893960;

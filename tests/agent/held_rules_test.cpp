@@ -107,5 +107,32 @@ TEST(HeldRules, WorkloadsWithTheSameRulesShareOneFile) {
   std::filesystem::remove_all(dir);
 }
 
+// The policies' texts are written as JSON strings by hand (held_rules.cpp): quotes,
+// backslashes, tabs, control characters and UTF-8 come back as they were.
+TEST(HeldRules, PolicyTextsComeBackByteForByte) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("corral-held-text-" + std::to_string(::getpid()));
+  workload::Workload w;
+  w.id = "text";
+  w.name = "held";
+  w.namespace_name = "team";
+  w.labels = {{"app", "held"}};
+  w.init_pid = ::getpid();
+  const std::string text = std::string(kAllowTrue) +
+                           "  message: \"say \\\"no\\\" \\\\ here\\tthere \\u0001 é 日本\"\n" +
+                           "  tags: ['it''s', \"\\\\\"]  # comment\n";
+  const auto parsed = policy::parse_policies(text, "t.yaml");
+  ASSERT_TRUE(parsed.ok()) << parsed.diagnostics.front().to_string();
+  ASSERT_EQ(parsed.policies[0]->rules[0].message, "say \"no\" \\ here\tthere \x01 é 日本");
+  const auto rules = policy::compile(parsed.policies, w.policy_view(), policy::Settings{});
+  HeldRulesStore(dir, nullptr).save(w, *rules);
+  const auto back = load_held_rules(dir, w.id);
+  ASSERT_TRUE(back);
+  ASSERT_EQ(back->rules->policies().size(), 1u);
+  EXPECT_EQ(back->rules->policies()[0]->source, parsed.policies[0]->source);
+  EXPECT_EQ(back->rules->fingerprint(), rules->fingerprint());
+  std::filesystem::remove_all(dir);
+}
+
 } // namespace
 } // namespace corral::agent

@@ -85,7 +85,7 @@ Observed run_decide(const Case& c) {
   seen.policy = std::string(v.policy_name());
   seen.severity = rule != nullptr ? std::to_string(rule->severity) : "";
   seen.message = rule != nullptr ? rule->message : "";
-  seen.tags = rule != nullptr ? rule->tags : std::vector<std::string>{};
+  seen.tags = rule != nullptr ? rule->tags.get() : std::vector<std::string>{};
   seen.alert = v.alert;
   seen.rule = v.explain(*rs, access.category);
   return seen;

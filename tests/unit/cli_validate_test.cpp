@@ -143,4 +143,27 @@ TEST_F(CliValidate, MissingFile) {
   EXPECT_NE(r.err.find("does-not-exist.yaml"), std::string::npos) << r.err;
 }
 
+// A request larger than the agent accepts (policy::kMaxApplyBytes) is refused by the CLI
+// before it connects, saying why; no agent is needed to see it.
+TEST_F(CliValidate, ApplyRefusesMoreThanTheAgentAccepts) {
+  const std::string policy = "apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\n"
+                             "metadata:\n  name: big\nspec:\n  selector:\n    matchLabels:\n"
+                             "      app: big\n  process:\n    matchPaths:\n    - path: /bin/sh\n"
+                             "  action: Block\n# " +
+                             std::string(14 << 20, 'x') + "\n";
+  write("big.yaml", policy);
+  const std::string cmd = "cd '" + dir_.string() + "' && '" + CORRAL_CLI_PATH +
+                          "' apply -f big.yaml -f big.yaml -f big.yaml -f big.yaml -f big.yaml "
+                          "--socket '" +
+                          (dir_ / "no-agent.sock").string() + "' >out.txt 2>err.txt";
+  const int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  const std::string err = slurp(dir_ / "err.txt");
+  EXPECT_NE(err.find("more than the agent accepts in one request (64 MiB)"), std::string::npos)
+      << err;
+  EXPECT_NE(err.find("nothing was sent to the agent"), std::string::npos) << err;
+  EXPECT_EQ(err.find("cannot reach the agent"), std::string::npos) << err; // never tried
+}
+
 } // namespace

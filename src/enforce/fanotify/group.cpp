@@ -70,9 +70,10 @@ Result<std::shared_ptr<Group>> Group::prepare(const workload::Workload& w,
   // Exact process paths by identity, for events whose path is too long to read. Bounded:
   // a path longer than PATH_MAX is an attacker's doing, never a rule's.
   constexpr size_t kMaxRuleFiles = 4096;
+  const auto root_fd = open_root(w.init_pid); // once, not per path
   for (const auto& [path, rules] : g->rules_->paths(policy::Category::Process).exact) {
-    if (g->rule_files_.size() >= kMaxRuleFiles) break;
-    if (const auto id = file_id_in_root(w.init_pid, path)) {
+    if (g->rule_files_.size() >= kMaxRuleFiles || !root_fd) break;
+    if (const auto id = file_id_in_root_fd(root_fd->get(), path)) {
       g->rule_files_.emplace(*id, path);
       g->rule_ids_.emplace(path, *id);
     }

@@ -29,7 +29,11 @@ Result<Fd> open_in_root(int root_fd, std::string_view path, bool no_symlinks) {
 std::optional<FileId> file_id_in_root(int pid, std::string_view path) {
   auto root = open_root(pid);
   if (!root) return std::nullopt;
-  auto fd = open_in_root(root->get(), path);
+  return file_id_in_root_fd(root->get(), path);
+}
+
+std::optional<FileId> file_id_in_root_fd(int root_fd, std::string_view path) {
+  auto fd = open_in_root(root_fd, path);
   struct stat st {};
   if (!fd || ::fstat(fd->get(), &st) != 0) return std::nullopt;
   return FileId{st.st_dev, st.st_ino};

@@ -27,6 +27,8 @@ Result<Fd> open_in_root(int root_fd, std::string_view path, bool no_symlinks = f
 // The identity of a file: (device, inode).
 using FileId = std::pair<dev_t, ino_t>;
 std::optional<FileId> file_id_in_root(int pid, std::string_view path);
+// The same with the root already open (open_root): for many paths of one workload.
+std::optional<FileId> file_id_in_root_fd(int root_fd, std::string_view path);
 
 // The canonical path of `path` inside the root of `pid`, as the kernel reports paths of
 // that workload (symlinks followed there), for policy::compile's PathResolver.
