@@ -51,6 +51,7 @@ tmp=
 failures=()
 cleanup() {
   local rc=$?
+  set +e # errexit would end the trap at `(exit 1)` below and leave the containers running
   if ((rc != 0)) && [[ -n $CORRAL_RT_CORRALD_DIR && -f $CORRAL_RT_CORRALD_DIR/corrald.log ]]; then
     echo "--- corrald log (tail) ---" >&2
     grep -v ' DBG ' "$CORRAL_RT_CORRALD_DIR/corrald.log" | tail -n 30 >&2 || true
