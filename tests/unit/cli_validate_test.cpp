@@ -166,4 +166,19 @@ TEST_F(CliValidate, ApplyRefusesMoreThanTheAgentAccepts) {
   EXPECT_EQ(err.find("cannot reach the agent"), std::string::npos) << err; // never tried
 }
 
+// Flags common to every command come before the command too (`corral --socket S get
+// status`, as kubectl and karmor take them), with or without '='.
+TEST_F(CliValidate, TheSocketFlagMayComeBeforeTheCommand) {
+  const std::string sock = (dir_ / "none.sock").string();
+  for (const std::string& flag : {"--socket '" + sock + "'", "--socket='" + sock + "'"}) {
+    const std::string cmd = "cd '" + dir_.string() + "' && '" + CORRAL_CLI_PATH + "' " + flag +
+                            " get status >out.txt 2>err.txt";
+    const int status = std::system(cmd.c_str());
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 1); // no agent there; not CLI11's 109 for a parse error
+    const std::string err = slurp(dir_ / "err.txt");
+    EXPECT_NE(err.find("cannot reach the agent at " + sock), std::string::npos) << err;
+  }
+}
+
 } // namespace
