@@ -15,6 +15,8 @@ packages=(
   golang-github-containerd-containerd-dev golang-github-gogo-protobuf-dev
   # runtime tier: real containers, and what the demo's images are built from
   containerd runc nginx-light bash dash coreutils util-linux curl jq iproute2 procps
+  # the CRD schema test (tests/kubernetes)
+  python3 python3-yaml python3-jsonschema
 )
 
 if [[ $(id -u) -ne 0 ]]; then
