@@ -2,7 +2,8 @@
 # The CRDs (deploy/kubernetes/crds) through the real kubectl against ../shared/kube-standin
 # (a stand-in for kube-apiserver: none can run on these machines): they are accepted, the
 # seed's Listing 2 is stored through `kubectl apply`, `kubectl get ksp` lists it, and a
-# policy with severity 11 is refused by the API server naming spec.severity (422).
+# policy with severity 11 is refused by the API server naming spec.severity (422). Then the
+# whole deployment (`kubectl apply -k deploy/kubernetes`) is accepted as it is.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -38,3 +39,12 @@ sed 's/^  name: only-allow-nginx-exec/  name: severity-eleven/; s/^spec:/spec:\n
 if k apply -f "$t/bad.yaml" >"$t/out" 2>&1; then fail "severity 11 was stored: $(cat "$t/out")"; fi
 grep -q 'spec.severity' "$t/out" || fail "the refusal does not name spec.severity: $(cat "$t/out")"
 echo "PASS: the CRDs load through kubectl; Listing 2 is stored; severity 11 is refused on spec.severity"
+
+k apply -k "$root/deploy/kubernetes" >"$t/out" 2>&1 || fail "kubectl apply -k refused: $(cat "$t/out")"
+k get daemonset corrald -n corral-system -o jsonpath='{.spec.template.spec.hostPID}' | grep -qx true ||
+  fail "no DaemonSet corrald with hostPID in corral-system"
+# Least privilege: read-only on what the agent reads, create/patch on events, nothing else.
+rules=$(k get clusterrole corrald -o jsonpath='{range .rules[*]}{.resources}{" "}{.verbs}{"\n"}{end}')
+[[ $(grep -c . <<<"$rules") == 3 && $(grep -c '"get","list","watch"' <<<"$rules") == 2 &&
+  $(grep -c '"create","patch"' <<<"$rules") == 1 ]] || fail "the ClusterRole grants more: $rules"
+echo "PASS: kubectl apply -k deploy/kubernetes: namespace, service account, least-privilege RBAC, DaemonSet"
