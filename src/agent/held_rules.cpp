@@ -83,12 +83,6 @@ bool same_source(const std::vector<policy::PolicyPtr>& a, const std::vector<poli
                               [](const auto& x, const auto& y) { return x->source == y->source; });
 }
 
-bool same_settings(const policy::Settings& a, const policy::Settings& b) {
-  return a.postures.file == b.postures.file && a.postures.network == b.postures.network &&
-         a.postures.capabilities == b.postures.capabilities && a.dry_run == b.dry_run &&
-         a.image_only == b.image_only;
-}
-
 } // namespace
 
 HeldRulesStore::HeldRulesStore(std::string dir, std::function<void(const std::string&)> log)
@@ -103,7 +97,7 @@ void HeldRulesStore::save(const workload::Workload& w, const policy::RuleSet& ru
   std::string file;
   auto [lo, hi] = by_fingerprint_.equal_range(rules.fingerprint());
   for (auto it = lo; it != hi; ++it) {
-    if (same_source(it->second.policies, rules.policies()) && same_settings(it->second.settings, s))
+    if (same_source(it->second.policies, rules.policies()) && it->second.settings == s)
       file = it->second.file;
   }
   if (file.empty()) {

@@ -45,13 +45,17 @@ struct Flags {
   int test_delay_created_ms = 0; // tests only: a just-created task is handled this late
 };
 
+// Mount marks a workload's group may need: a mark per mount, 64 covering a pod's containers.
+constexpr uint64_t kMarksPerWorkload = 64;
+
 // What `max_workloads` enforced workloads need (kernel_limits.h): a group each and a second
-// while its rules change; a mark per mount (64 covers a pod's containers) plus the cached
-// allows of all of them (FanotifyEnforcer::Options::max_cached_total); three fds per group
-// (the agent's, the fd holder's, an event's) and room for the rest.
+// while its rules change; their mount marks plus the cached allows of all of them
+// (FanotifyEnforcer::Options::max_cached_total); three fds per group (the agent's, the fd
+// holder's, an event's) and room for the rest.
+
 agent::LimitWants limit_wants(const Flags& f, size_t max_cached_total) {
   const uint64_t n = f.max_workloads;
-  return agent::LimitWants{2 * n + 64, 64 * n + max_cached_total, 3 * n + 4096};
+  return agent::LimitWants{2 * n + 64, kMarksPerWorkload * n + max_cached_total, 3 * n + 4096};
 }
 
 std::string journal_path(const Flags& f) {
@@ -97,7 +101,7 @@ make_enforcer(const Flags& f, events::EventHub& hub, const agent::AgentConfig& c
   // Cached allows never take the marks new groups need (64 mounts a workload), also where
   // max_user_marks could not be raised.
   const uint64_t marks = agent::read_kernel_limits().fanotify_marks;
-  const uint64_t for_mounts = 64 * static_cast<uint64_t>(f.max_workloads);
+  const uint64_t for_mounts = kMarksPerWorkload * static_cast<uint64_t>(f.max_workloads);
   o.max_cached_total =
       static_cast<size_t>(std::min<uint64_t>(enforce::FanotifyEnforcer::kMaxCachedTotal,
                                              marks > for_mounts ? marks - for_mounts : marks / 2));

@@ -27,6 +27,7 @@ struct Postures {
   Posture file = Posture::Audit; // also governs process rules
   Posture network = Posture::Audit;
   Posture capabilities = Posture::Audit;
+  bool operator==(const Postures&) const = default;
 };
 
 // The posture group of a category: process and file share the file posture.
@@ -40,6 +41,7 @@ struct Settings {
   // the workload started. Off with the namespace or pod annotation
   // corral.io/exec-image-only=false, for workloads that update their own binaries.
   bool image_only = true;
+  bool operator==(const Settings&) const = default;
 };
 
 constexpr const char* kImageOnlyAnnotation = "corral.io/exec-image-only";

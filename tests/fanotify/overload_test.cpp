@@ -174,5 +174,45 @@ spec:
   enforcer_.reset(); // before the sandbox goes
 }
 
+// Issue 13: cached allows (inode ignore marks) count against the kernel's max_user_marks,
+// which every new group's mount marks need too. A workload running one program after another
+// fills the node's whole cache budget at most (here 3), its verdicts stay right beyond it,
+// and a replaced group gives its marks back.
+TEST_F(FanotifyTest, CachedAllowsStopAtTheNodesBudgetAndVerdictsHoldBeyondIt) {
+  start([](enforce::FanotifyEnforcer::Options& o) { o.max_cached_total = 3; });
+  const std::string block_chroot = R"(
+apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: no-chroot
+spec:
+  selector:
+    matchLabels:
+      app: sandbox
+  process:
+    matchPaths:
+    - path: /usr/sbin/chroot
+  action: Block
+)";
+  enforce(block_chroot);
+  // Programs no earlier test of the suite rewrites in the shared sandbox.
+  const std::vector<std::vector<std::string>> programs = {
+      {"/usr/bin/true"}, {"/usr/bin/cat"}, {"/bin/sh", "-c", ":"}, {"/usr/bin/bash", "-c", ":"}};
+  for (int round = 0; round < 2; ++round) {
+    for (const auto& p : programs) EXPECT_EQ(run(p).exit_code, 0) << p[0];
+    EXPECT_NE(run({"/usr/sbin/chroot", "/", "/usr/bin/true"}).exit_code, 0);
+  }
+  EXPECT_TRUE(eventually([&] { return counters().cache_marks == 3; }));
+  EXPECT_EQ(counters().cached, 3U);              // none placed beyond the budget
+  EXPECT_GT(counters().events, programs.size()); // the rest still ask, and are answered
+
+  // New rules: a new group, and the old one's marks are given back before it caches again.
+  enforce(block_chroot + "  message: new rules\n");
+  EXPECT_TRUE(eventually([&] { return counters().cache_marks == 0; }));
+  for (const auto& p : programs) EXPECT_EQ(run(p).exit_code, 0) << p[0];
+  EXPECT_TRUE(eventually([&] { return counters().cache_marks == 3; }));
+  EXPECT_NE(run({"/usr/sbin/chroot", "/", "/usr/bin/true"}).exit_code, 0);
+}
+
 } // namespace
 } // namespace corral::testing

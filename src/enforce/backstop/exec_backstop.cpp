@@ -189,8 +189,8 @@ Result<std::unique_ptr<ExecBackstop>> ExecBackstop::adopt(Fd link, HitFn on_hit)
   }
   auto b = load(reuse);
   if (!b) return b;
+  (*b)->index_kept_maps();
   (*b)->update_mapped_since(); // the kept workloads, in the new programs' map
-  (*b)->index_all_approvals();
   if (auto r = (*b)->start(std::move(on_hit)); !r) return r.error();
   return b; // the kept link closes with `link`: the holder's copy is replaced by ours
 }
@@ -363,12 +363,6 @@ void ExecBackstop::update_mapped_since() {
   __u64 since = 0;
   {
     std::lock_guard lock(index_mu_);
-    // Once, for kept maps: from then on the index follows set_workload/erase_workload.
-    if (!starts_indexed_) {
-      for (const auto& [key, w] : read_map<__u64, corral_backstop_workload>(workloads_.get()))
-        if (w.mapped != 0 && w.start_ns != 0) mapped_starts_[key] = w.start_ns;
-      starts_indexed_ = true;
-    }
     for (const auto& [cgroup, start] : mapped_starts_)
       if (since == 0 || start < since) since = start;
   }
@@ -405,7 +399,7 @@ Result<bool> ExecBackstop::approve(uint64_t cgroup, const FileState& f, uint32_t
   return r;
 }
 
-void ExecBackstop::index_all_approvals() {
+void ExecBackstop::index_kept_maps() {
   std::lock_guard lock(index_mu_);
   files_index_.clear();
   for (const auto& [key, rule] : read_map<corral_backstop_key, corral_backstop_rule>(files_.get()))
@@ -414,6 +408,9 @@ void ExecBackstop::index_all_approvals() {
   for (const auto& [key, a] :
        read_map<corral_backstop_file, corral_backstop_approved>(approved_.get()))
     approval_index_[key.cgroup].emplace(key.dev, key.ino);
+  mapped_starts_.clear();
+  for (const auto& [key, w] : read_map<__u64, corral_backstop_workload>(workloads_.get()))
+    if (w.mapped != 0 && w.start_ns != 0) mapped_starts_[key] = w.start_ns;
 }
 
 Result<bool> ExecBackstop::approve_in(int approvals, uint64_t cgroup, const FileState& f,

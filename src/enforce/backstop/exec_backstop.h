@@ -140,18 +140,17 @@ private:
   Fd mapped_since_;
   std::string mapping_error_;
   Fd files_, namespaces_, workloads_, approved_, events_, counters_;
-  // The approvals in `approved_` by workload cgroup, so that a workload's are erased without
-  // scanning the map (65536 buckets: a scan per group built cost a node of hundreds of
-  // workloads most of an apply). Filled from the map once when kept maps are taken over; the
-  // fd holder approves only while no agent runs.
+  // What the maps hold, indexed so that building a group reads no whole map (a scan of the
+  // 65,536 buckets of `approved_` per group cost a node of hundreds of workloads most of an
+  // apply): the approvals by workload cgroup, the `files_` keys by mount namespace, and the
+  // start times of the workloads whose mappings are judged (for `mapped_since_`). Kept by
+  // set/erase/approve/set_workload; filled from kept maps once when they are taken over (the
+  // fd holder approves only while no agent runs).
   std::mutex index_mu_;
   std::unordered_map<uint64_t, std::set<std::pair<uint64_t, uint64_t>>> approval_index_;
-  void index_all_approvals();
-  // The keys in `files_` by mount namespace (set/erase keep it; filled with the approvals').
   std::unordered_map<uint64_t, std::set<std::pair<uint64_t, uint64_t>>> files_index_;
-  // The start times of the workloads whose mappings are judged (for mapped_since_).
   std::map<uint64_t, uint64_t> mapped_starts_;
-  bool starts_indexed_ = false;
+  void index_kept_maps();
   HitFn on_hit_;
   std::unique_ptr<ring_buffer, void (*)(ring_buffer*)> ring_{nullptr, nullptr};
   std::atomic<bool> stop_{false};
