@@ -21,12 +21,6 @@ std::string label(const policy::Policy& p) {
   return std::string(to_string(p.kind)) + "/" + p.name;
 }
 
-bool same_settings(const policy::Settings& a, const policy::Settings& b) {
-  return a.dry_run == b.dry_run && a.postures.file == b.postures.file &&
-         a.postures.network == b.postures.network &&
-         a.postures.capabilities == b.postures.capabilities;
-}
-
 policy::ParseResult parse_all(const std::vector<std::pair<std::string, std::string>>& files) {
   policy::ParseResult all;
   for (const auto& [name, text] : files) {
@@ -266,7 +260,7 @@ std::vector<std::string> Agent::reconcile_one_locked(Entry& e, std::vector<std::
   // Unchanged selection and settings: keep the enforcement (and its kernel cache) as is;
   // a change that failed is tried again only when asked to.
   const auto& latest = e.wanted ? e.wanted : e.rules;
-  if (latest && latest->policies() == selected && same_settings(latest->settings(), settings) &&
+  if (latest && latest->policies() == selected && latest->settings() == settings &&
       (e.enforce_error.empty() || !retry))
     return warnings;
   const policy::PathResolver resolve =

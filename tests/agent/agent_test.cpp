@@ -98,8 +98,11 @@ struct FakeEnforcer : enforce::Enforcer {
   std::string refuse;
   enforce::Enforcement proof;
   [[nodiscard]] std::string_view name() const override { return "fake"; }
-  Result<void> enforce(const workload::Workload&, std::shared_ptr<const policy::RuleSet>) override {
+  std::shared_ptr<const policy::RuleSet> last; // the rules of the last enforce() that took
+  Result<void> enforce(const workload::Workload&,
+                       std::shared_ptr<const policy::RuleSet> rules) override {
     if (!refuse.empty()) return Error{refuse, "", 0};
+    last = std::move(rules);
     return {};
   }
   void release(const std::string&) override {}
@@ -150,6 +153,21 @@ TEST_F(AgentFixture, AWorkloadTheEnforcerRefusesIsNotEnforcedAndAlerted) {
   EXPECT_EQ(alerts[0].container_id, "c1");
   EXPECT_EQ(alerts[0].result, "NOT ENFORCED");
   EXPECT_TRUE(alerts[0].is_alert()); // shown by `corral logs`
+}
+
+// Every setting of a namespace's annotations reaches its enforced workloads, the image-only
+// rule included (a change of it alone was once taken for no change).
+TEST_F(AgentFixture, TheImageOnlyAnnotationReachesEnforcedWorkloads) {
+  FakeEnforcer fake;
+  agent::Agent a(agent::AgentConfig{}, *store, &fake, [](const std::string&) {});
+  auto w = nginx();
+  w.init_pid = 4242;
+  a.upsert_workload(w);
+  ASSERT_TRUE(a.apply({{"seed.yaml", kSeed}}).ok());
+  ASSERT_TRUE(fake.last);
+  EXPECT_TRUE(fake.last->settings().image_only);
+  ASSERT_TRUE(a.annotate("default", {{"corral.io/exec-image-only", "false"}}, {}, false).ok());
+  EXPECT_FALSE(fake.last->settings().image_only);
 }
 
 TEST_F(AgentFixture, EachDocumentOfAFileIsStoredAndRestoredOnItsOwn) {
