@@ -55,17 +55,24 @@ TEST_F(KubeReflectorTest, PaginatedListDeliveredWhole) {
     EXPECT_EQ(items[0]["kind"], "ConfigMap"); // filled in from the list's kind
     EXPECT_EQ(items[0]["apiVersion"], "v1");
   }
-  // Three pages of at most 500: the first without a continue token, two with.
+  // Three pages of at most 500: the first without a continue token, two with. (The stand-in
+  // logs a request just after answering it.)
   int pages = 0, continued = 0;
-  for (const auto& q : api->requests()) {
-    const std::string path = q["path"];
-    if (q["verb"] != "list") continue;
-    ++pages;
-    EXPECT_NE(path.find("limit=500"), std::string::npos) << path;
-    if (path.find("continue=") != std::string::npos) ++continued;
+  for (int i = 0; i < 200 && pages < 3; ++i) {
+    if (i > 0) std::this_thread::sleep_for(milliseconds(10));
+    pages = continued = 0;
+    for (const auto& q : api->requests()) {
+      const std::string path = q["path"];
+      if (q["verb"] != "list") continue;
+      ++pages;
+      EXPECT_NE(path.find("limit=500"), std::string::npos) << path;
+      if (path.find("continue=") != std::string::npos) ++continued;
+    }
   }
   EXPECT_EQ(pages, 3);
   EXPECT_EQ(continued, 2);
+  for (int i = 0; i < 100 && !r->status().synced; ++i)
+    std::this_thread::sleep_for(milliseconds(10)); // set once replace() has returned
   const auto st = r->status();
   EXPECT_TRUE(st.synced);
   EXPECT_EQ(st.relists, 0U);
