@@ -68,6 +68,26 @@ Result<void> check_annotation(const std::string& key, const std::string& value) 
   return {};
 }
 
+// The keys of a namespace's annotations that the agent reads; the others are not its business.
+bool ours(const std::string& key) {
+  return key.starts_with("kubearmor-") || key.starts_with("corral.io/");
+}
+
+std::string label_of(const policy::Labels& labels, const char* key) {
+  const auto it = labels.find(key);
+  return it == labels.end() ? std::string() : it->second;
+}
+
+// A pod's labels as its sandbox container carries them: the CRI plugin copies the pod's
+// labels there and adds its own (io.kubernetes.*, io.cri-containerd.*), which are not the pod's.
+policy::Labels pod_labels_of_sandbox(const policy::Labels& sandbox) {
+  policy::Labels out;
+  for (const auto& [k, v] : sandbox) {
+    if (!k.starts_with("io.kubernetes.") && !k.starts_with("io.cri-containerd.")) out[k] = v;
+  }
+  return out;
+}
+
 } // namespace
 
 Agent::Agent(AgentConfig config, StateStore& store, enforce::Enforcer* enforcer,
@@ -89,6 +109,9 @@ Result<void> Agent::restore() {
     for (auto& p : parsed.policies) {
       if (key.empty() || p->key() == key) policies_[p->key()] = Applied{p, now_rfc3339()};
     }
+  }
+  if (kubernetes_) {
+    for (auto& [key, a] : policies_) a.source = "kubernetes (cached; the API has not answered yet)";
   }
   log_("restored " + std::to_string(policies_.size()) + " policies and " +
        std::to_string(namespaces_.size()) + " namespace annotations");
@@ -194,9 +217,17 @@ policy::Labels Agent::annotations(const std::string& ns) const {
 
 void Agent::upsert_workload(const workload::Workload& w) {
   std::lock_guard lock(mu_);
+  // A pod's sandbox (pause) container is never a workload; its labels are the pod's until
+  // the API tells them.
+  if (label_of(w.labels, kCriKindLabel) == "sandbox") {
+    sandboxes_[w.id] = w;
+    reidentify_locked(label_of(w.labels, kPodUidLabel));
+    return;
+  }
   Entry& e = workloads_[w.id];
   const bool moved = e.w.init_pid != w.init_pid;
-  e.w = w;
+  e.raw = w;
+  e.w = identify_locked(w);
   if (moved) { // a new task: enforce afresh
     e.rules.reset();
     e.wanted.reset();
@@ -223,10 +254,204 @@ size_t Agent::retry_failed() {
 
 void Agent::remove_workload(const std::string& id) {
   std::lock_guard lock(mu_);
+  if (sandboxes_.erase(id) > 0) return;
   const auto it = workloads_.find(id);
   if (it == workloads_.end()) return;
   if (it->second.enforced && enforcer_ != nullptr) enforcer_->release(id);
   workloads_.erase(it);
+}
+
+workload::Workload Agent::identify_locked(const workload::Workload& raw) const {
+  const std::string uid = label_of(raw.labels, kPodUidLabel);
+  if (uid.empty()) return raw;
+  workload::Workload w = raw;
+  if (const auto p = pods_.find(uid); p != pods_.end()) {
+    w.labels = p->second.labels;
+    w.annotations = p->second.annotations;
+    w.pod = p->second.name;
+    w.namespace_name = p->second.namespace_name;
+    return w;
+  }
+  for (const auto& [id, s] : sandboxes_) {
+    if (label_of(s.labels, kPodUidLabel) == uid) {
+      w.labels = pod_labels_of_sandbox(s.labels);
+      return w;
+    }
+  }
+  return w; // neither known yet: the container's own labels
+}
+
+void Agent::reidentify_locked(const std::string& uid) {
+  if (uid.empty()) return;
+  for (auto& [id, e] : workloads_) {
+    if (label_of(e.raw.labels, kPodUidLabel) != uid) continue;
+    const bool fresh = e.w.fresh;
+    e.w = identify_locked(e.raw);
+    e.w.fresh = fresh;
+    for (const auto& m : reconcile_one_locked(e, nullptr)) log_("workload " + id + ": " + m);
+  }
+}
+
+void Agent::set_kubernetes(bool on) {
+  std::lock_guard lock(mu_);
+  kubernetes_ = on;
+}
+
+bool Agent::kubernetes() const {
+  std::lock_guard lock(mu_);
+  return kubernetes_;
+}
+
+void Agent::set_kubernetes_status(std::function<KubernetesStatus()> status) {
+  std::lock_guard lock(mu_);
+  kubernetes_status_ = std::move(status);
+}
+
+std::optional<KubernetesStatus> Agent::kubernetes_status() const {
+  std::function<KubernetesStatus()> f;
+  {
+    std::lock_guard lock(mu_);
+    if (!kubernetes_) return std::nullopt;
+    f = kubernetes_status_;
+  }
+  return f ? f() : KubernetesStatus{"connecting", "", "", "", "", 0, 0, 0};
+}
+
+Agent::Outcome Agent::sync_policies(const std::vector<policy::PolicyPtr>& put,
+                                    const std::map<std::string, std::string>& sources,
+                                    std::optional<policy::Kind> replace_kind,
+                                    const std::set<std::string>& keep) {
+  std::lock_guard lock(mu_);
+  Outcome out;
+  const std::string now = now_rfc3339();
+  bool changed = false;
+  std::set<std::string> listed = keep;
+  for (const auto& p : put) {
+    listed.insert(p->key());
+    const auto src = sources.find(p->key());
+    auto it = policies_.find(p->key());
+    // The same text again (a relist, a change of metadata only): the policy in force stays,
+    // and with it every workload's compiled rules and kernel cache.
+    if (it != policies_.end() && it->second.policy->source == p->source) {
+      if (src != sources.end()) it->second.source = src->second;
+      continue;
+    }
+    if (auto r = store_.put_policy(*p); !r)
+      log_("cache policy " + p->key() + ": " + r.error().to_string());
+    policies_[p->key()] = Applied{p, now, src != sources.end() ? src->second : "kubernetes"};
+    out.lines.push_back(label(*p) + " configured");
+    changed = true;
+  }
+  if (replace_kind) {
+    for (auto it = policies_.begin(); it != policies_.end();) {
+      const auto& p = *it->second.policy;
+      if (p.kind != *replace_kind || listed.count(it->first) > 0) {
+        ++it;
+        continue;
+      }
+      if (auto r = store_.delete_policy(p); !r)
+        log_("uncache policy " + it->first + ": " + r.error().to_string());
+      out.lines.push_back(label(p) + " deleted");
+      it = policies_.erase(it);
+      changed = true;
+    }
+  }
+  if (changed) out.warnings = reconcile_locked("", &out.failed);
+  return out;
+}
+
+Agent::Outcome Agent::remove_policy(const std::string& key) {
+  std::lock_guard lock(mu_);
+  Outcome out;
+  const auto it = policies_.find(key);
+  if (it == policies_.end()) return out;
+  if (auto r = store_.delete_policy(*it->second.policy); !r)
+    log_("uncache policy " + key + ": " + r.error().to_string());
+  out.lines.push_back(label(*it->second.policy) + " deleted");
+  policies_.erase(it);
+  out.warnings = reconcile_locked("", &out.failed);
+  return out;
+}
+
+Agent::Outcome Agent::put_namespace_locked(const std::string& ns,
+                                           const policy::Labels& annotations) {
+  Outcome out;
+  policy::Labels next;
+  for (const auto& [k, v] : annotations) {
+    if (!ours(k)) continue;
+    if (auto r = check_annotation(k, v); !r) {
+      out.warnings.push_back("namespace " + ns + ": " + r.error().to_string() + " (left out)");
+      continue;
+    }
+    next[k] = v;
+  }
+  const auto it = namespaces_.find(ns);
+  if (it == namespaces_.end() ? next.empty() : it->second == next) return out;
+  if (auto r = store_.put_namespace(ns, next); !r)
+    log_("cache namespace " + ns + ": " + r.error().to_string());
+  if (next.empty())
+    namespaces_.erase(ns);
+  else
+    namespaces_[ns] = next;
+  out.lines.push_back("namespace/" + ns + " annotated");
+  auto w = reconcile_locked(ns, &out.failed);
+  out.warnings.insert(out.warnings.end(), w.begin(), w.end());
+  return out;
+}
+
+Agent::Outcome Agent::set_namespace(const std::string& ns, const policy::Labels& annotations) {
+  std::lock_guard lock(mu_);
+  return put_namespace_locked(ns, annotations);
+}
+
+Agent::Outcome Agent::replace_namespaces(const std::map<std::string, policy::Labels>& all) {
+  std::lock_guard lock(mu_);
+  Outcome out;
+  auto merge = [&out](Outcome&& o) {
+    for (auto v : {&Outcome::lines, &Outcome::warnings, &Outcome::failed})
+      (out.*v).insert((out.*v).end(), (o.*v).begin(), (o.*v).end());
+  };
+  std::vector<std::string> gone;
+  for (const auto& [ns, a] : namespaces_) {
+    if (all.count(ns) == 0) gone.push_back(ns);
+  }
+  for (const auto& ns : gone) merge(put_namespace_locked(ns, {}));
+  for (const auto& [ns, a] : all) merge(put_namespace_locked(ns, a));
+  return out;
+}
+
+void Agent::put_pod(const Pod& pod) {
+  std::lock_guard lock(mu_);
+  const auto it = pods_.find(pod.uid);
+  if (it != pods_.end() && it->second == pod) return;
+  pods_[pod.uid] = pod;
+  reidentify_locked(pod.uid);
+}
+
+void Agent::remove_pod(const std::string& uid) {
+  std::lock_guard lock(mu_);
+  if (pods_.erase(uid) > 0) reidentify_locked(uid);
+}
+
+void Agent::replace_pods(const std::vector<Pod>& pods) {
+  std::lock_guard lock(mu_);
+  std::map<std::string, Pod> next;
+  for (const auto& p : pods) next[p.uid] = p;
+  std::vector<std::string> changed;
+  for (const auto& [uid, p] : pods_) {
+    const auto n = next.find(uid);
+    if (n == next.end() || !(n->second == p)) changed.push_back(uid);
+  }
+  for (const auto& [uid, p] : next) {
+    if (pods_.count(uid) == 0) changed.push_back(uid);
+  }
+  pods_ = std::move(next);
+  for (const auto& uid : changed) reidentify_locked(uid);
+}
+
+size_t Agent::pod_count() const {
+  std::lock_guard lock(mu_);
+  return pods_.size();
 }
 
 std::vector<policy::PolicyPtr> Agent::policy_list_locked() const {
@@ -359,7 +584,7 @@ std::vector<PolicyView> Agent::policies(const std::string& ns) const {
   for (const auto& [key, a] : policies_) {
     if (!ns.empty() && a.policy->kind == policy::Kind::Policy && a.policy->namespace_name != ns)
       continue;
-    PolicyView v{a.policy, {}, a.applied};
+    PolicyView v{a.policy, {}, a.applied, a.source};
     for (const auto& [id, e] : workloads_) {
       if (policy::selects(*a.policy, e.w.policy_view())) v.workloads.push_back(id);
     }

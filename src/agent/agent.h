@@ -5,6 +5,8 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,7 +29,30 @@ struct PolicyView {
   policy::PolicyPtr policy;
   std::vector<std::string> workloads; // ids selected now
   std::string applied;                // RFC3339
+  std::string source;                 // "local" (corral apply) or "kubernetes …"
 };
+
+// A pod of this node as the Kubernetes API tells it: its containers take its labels.
+struct Pod {
+  std::string uid;
+  std::string name;
+  std::string namespace_name;
+  policy::Labels labels;
+  policy::Labels annotations;
+  bool operator==(const Pod&) const = default;
+};
+
+// What the Kubernetes source (agent/kube_source.h) reports for `corral get status`.
+struct KubernetesStatus {
+  std::string state; // connected | unreachable | connecting
+  std::string server, node, config, error;
+  int64_t last_sync = 0;
+  uint64_t watch_restarts = 0, relists = 0;
+};
+
+// The labels and annotations the CRI plugin puts on a pod's containers.
+inline constexpr const char* kPodUidLabel = "io.kubernetes.pod.uid";
+inline constexpr const char* kCriKindLabel = "io.cri-containerd.kind"; // sandbox | container
 
 struct WorkloadView {
   workload::Workload workload;
@@ -70,6 +95,32 @@ public:
                            const std::vector<std::string>& remove, bool overwrite);
   [[nodiscard]] policy::Labels annotations(const std::string& ns) const;
 
+  // Kubernetes mode (agent/kube_source.h): the API server is the only source of policies
+  // and namespace annotations; the CLI's apply, delete and annotate are refused.
+  void set_kubernetes(bool on);
+  [[nodiscard]] bool kubernetes() const;
+  void set_kubernetes_status(std::function<KubernetesStatus()> status);
+  [[nodiscard]] std::optional<KubernetesStatus> kubernetes_status() const;
+  // Policies from the API, already valid: each of `put` is added or replaced (`source`
+  // says where it came from). With `replace_kind`, every policy of that kind that is in
+  // neither `put` nor `keep` is deleted (a complete list: what vanished is lifted).
+  Outcome sync_policies(const std::vector<policy::PolicyPtr>& put,
+                        const std::map<std::string, std::string>& sources,
+                        std::optional<policy::Kind> replace_kind = {},
+                        const std::set<std::string>& keep = {});
+  // A policy deleted through the API (by Policy::key()); absent is not an error.
+  Outcome remove_policy(const std::string& key);
+  // A namespace's annotations from the API, whole (an absent namespace: empty). Values
+  // the agent does not understand are left out and reported; the rest applies.
+  Outcome set_namespace(const std::string& ns, const policy::Labels& annotations);
+  // The annotations of every namespace (a complete list).
+  Outcome replace_namespaces(const std::map<std::string, policy::Labels>& all);
+  // The pods of this node (a complete list with replace_pods).
+  void put_pod(const Pod& pod);
+  void remove_pod(const std::string& uid);
+  void replace_pods(const std::vector<Pod>& pods);
+  [[nodiscard]] size_t pod_count() const;
+
   void upsert_workload(const workload::Workload& w);
   void remove_workload(const std::string& id);
   // Tries again to enforce the workloads whose last change failed; returns how many still fail.
@@ -84,7 +135,8 @@ public:
 
 private:
   struct Entry {
-    workload::Workload w;
+    workload::Workload raw; // as the workload source reported it
+    workload::Workload w;   // with its pod's identity (identify_locked)
     // The rules in force (enforced), or the ones it should have when nothing is enforced.
     std::shared_ptr<const policy::RuleSet> rules;
     // Newer rules the enforcer refused while `rules` stay in force (all or nothing: a
@@ -96,6 +148,7 @@ private:
   struct Applied {
     policy::PolicyPtr policy;
     std::string applied;
+    std::string source = "local";
   };
   // Recompiles and re-enforces workloads; returns the RuleSets' warnings. Caller holds mu_.
   // `failed` (may be null) gets each workload the enforcer refused.
@@ -104,6 +157,12 @@ private:
   std::vector<std::string> reconcile_one_locked(Entry& e, std::vector<std::string>* failed,
                                                 bool retry = false);
   std::vector<policy::PolicyPtr> policy_list_locked() const;
+  // The workload as policies see it: a pod's container takes the pod's labels and
+  // annotations (from the API, else from its sandbox container's labels).
+  [[nodiscard]] workload::Workload identify_locked(const workload::Workload& raw) const;
+  // Re-identifies and reconciles the containers of pod `uid`.
+  void reidentify_locked(const std::string& uid);
+  Outcome put_namespace_locked(const std::string& ns, const policy::Labels& annotations);
   [[nodiscard]] std::string enforcement_of(const Entry& e) const;
   void alert_not_enforced(const workload::Workload& w, bool stale, const std::string& reason) const;
 
@@ -116,6 +175,10 @@ private:
   std::map<std::string, Applied> policies_;          // by Policy::key()
   std::map<std::string, policy::Labels> namespaces_; // annotations
   std::map<std::string, Entry> workloads_;           // by container id
+  bool kubernetes_ = false;
+  std::function<KubernetesStatus()> kubernetes_status_;
+  std::map<std::string, Pod> pods_;                     // by uid (Kubernetes mode)
+  std::map<std::string, workload::Workload> sandboxes_; // pause containers, by id
 };
 
 } // namespace corral::agent

@@ -33,6 +33,15 @@ void fill(const Agent::Outcome& o, google::protobuf::RepeatedPtrField<std::strin
   for (const auto& w : o.warnings) *warnings->Add() = w;
 }
 
+// In Kubernetes mode the API server is the one source of policies and annotations.
+grpc::Status refuse_in_kubernetes(const std::string& what, const std::string& kubectl) {
+  return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                      "this agent takes its policies and namespace annotations from the "
+                      "Kubernetes API (corrald --kubernetes); " +
+                          what + " here would be undone by the API, so nothing was changed",
+                      "use kubectl: " + kubectl);
+}
+
 } // namespace
 
 class ApiServer::Service final : public api::Agent::Service {
@@ -43,6 +52,7 @@ public:
 
   grpc::Status Apply(grpc::ServerContext*, const api::ApplyRequest* req,
                      api::ApplyReply* reply) override {
+    if (agent_.kubernetes()) return refuse_in_kubernetes("an apply", "kubectl apply -f FILE");
     auto r = agent_.apply(files_of(req->files()));
     release_free_memory(); // what parsing used, and the RuleSets replaced
     if (!r) return to_status(r.error());
@@ -53,6 +63,10 @@ public:
 
   grpc::Status Delete(grpc::ServerContext*, const api::DeleteRequest* req,
                       api::DeleteReply* reply) override {
+    if (agent_.kubernetes()) {
+      return refuse_in_kubernetes("a delete",
+                                  "kubectl delete -f FILE (or kubectl delete ksp NAME -n NS)");
+    }
     std::vector<std::string> keys;
     if (req->files_size() > 0) {
       auto k = agent_.keys_of(files_of(req->files()));
@@ -93,6 +107,7 @@ public:
       p->set_rules(static_cast<int32_t>(v.policy->rules.size()));
       for (const auto& w : v.workloads) *p->add_workloads() = w;
       p->set_applied(v.applied);
+      p->set_source(v.source);
     }
     return grpc::Status::OK;
   }
@@ -123,6 +138,12 @@ public:
 
   grpc::Status Annotate(grpc::ServerContext*, const api::AnnotateRequest* req,
                         api::AnnotateReply* reply) override {
+    if (agent_.kubernetes()) {
+      return refuse_in_kubernetes(
+          "an annotation", "kubectl annotate ns " +
+                               (req->namespace_().empty() ? std::string("NS") : req->namespace_()) +
+                               " KEY=VALUE --overwrite");
+    }
     const policy::Labels set(req->set().begin(), req->set().end());
     const std::vector<std::string> remove(req->remove().begin(), req->remove().end());
     auto r = agent_.annotate(req->namespace_(), set, remove, req->overwrite());
@@ -153,6 +174,18 @@ public:
     reply->set_default_network_posture(std::string(to_string(c.default_postures.network)));
     reply->set_default_capabilities_posture(
         std::string(to_string(c.default_postures.capabilities)));
+    if (const auto k = agent_.kubernetes_status()) {
+      auto* ks = reply->mutable_kubernetes();
+      ks->set_state(k->state);
+      ks->set_server(k->server);
+      ks->set_node(k->node);
+      ks->set_config(k->config);
+      ks->set_last_sync(k->last_sync);
+      ks->set_watch_restarts(k->watch_restarts);
+      ks->set_relists(k->relists);
+      ks->set_pods(static_cast<int32_t>(agent_.pod_count()));
+      ks->set_error(k->error);
+    }
     reply->set_alerts(hub_.alerts());
     reply->set_alerts_dropped(hub_.evicted());
     if (const auto* e = agent_.enforcer()) {

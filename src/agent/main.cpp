@@ -15,6 +15,7 @@
 #include "agent/fd_holder.h"
 #include "agent/held_rules.h"
 #include "agent/kernel_limits.h"
+#include "agent/kube_source.h"
 #include "core/memory.h"
 #include "core/version.h"
 #include "enforce/fanotify/fanotify_enforcer.h"
@@ -43,7 +44,35 @@ struct Flags {
   size_t max_workloads = 1024;
   size_t test_max_groups = 0;    // tests only: refuse to build more groups than this
   int test_delay_created_ms = 0; // tests only: a just-created task is handled this late
+  std::string kubernetes = "auto";
+  std::string kubeconfig;
+  std::string node_name;
+  std::string serviceaccount_dir = "/var/run/secrets/kubernetes.io/serviceaccount";
 };
+
+// Kubernetes mode (agent/kube_source.h): on when asked, or (auto) when a kubeconfig is
+// given or the in-cluster configuration is present. Returns no config when off.
+Result<std::optional<kube::Config>> kubernetes_config(const Flags& f) {
+  if (f.kubernetes == "off") return std::optional<kube::Config>();
+  if (!f.kubeconfig.empty()) {
+    auto c = kube::kubeconfig_config(f.kubeconfig);
+    if (!c) return c.error();
+    return std::optional<kube::Config>(std::move(*c));
+  }
+  if (f.kubernetes == "auto" && !kube::in_cluster_present(f.serviceaccount_dir))
+    return std::optional<kube::Config>();
+  auto c = kube::in_cluster_config(f.serviceaccount_dir);
+  if (!c) return c.error();
+  return std::optional<kube::Config>(std::move(*c));
+}
+
+std::string node_name(const Flags& f) {
+  if (!f.node_name.empty()) return f.node_name;
+  if (const char* n = std::getenv("NODE_NAME"); n != nullptr && *n != '\0') return n;
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return host;
+}
 
 // Mount marks a workload's group may need: a mark per mount, 64 covering a pod's containers.
 constexpr uint64_t kMarksPerWorkload = 64;
@@ -157,6 +186,9 @@ int run(const Flags& f) {
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
   config.host_name = host;
+  auto kube_config = kubernetes_config(f);
+  if (!kube_config) return log("--kubernetes: " + kube_config.error().to_string()), 1;
+  if (*kube_config) config.host_name = node_name(f); // KubeArmor's HostName is the node's
 
   events::EventHub::FileOptions file{f.events_file, std::nullopt};
   if (!f.events_file_group.empty()) {
@@ -170,7 +202,8 @@ int run(const Flags& f) {
   }
   auto hub = events::EventHub::make(f.ring_size, file);
   if (!hub) return log(hub.error().to_string()), 1;
-  auto store = agent::StateStore::make(f.state_dir);
+  // What the API said is cached apart from what `corral apply` stored in standalone mode.
+  auto store = agent::StateStore::make(*kube_config ? f.state_dir + "/kubernetes" : f.state_dir);
   if (!store) return log(store.error().to_string()), 1;
   if (f.enforcer != "none") {
     // Before the fd holder starts: it inherits the open-files limit.
@@ -221,7 +254,29 @@ int run(const Flags& f) {
 
   agent::Agent agent(config, **store, enforcer->get(), log);
   agent.set_alert_sink([&hub](events::Alert&& a) { (*hub)->publish(std::move(a)); });
+  agent.set_kubernetes(kube_config->has_value());
+  // The last known state (cached from the API in Kubernetes mode) is enforced before
+  // anything answers: nothing is lifted because the API is away.
   if (auto r = agent.restore(); !r) return log(r.error().to_string()), 1;
+  std::unique_ptr<agent::KubeSource> kube;
+  if (*kube_config) {
+    const std::string server = (*kube_config)->server, from = (*kube_config)->source;
+    agent::KubeSource::Options ko;
+    ko.node = node_name(f);
+    ko.log = log;
+    auto k = agent::KubeSource::start(std::move(**kube_config), agent, std::move(ko));
+    if (!k) return log("--kubernetes: " + k.error().to_string()), 1;
+    kube = std::move(*k);
+    agent.set_kubernetes_status([k = kube.get()] { return k->status(); });
+    log("Kubernetes mode: policies, namespace annotations and pods from " + server + " (" + from +
+        "), node " + node_name(f));
+  }
+  struct StopKube { // before the agent goes, on every return path
+    std::unique_ptr<agent::KubeSource>& k;
+    ~StopKube() {
+      if (k) k->stop();
+    }
+  } stop_kube{kube};
 
   workload::ContainerdSource::Options so;
   so.socket = f.containerd_socket;
@@ -273,6 +328,7 @@ int run(const Flags& f) {
   }
   log(std::string("stopping on ") + strsignal(sig));
   (*api)->shutdown();
+  if (kube) kube->stop();
   (*source)->stop();
   // A stop (not a crash): enforcement ends with the agent, so the holder goes too.
   if (holder) holder->quit();
@@ -349,6 +405,22 @@ int main(int argc, char** argv) {
                  "cached under allow-lists (a direct `ld.so prog` is killed instead of denied); "
                  "off: ld.so asks the agent on every exec")
       ->check(CLI::IsMember({"auto", "off"}))
+      ->capture_default_str();
+  app.add_option("--kubernetes", f.kubernetes,
+                 "Take policies, namespace annotations and pod labels from the Kubernetes API "
+                 "(the CLI's apply, delete and annotate are then refused): on, off, or auto "
+                 "(on when --kubeconfig is given or the in-cluster service account is present)")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
+  app.add_option("--kubeconfig", f.kubeconfig,
+                 "A kubeconfig to reach the API with (its current context); TLS is always "
+                 "verified");
+  app.add_option("--node-name", f.node_name,
+                 "This node's name in Kubernetes (only its pods are watched); default: "
+                 "$NODE_NAME, then the host name");
+  app.add_option("--serviceaccount-dir", f.serviceaccount_dir,
+                 "Where the in-cluster token, ca.crt and namespace are (the token is re-read "
+                 "when it rotates)")
       ->capture_default_str();
   app.footer("Example: corrald --events-file /var/log/corral/events.jsonl "
              "--default-file-posture audit");

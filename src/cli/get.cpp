@@ -1,4 +1,5 @@
 // corral get policies|workloads|status
+#include <ctime>
 #include <iomanip>
 #include <iostream>
 
@@ -83,12 +84,16 @@ int policies(api::Agent::Stub& stub, const Options& o) {
               << (o.namespace_name.empty() ? "" : " in namespace " + o.namespace_name) << "\n";
     return 0;
   }
-  row({"KIND", "NAMESPACE", "NAME", "RULES", "WORKLOADS", wide ? "APPLIED" : ""},
-      {24, 12, 32, 7, 10});
+  // SOURCE: where the policy came from, "local" (corral apply) or "kubernetes" (the API;
+  // -o wide adds its uid and resourceVersion).
+  const std::vector<int> w{24, 12, 32, 7, 10, 12};
+  row({"KIND", "NAMESPACE", "NAME", "RULES", "WORKLOADS", "SOURCE", wide ? "APPLIED" : ""}, w);
   for (const auto& p : reply.policies()) {
+    const std::string source = wide ? p.source() : p.source().substr(0, p.source().find(' '));
     row({p.kind(), p.namespace_().empty() ? "-" : p.namespace_(), p.name(),
-         std::to_string(p.rules()), std::to_string(p.workloads_size()), wide ? p.applied() : ""},
-        {24, 12, 32, 7, 10});
+         std::to_string(p.rules()), std::to_string(p.workloads_size()),
+         source.empty() ? "local" : source, wide ? p.applied() : ""},
+        w);
   }
   return 0;
 }
@@ -178,6 +183,18 @@ int status(api::Agent::Stub& stub, const Options& o) {
             << "Denied on timeout:  " << reply.timeouts_denied() << "\n"
             << "Alerts:             " << reply.alerts() << " (" << reply.alerts_dropped()
             << " evicted from memory)\n";
+  if (reply.has_kubernetes()) {
+    const auto& k = reply.kubernetes();
+    std::string since = "never synced";
+    if (k.last_sync() > 0) {
+      const int64_t ago = std::max<int64_t>(0, std::time(nullptr) - k.last_sync());
+      since = "last sync " + std::to_string(ago) + " s ago";
+    }
+    std::cout << "Kubernetes API:     " << k.state() << " " << k.server() << " (" << k.config()
+              << "; node " << k.node() << ", " << k.pods() << " pods; " << since << "; "
+              << k.watch_restarts() << " watch restarts, " << k.relists() << " relists)"
+              << (k.error().empty() ? std::string() : "; last error: " + k.error()) << "\n";
+  }
   for (const auto& [k, v] : reply.counters()) {
     std::cout << std::left << std::setw(20) << (k + ":") << v << "\n";
   }

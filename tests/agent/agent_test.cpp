@@ -240,6 +240,84 @@ TEST_F(AgentFixture, TheImageOnlyAnnotationTakesTrueOrFalse) {
   EXPECT_EQ(a.annotations("default").at("corral.io/exec-image-only"), "false");
 }
 
+// Kubernetes mode (agent/kube_source.h drives these calls from the API).
+workload::Workload pod_container(const std::string& id, const std::string& uid,
+                                 const std::string& kind) {
+  workload::Workload w;
+  w.id = id;
+  w.name = kind == "sandbox" ? "POD" : "web";
+  w.namespace_name = "default";
+  w.pod = "web-1";
+  w.runtime_namespace = "k8s.io";
+  w.labels = {{agent::kPodUidLabel, uid},
+              {agent::kCriKindLabel, kind},
+              {"io.kubernetes.pod.name", "web-1"},
+              {"io.kubernetes.pod.namespace", "default"}};
+  if (kind == "sandbox") w.labels["app"] = "nginx"; // the CRI plugin copies the pod's labels
+  return w;
+}
+
+TEST_F(AgentFixture, APodsContainerTakesItsSandboxsLabelsThenThePodsFromTheApi) {
+  auto a = make_agent();
+  a.set_kubernetes(true);
+  ASSERT_TRUE(a.sync_policies({}, {}).lines.empty());
+  auto parsed = policy::parse_policies(kSeed, "seed.yaml");
+  ASSERT_TRUE(parsed.ok());
+  const auto out =
+      a.sync_policies(parsed.policies, {{parsed.policies[0]->key(), "kubernetes (uid u1)"}});
+  ASSERT_EQ(out.lines.size(), 1u);
+  a.upsert_workload(pod_container("sandbox1", "uid-1", "sandbox"));
+  a.upsert_workload(pod_container("app1", "uid-1", "container"));
+  auto ws = a.workloads("");
+  ASSERT_EQ(ws.size(), 1u) << "a sandbox is never a workload";
+  EXPECT_EQ(ws[0].workload.id, "app1");
+  EXPECT_EQ(ws[0].workload.labels, (policy::Labels{{"app", "nginx"}}));
+  EXPECT_EQ(ws[0].policies, std::vector<std::string>{"only-allow-nginx-exec"});
+  // The API's pod wins over the sandbox's labels: a relabelled pod is re-selected.
+  a.put_pod({"uid-1", "web-1", "default", {{"app", "other"}}, {}});
+  ws = a.workloads("");
+  EXPECT_EQ(ws[0].workload.labels, (policy::Labels{{"app", "other"}}));
+  EXPECT_TRUE(ws[0].policies.empty());
+  a.replace_pods(
+      {{"uid-1", "web-1", "default", {{"app", "nginx"}}, {{"kubearmor-policy", "enabled"}}}});
+  ws = a.workloads("");
+  EXPECT_EQ(ws[0].policies, std::vector<std::string>{"only-allow-nginx-exec"});
+  EXPECT_EQ(a.pod_count(), 1u);
+  EXPECT_EQ(a.policies("")[0].source, "kubernetes (uid u1)");
+}
+
+TEST_F(AgentFixture, ACompleteListLiftsWhatVanishedAndKeepsWhatIsInvalidNow) {
+  auto a = make_agent();
+  auto seed = policy::parse_policies(kSeed, "seed.yaml").policies;
+  std::string other_text = kSeed;
+  other_text.replace(other_text.find("only-allow-nginx-exec"), 21, "second-policy-of-nginx");
+  auto other = policy::parse_policies(other_text, "other.yaml").policies;
+  a.sync_policies({seed[0], other[0]}, {});
+  ASSERT_EQ(a.policies("").size(), 2u);
+  // Unchanged text: the policy in force stays (no recompiling, no "configured").
+  EXPECT_TRUE(
+      a.sync_policies(policy::parse_policies(kSeed, "again.yaml").policies, {}).lines.empty());
+  // A relist where `other` is gone and the seed is invalid now (kept): only `other` goes.
+  const auto out = a.sync_policies({}, {}, policy::Kind::Policy, {seed[0]->key()});
+  ASSERT_EQ(out.lines.size(), 1u);
+  EXPECT_EQ(out.lines[0], "KubeArmorPolicy/second-policy-of-nginx deleted");
+  ASSERT_EQ(a.policies("").size(), 1u);
+  EXPECT_TRUE(a.remove_policy(seed[0]->key()).lines.size() == 1);
+  EXPECT_TRUE(a.remove_policy(seed[0]->key()).lines.empty()) << "absent is not an error";
+}
+
+TEST_F(AgentFixture, NamespaceAnnotationsFromTheApiKeepOnlyWhatTheAgentReads) {
+  auto a = make_agent();
+  auto out = a.set_namespace("default", {{"kubearmor-file-posture", "block"},
+                                         {"kubearmor-network-posture", "sideways"},
+                                         {"kubectl.kubernetes.io/last-applied", "{}"}});
+  EXPECT_EQ(a.annotations("default"), (policy::Labels{{"kubearmor-file-posture", "block"}}));
+  ASSERT_EQ(out.warnings.size(), 1u);
+  EXPECT_NE(out.warnings[0].find("kubearmor-network-posture"), std::string::npos);
+  a.replace_namespaces({{"kube-system", {}}});
+  EXPECT_TRUE(a.annotations("default").empty()) << "a namespace gone from the list is unannotated";
+}
+
 TEST(CanonicalPath, FollowsSymlinksInsideTheRoot) {
   TempDir root;
   const auto& r = root.path();

@@ -1465,6 +1465,10 @@ case_late_agent() {
   pass "a policy applied to a running container judges new execs only"
 }
 
+# Kubernetes mode (issue 8): the kube_* cases.
+# shellcheck source=tests/runtime/kube_cases.sh
+source "$here/kube_cases.sh"
+
 if ! declare -F "case_$case_name" >/dev/null; then
   echo "unknown case '$case_name'; cases: $(declare -F | awk '$3 ~ /^case_/ {sub("case_", "", $3); printf "%s ", $3}')" >&2
   exit 2
