@@ -1,6 +1,7 @@
 // corrald: the Corral node agent. Discovers workloads (containerd), holds policies, enforces
 // them in the kernel, keeps the events, and serves the CLI's API on a unix socket.
 #include <csignal>
+#include <cstdlib>
 #include <future>
 #include <iostream>
 #include <mutex>
@@ -141,6 +142,15 @@ std::unique_ptr<agent::FdHolderClient> connect_holder(const Flags& f) {
   return std::move(*h);
 }
 
+// The HostName of events. In a pod, gethostname() is the pod's name (its own UTS namespace):
+// the DaemonSet passes the node's as NODE_NAME (spec.nodeName), as KubeArmor's does.
+std::string node_name() {
+  if (const char* n = std::getenv("NODE_NAME"); n != nullptr && *n != '\0') return n;
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return host;
+}
+
 int run(const Flags& f) {
   // Signals are taken by sigwait in main; every thread started below inherits the mask.
   sigset_t signals;
@@ -154,9 +164,7 @@ int run(const Flags& f) {
   config.default_postures = {posture(f.file_posture), posture(f.network_posture),
                              posture(f.capabilities_posture)};
   config.cluster_name = f.cluster_name;
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  config.host_name = host;
+  config.host_name = node_name();
 
   events::EventHub::FileOptions file{f.events_file, std::nullopt};
   if (!f.events_file_group.empty()) {
@@ -350,7 +358,8 @@ int main(int argc, char** argv) {
                  "off: ld.so asks the agent on every exec")
       ->check(CLI::IsMember({"auto", "off"}))
       ->capture_default_str();
-  app.footer("Example: corrald --events-file /var/log/corral/events.jsonl "
+  app.footer("Environment: NODE_NAME, the HostName of events (default: the host's name).\n"
+             "Example: corrald --events-file /var/log/corral/events.jsonl "
              "--default-file-posture audit");
   // `corrald fd-holder`: the holder process the agent starts (agent/fd_holder.h).
   if (argc > 1 && std::string_view(argv[1]) == "fd-holder") {
