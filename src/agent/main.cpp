@@ -1,6 +1,7 @@
 // corrald: the Corral node agent. Discovers workloads (containerd), holds policies, enforces
 // them in the kernel, keeps the events, and serves the CLI's API on a unix socket.
 #include <csignal>
+#include <cstdlib>
 #include <future>
 #include <iostream>
 #include <mutex>
@@ -183,12 +184,11 @@ int run(const Flags& f) {
   config.default_postures = {posture(f.file_posture), posture(f.network_posture),
                              posture(f.capabilities_posture)};
   config.cluster_name = f.cluster_name;
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  config.host_name = host;
+  // The HostName of events. In a pod, gethostname() is the pod's name (its own UTS
+  // namespace): the DaemonSet passes the node's as NODE_NAME, as KubeArmor's does.
+  config.host_name = node_name(f);
   auto kube_config = kubernetes_config(f);
   if (!kube_config) return log("--kubernetes: " + kube_config.error().to_string()), 1;
-  if (*kube_config) config.host_name = node_name(f); // KubeArmor's HostName is the node's
 
   events::EventHub::FileOptions file{f.events_file, std::nullopt};
   if (!f.events_file_group.empty()) {
@@ -422,7 +422,9 @@ int main(int argc, char** argv) {
                  "Where the in-cluster token, ca.crt and namespace are (the token is re-read "
                  "when it rotates)")
       ->capture_default_str();
-  app.footer("Example: corrald --events-file /var/log/corral/events.jsonl "
+  app.footer("Environment: NODE_NAME, this node's name (--node-name) and the HostName of "
+             "events (default: the host's name).\n"
+             "Example: corrald --events-file /var/log/corral/events.jsonl "
              "--default-file-posture audit");
   // `corrald fd-holder`: the holder process the agent starts (agent/fd_holder.h).
   if (argc > 1 && std::string_view(argv[1]) == "fd-holder") {
