@@ -57,9 +57,11 @@ Reflector::Impl::ms Reflector::Impl::backoff() {
   return d;
 }
 
-Reflector::Impl::ms Reflector::Impl::failed(const std::string& why, int retry_after_s) {
-  const ms wait =
-      retry_after_s >= 0 ? ms(1000LL * std::min(retry_after_s, kMaxRetryAfterS)) : backoff();
+Reflector::Impl::ms Reflector::Impl::failed(const std::string& why, int retry_after_s,
+                                            bool at_once) {
+  ms wait{0};
+  if (!at_once)
+    wait = retry_after_s >= 0 ? ms(1000LL * std::min(retry_after_s, kMaxRetryAfterS)) : backoff();
   {
     std::lock_guard lock(mu);
     st.connected = false;
@@ -79,7 +81,7 @@ Reflector::Impl::ms Reflector::Impl::failed(const std::string& why, int retry_af
       (failures > 1
            ? " (" + std::to_string(failures) + " failures in " + std::to_string(secs) + " s)"
            : std::string()) +
-      "; retrying in " + std::to_string(wait.count()) + " ms");
+      (at_once ? "; retrying at once" : "; retrying in " + std::to_string(wait.count()) + " ms"));
   return wait;
 }
 

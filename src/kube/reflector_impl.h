@@ -49,8 +49,8 @@ struct Reflector::Impl {
 
   // A failed request (transport error, or an HTTP status the step cannot use): records it,
   // logs it unless the same outage was logged recently, and returns how long to wait:
-  // the server's Retry-After when given, else the next backoff.
-  ms failed(const std::string& why, int retry_after_s = -1);
+  // nothing when `at_once`, else the server's Retry-After when given, else the next backoff.
+  ms failed(const std::string& why, int retry_after_s = -1, bool at_once = false);
   void healthy(); // a request succeeded: connected, no error, backoff reset
   ms backoff();   // the next backoff: 100 ms doubling up to opts.max_backoff
   void log(const std::string& msg) const;

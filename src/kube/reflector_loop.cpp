@@ -179,11 +179,11 @@ Reflector::Impl::Step Reflector::Impl::watch(const std::stop_token& stop) {
   const bool lasted = events > 0 || Clock::now() - started >= kShortWatch;
   if (!r) {
     if (!opened) return {Step::Watch, failed("watch: " + r.error().to_string())};
-    // A connection lost mid-stream: resume from the last resourceVersion seen.
-    const ms wait =
-        failed("watch dropped after " + std::to_string(events) + " events: " + r.error().message +
-               "; resuming from resourceVersion " + rv);
-    return {Step::Watch, lasted ? ms(0) : wait};
+    // A connection lost mid-stream: resume from the last resourceVersion seen; at once when
+    // the watch had worked for a while (a server restart, a load balancer's idle timeout).
+    return {Step::Watch, failed("watch dropped after " + std::to_string(events) + " events: " +
+                                    r.error().message + "; resuming from resourceVersion " + rv,
+                                -1, lasted)};
   }
   if (r->status == 200) return {Step::Watch, lasted ? ms(0) : backoff()}; // ended: resume
   if (r->status == 410) {
