@@ -133,7 +133,9 @@ _no_policies() { [[ -z $(workload_field "$1" policies) ]]; }
 
 # ---- pods and namespaces change -------------------------------------------------------------
 case_kube_pods() {
+  KUBE_VIA_KUBECONFIG=1 # this case reaches the API through a kubeconfig
   kube_setup
+  expect_cli 0 "kubeconfig $tmp/api/kubeconfig" get status
   expect_k 0 "annotated" annotate ns default kubearmor-file-posture=block --overwrite
   # Applied before the pod exists: enforced on its very first exec.
   expect_k 0 "created" apply -f "$seed_policy"

@@ -31,8 +31,13 @@ stop_standin() {
 }
 
 # start_kube_agent [FLAGS...]: the agent as the DaemonSet runs it: in-cluster configuration
-# (the service host/port variables and the service-account directory), NODE_NAME.
+# (the service host/port variables and the service-account directory), NODE_NAME. With
+# KUBE_VIA_KUBECONFIG=1: from the stand-in's kubeconfig instead, --node-name.
 start_kube_agent() {
+  if ((${KUBE_VIA_KUBECONFIG:-0})); then
+    corral_rt_start_corrald "$tmp/agent" --kubeconfig "$tmp/api/kubeconfig" --node-name "$KUBE_NODE" "$@"
+    return
+  fi
   local host port
   host=$(sed -n 's/^KUBERNETES_SERVICE_HOST=//p' "$tmp/api/env")
   port=$(sed -n 's/^KUBERNETES_SERVICE_PORT=//p' "$tmp/api/env")
