@@ -23,17 +23,7 @@ export CORRAL_RT_BIN=${CORRAL_RT_BIN:-$src_dir/build/bin}
 source tests/runtime/lib.sh
 source tests/runtime/kube_lib.sh
 bg_pids=()
-cleanup() {
-  local rc=$? p
-  set +e
-  for p in "${bg_pids[@]}"; do
-    kill -TERM "$p" 2>/dev/null
-    wait "$p" 2>/dev/null
-  done
-  (exit "$rc")
-  corral_rt_cleanup
-}
-trap cleanup EXIT
+trap kube_cleanup EXIT
 fail() { corral_rt_die "$*"; }
 what=("$@")
 ((${#what[@]})) || what=(latency sync rest)

@@ -23,26 +23,13 @@ command -v kubectl >/dev/null || {
 }
 echo "installing the Debian packages Corral needs (scripts/setup.sh)..."
 bash scripts/setup.sh >/dev/null
-echo "building Corral (about 10 minutes the first time on 2 cores)..."
-bash scripts/build.sh | awk '/^\[ *[0-9]+%\]/ {
-  p = substr($0, 2, index($0, "%") - 2) + 0
-  if (p >= shown + 10) { printf "  %d%%\n", p; shown = p; fflush() } }'
+bash scripts/build.sh --progress
 
 export CORRAL_RT_BIN=$src_dir/build/bin
 source tests/runtime/lib.sh
 source tests/runtime/kube_lib.sh
 bg_pids=()
-cleanup() {
-  local rc=$? p
-  set +e
-  for p in "${bg_pids[@]}"; do
-    kill -TERM "$p" 2>/dev/null
-    wait "$p" 2>/dev/null
-  done
-  (exit "$rc")
-  corral_rt_cleanup
-}
-trap cleanup EXIT
+trap kube_cleanup EXIT
 fail() { corral_rt_die "$*"; }
 CORRAL_RT_NS=k8s.io
 policy=examples/seed-only-allow-nginx-exec.yaml

@@ -10,11 +10,7 @@ if ((EUID != 0)); then
 fi
 echo "installing the Debian packages Corral needs (scripts/setup.sh)..."
 bash scripts/setup.sh >/dev/null
-echo "building Corral (about 10 minutes the first time on 2 cores)..."
-# CMake's progress, every 10%, instead of its thousands of lines.
-bash scripts/build.sh | awk '/^\[ *[0-9]+%\]/ {
-  p = substr($0, 2, index($0, "%") - 2) + 0
-  if (p >= shown + 10) { printf "  %d%%\n", p; shown = p; fflush() } }'
+bash scripts/build.sh --progress
 
 source tests/runtime/lib.sh
 trap corral_rt_cleanup EXIT

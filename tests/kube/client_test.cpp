@@ -19,22 +19,14 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-class KubeClientTest : public ::testing::Test {
+class KubeClientTest : public StandinTest {
 protected:
-  void SetUp() override {
-    api = Standin::start();
-    ASSERT_NE(api, nullptr);
-    client = api->in_cluster_client();
-    ASSERT_NE(client, nullptr);
-  }
   long status_of(const std::string& method, const std::string& path, const std::string& body = "",
                  const std::string& type = "application/json") {
     auto r = client->request(method, path, body, type);
     EXPECT_TRUE(r.ok()) << r.error().to_string();
     return r.ok() ? r->status : -1;
   }
-  std::unique_ptr<Standin> api;
-  std::unique_ptr<Client> client;
 };
 
 TEST_F(KubeClientTest, VerbsAndStatuses) {

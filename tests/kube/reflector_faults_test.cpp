@@ -10,19 +10,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-class KubeReflectorFaultsTest : public ::testing::Test {
+class KubeReflectorFaultsTest : public StandinTest {
 protected:
-  void SetUp() override {
-    api = Standin::start();
-    ASSERT_NE(api, nullptr);
-    client = api->in_cluster_client();
-    ASSERT_NE(client, nullptr);
-  }
-  std::unique_ptr<Reflector> start(Reflector::Options o) {
-    auto r = Reflector::start(*client, std::move(o));
-    EXPECT_TRUE(r.ok()) << r.error().to_string();
-    return r.ok() ? std::move(*r) : nullptr;
-  }
   // Polls `pred` every 10 ms for up to `timeout`.
   static bool eventually(const std::function<bool()>& pred,
                          milliseconds timeout = std::chrono::seconds(10)) {
@@ -42,8 +31,6 @@ protected:
     return out;
   }
   void closed_watches_resume(bool hard);
-  std::unique_ptr<Standin> api;
-  std::unique_ptr<Client> client;
   Recorder rec;
 };
 

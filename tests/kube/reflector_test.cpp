@@ -9,19 +9,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-class KubeReflectorTest : public ::testing::Test {
+class KubeReflectorTest : public StandinTest {
 protected:
-  void SetUp() override {
-    api = Standin::start();
-    ASSERT_NE(api, nullptr);
-    client = api->in_cluster_client();
-    ASSERT_NE(client, nullptr);
-  }
-  std::unique_ptr<Reflector> start(Reflector::Options o) {
-    auto r = Reflector::start(*client, std::move(o));
-    EXPECT_TRUE(r.ok()) << r.error().to_string();
-    return r.ok() ? std::move(*r) : nullptr;
-  }
   // Waits until the reflector's watch is open (the stand-in counts it).
   void wait_for_watch(size_t n = 1) {
     for (int i = 0; i < 500; ++i) {
@@ -30,8 +19,6 @@ protected:
     }
     ADD_FAILURE() << "no watch opened";
   }
-  std::unique_ptr<Standin> api;
-  std::unique_ptr<Client> client;
   Recorder rec;
 };
 

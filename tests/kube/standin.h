@@ -83,4 +83,22 @@ struct Recorder {
 
 std::vector<std::string> names(const std::vector<json>& items);
 
+// A test with its own stand-in and an in-cluster client, and reflectors started on it.
+class StandinTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    api = Standin::start();
+    ASSERT_NE(api, nullptr);
+    client = api->in_cluster_client();
+    ASSERT_NE(client, nullptr);
+  }
+  std::unique_ptr<Reflector> start(Reflector::Options o) {
+    auto r = Reflector::start(*client, std::move(o));
+    EXPECT_TRUE(r.ok()) << r.error().to_string();
+    return r.ok() ? std::move(*r) : nullptr;
+  }
+  std::unique_ptr<Standin> api;
+  std::unique_ptr<Client> client;
+};
+
 } // namespace corral::kube::test

@@ -30,18 +30,11 @@ kube_skip_unless_ready() {
   [[ -f $standin ]] || skip "the kube stand-in is not at $standin"
 }
 
-kube_skip_unless_ready() {
-  local b
-  for b in kubectl python3 nginx curl nsenter; do
-    command -v "$b" >/dev/null || skip "$b is not installed (scripts/setup.sh; kubectl ships with the machine image)"
-  done
-  [[ -f $standin ]] || skip "the kube stand-in is not at $standin"
-}
-
 # kube_setup: containerd, the stand-in with KubeArmor's CRDs, the agent in Kubernetes mode,
 # and the nginx image (nginx, bash, chroot).
 kube_setup() {
   kube_skip_unless_ready
+  # shellcheck disable=SC2034 # read by lib.sh
   CORRAL_RT_NS=k8s.io # where the CRI plugin puts a pod's containers
   corral_rt_mktemp tmp
   corral_rt_start_containerd "$tmp/containerd" || fail "cannot start containerd"

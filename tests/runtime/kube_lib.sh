@@ -8,9 +8,10 @@
 #
 # Needs tests/runtime/lib.sh, and from its caller: $tmp (a temp dir), $src_dir (the repo),
 # the array bg_pids (pids its cleanup kills) and a function fail MESSAGE.
+# shellcheck disable=SC2154 # tmp, src_dir, bg_pids: the caller's
 
 standin=$src_dir/../shared/kube-standin/kube-standin.py
-KUBE_NODE=node-a
+KUBE_NODE="node-a"
 
 # k ARGS...: the real kubectl against the test's stand-in (its own discovery cache).
 k() { kubectl --kubeconfig "$tmp/api/kubeconfig" --cache-dir "$tmp/kcache" "$@"; }
@@ -79,3 +80,16 @@ kube_pod() {
     io.cri-containerd.kind=container -- /usr/sbin/nginx
 }
 
+
+# kube_cleanup: an EXIT trap for scripts (demo, bench) using this file: stops the processes
+# in bg_pids (the stand-in), then corral_rt_cleanup.
+kube_cleanup() {
+  local rc=$? p
+  set +e
+  for p in "${bg_pids[@]}"; do
+    kill -TERM "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+  done
+  (exit "$rc")
+  corral_rt_cleanup
+}
