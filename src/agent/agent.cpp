@@ -147,6 +147,7 @@ Result<Agent::Outcome> Agent::apply(const std::vector<std::pair<std::string, std
   }
   auto warnings = reconcile_locked("", &out.failed);
   out.warnings.insert(out.warnings.end(), warnings.begin(), warnings.end());
+  for (const auto& p : parsed.policies) coverage_warnings(*p, out.warnings);
   for (const auto& p : parsed.policies) {
     bool any = false;
     for (const auto& [id, e] : workloads_) any = any || policy::selects(*p, e.w.policy_view());
@@ -531,6 +532,20 @@ std::vector<std::string> Agent::reconcile_one_locked(Entry& e, std::vector<std::
   return warnings;
 }
 
+void Agent::coverage_warnings(const policy::Policy& p, std::vector<std::string>& out) const {
+  for (const auto& r : p.rules) {
+    const auto c = enforcer_ != nullptr
+                       ? enforcer_->coverage(r.category)
+                       : enforce::Coverage{enforce::Coverage::Level::Unsupported, "",
+                                           "the agent runs with --enforcer none"};
+    if (c.level == enforce::Coverage::Level::Enforced) continue;
+    out.push_back(label(p) + " " + r.origin.field + " (" + std::string(to_string(r.action)) + " " +
+                  r.value + "): NOT ENFORCED on this node, " +
+                  std::string(enforce::to_string(c.level)) + (c.how.empty() ? "" : " by " + c.how) +
+                  (c.reason.empty() ? "" : ": " + c.reason));
+  }
+}
+
 std::string Agent::enforcement_of(const Entry& e) const {
   if (!e.enforce_error.empty() && !e.enforced) return "NOT ENFORCED: " + e.enforce_error;
   if (!e.enforce_error.empty()) return "STALE RULES (update failed: " + e.enforce_error + ")";
@@ -598,7 +613,7 @@ std::vector<WorkloadView> Agent::workloads(const std::string& ns) const {
   std::vector<WorkloadView> out;
   for (const auto& [id, e] : workloads_) {
     if (!ns.empty() && e.w.namespace_name != ns) continue;
-    WorkloadView v{e.w, {}, {}, 0, "none", "-", ""};
+    WorkloadView v{e.w, {}, {}, 0, "none", "-", "", {}};
     if (e.rules) {
       for (const auto& p : e.rules->policies()) v.policies.push_back(p->name);
       v.settings = e.rules->settings();
@@ -606,6 +621,17 @@ std::vector<WorkloadView> Agent::workloads(const std::string& ns) const {
       if (e.enforced) v.fingerprint = e.rules->fingerprint();
     }
     if (e.enforced && enforcer_ != nullptr) v.enforcer = std::string(enforcer_->name());
+    if (e.rules) {
+      for (const auto c : {policy::Category::Process, policy::Category::File,
+                           policy::Category::Network, policy::Category::Capabilities}) {
+        if (e.rules->traits(c).rules == 0) continue;
+        const auto level = enforcer_ != nullptr && e.enforced
+                               ? enforcer_->coverage(c).level
+                               : enforce::Coverage::Level::Unsupported;
+        v.sections.push_back(std::string(section_name(c)) + "=" +
+                             std::string(e.enforced ? enforce::to_string(level) : "not enforced"));
+      }
+    }
     v.enforcement = enforcement_of(e);
     out.push_back(std::move(v));
   }

@@ -64,6 +64,8 @@ struct WorkloadView {
   // (a backend that does not prove), "NOT ENFORCED: <reason>", or "-" (nothing to enforce).
   std::string enforcement = "-";
   std::string fingerprint; // of the rules in force ("" when none)
+  // Per section with rules: "process=enforced", "network=unsupported", ... (issue 9).
+  std::vector<std::string> sections;
   [[nodiscard]] bool not_enforced() const { return enforcement.starts_with("NOT ENFORCED"); }
   // Enforced, but on rules older than its policies now say (the last change failed).
   [[nodiscard]] bool stale() const { return enforcement.starts_with("STALE"); }
@@ -120,6 +122,9 @@ public:
   void remove_pod(const std::string& uid);
   void replace_pods(const std::vector<Pod>& pods);
   [[nodiscard]] size_t pod_count() const;
+  // A warning for every rule of `p` the node's enforcer does not enforce (issue 9): no rule
+  // is reported as enforced when it is not.
+  void coverage_warnings(const policy::Policy& p, std::vector<std::string>& out) const;
 
   void upsert_workload(const workload::Workload& w);
   void remove_workload(const std::string& id);
@@ -164,6 +169,7 @@ private:
   void reidentify_locked(const std::string& uid);
   Outcome put_namespace_locked(const std::string& ns, const policy::Labels& annotations);
   [[nodiscard]] std::string enforcement_of(const Entry& e) const;
+
   void alert_not_enforced(const workload::Workload& w, bool stale, const std::string& reason) const;
 
   AgentConfig config_;

@@ -132,6 +132,7 @@ public:
       w->set_runtime_namespace(v.workload.runtime_namespace);
       w->set_enforcement(v.enforcement);
       w->set_rules_fingerprint(v.fingerprint);
+      for (const auto& sec : v.sections) *w->add_sections() = sec;
     }
     return grpc::Status::OK;
   }

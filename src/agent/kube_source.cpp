@@ -106,6 +106,14 @@ std::string KubeSource::event_name(const std::string& uid, int64_t generation) {
   return "corral-policyinvalid-" + uid + "-" + std::to_string(generation);
 }
 
+namespace {
+// Per node: each node's enforcers may cover different sections.
+std::string not_enforced_event_name(const std::string& uid, int64_t generation,
+                                    const std::string& node) {
+  return "corral-notenforced-" + uid + "-" + std::to_string(generation) + "-" + node;
+}
+} // namespace
+
 struct KubeSource::Impl {
   Agent& agent;
   Options options;
@@ -129,9 +137,15 @@ struct KubeSource::Impl {
   // One Event per invalid generation in the whole cluster: every node's agent posts the same
   // name, the first wins, the others get AlreadyExists.
   void report_invalid(const json& object, policy::Kind kind, const std::string& diagnostics) {
-    const std::string uid = str(object, "metadata", "uid");
     const int64_t gen = generation(object);
-    const std::string name = event_name(uid, gen);
+    post_event(object, kind, "PolicyInvalid", event_name(str(object, "metadata", "uid"), gen),
+               "not applied, corral validate refuses it (generation " + std::to_string(gen) +
+                   "):\n" + diagnostics);
+  }
+
+  void post_event(const json& object, policy::Kind kind, const std::string& reason,
+                  const std::string& name, const std::string& message) {
+    const std::string uid = str(object, "metadata", "uid");
     {
       std::lock_guard lock(mu);
       if (!reported.insert(name).second) return;
@@ -150,9 +164,8 @@ struct KubeSource::Impl {
                   {"metadata", {{"name", name}, {"namespace", ns}}},
                   {"involvedObject", involved},
                   {"type", "Warning"},
-                  {"reason", "PolicyInvalid"},
-                  {"message", "not applied, corral validate refuses it (generation " +
-                                  std::to_string(gen) + "):\n" + diagnostics},
+                  {"reason", reason},
+                  {"message", message},
                   {"source", {{"component", "corrald"}, {"host", options.node}}},
                   {"reportingComponent", "corrald"},
                   {"reportingInstance", options.node},
@@ -190,12 +203,26 @@ struct KubeSource::Impl {
            std::to_string(generation(object)) + ")";
   }
 
+  // Rules this node cannot enforce: reported once per generation, as an invalid one is.
+  void report_not_enforced(const json& object, policy::Kind kind, const policy::Policy& p) {
+    std::vector<std::string> lines;
+    agent.coverage_warnings(p, lines);
+    if (lines.empty()) return;
+    std::string text;
+    for (const auto& l : lines) text += l + "\n";
+    post_event(
+        object, kind, "RulesNotEnforced",
+        not_enforced_event_name(str(object, "metadata", "uid"), generation(object), options.node),
+        "applied, but not every rule is enforced on node " + options.node + ":\n" + text);
+  }
+
   void policies_listed(policy::Kind kind, std::vector<json>&& items) {
     std::vector<policy::PolicyPtr> put;
     std::map<std::string, std::string> sources;
     std::set<std::string> keep; // invalid now: their previous generation stays
     for (const auto& o : items) {
       if (auto p = valid_policy(o, kind)) {
+        report_not_enforced(o, kind, *p);
         sources[p->key()] = source_of(o);
         put.push_back(std::move(p));
       } else {
@@ -211,6 +238,7 @@ struct KubeSource::Impl {
       return;
     }
     if (auto p = valid_policy(object, kind)) {
+      report_not_enforced(object, kind, *p);
       report(agent.sync_policies({p}, {{p->key(), source_of(object)}}));
     }
   }

@@ -252,7 +252,12 @@ int run(const Flags& f) {
     }
   } stop_watching{holder.get()};
 
-  agent::Agent agent(config, **store, enforcer->get(), log);
+  // The backends, one Enforcer for the agent: fanotify (process, file) first.
+  std::vector<enforce::Enforcer*> backends;
+  if (*enforcer) backends.push_back(enforcer->get());
+  std::unique_ptr<enforce::CompositeEnforcer> composite;
+  if (!backends.empty()) composite = std::make_unique<enforce::CompositeEnforcer>(backends);
+  agent::Agent agent(config, **store, composite.get(), log);
   agent.set_alert_sink([&hub](events::Alert&& a) { (*hub)->publish(std::move(a)); });
   agent.set_kubernetes(kube_config->has_value());
   // The last known state (cached from the API in Kubernetes mode) is enforced before

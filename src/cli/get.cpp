@@ -120,8 +120,8 @@ int workloads(api::Agent::Stub& stub, const Options& o) {
   std::vector<std::string> head{"NAMESPACE", "NAME",         "ID",       "PID",
                                 "ENFORCER",  "FILE-POSTURE", "POLICIES", "ENFORCEMENT"};
   if (wide) {
-    w.insert(w.end(), {14, 17});
-    head.insert(head.end() - 1, {"LABELS", "RULES"});
+    w.insert(w.end(), {14, 17, 24});
+    head.insert(head.end() - 1, {"LABELS", "RULES", "SECTIONS"});
   }
   row(head, w);
   int failed = 0, stale = 0;
@@ -136,8 +136,10 @@ int workloads(api::Agent::Stub& stub, const Options& o) {
                                    names.empty() ? "-" : join(names, ","),
                                    x.enforcement().empty() ? "-" : x.enforcement()};
     if (wide) {
+      std::vector<std::string> sections(x.sections().begin(), x.sections().end());
       cells.insert(cells.end() - 1, {labels_of(x.labels()),
-                                     x.rules_fingerprint().empty() ? "-" : x.rules_fingerprint()});
+                                     x.rules_fingerprint().empty() ? "-" : x.rules_fingerprint(),
+                                     sections.empty() ? "-" : join(sections, ",")});
     }
     row(cells, w);
     failed += x.enforcement().starts_with("NOT ENFORCED") ? 1 : 0;

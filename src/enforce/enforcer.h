@@ -3,9 +3,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/result.h"
 #include "events/alert.h"
@@ -52,6 +55,20 @@ struct Enforcement {
   std::string reason;
 };
 
+// How a backend covers one category of rules on this node (issue 9): no rule is ever
+// reported as enforced when it is not.
+struct Coverage {
+  enum class Level {
+    Unsupported, // rules of the category do nothing here
+    Audited,     // uses are seen and alerted, but a Block rule cannot make them fail
+    Enforced     // Block rules and postures make the operation fail
+  };
+  Level level = Level::Unsupported;
+  std::string how;    // the mechanism, e.g. "fanotify", "cgroup-bpf", "kprobe cap_capable"
+  std::string reason; // why not enforced, when it is not
+};
+std::string_view to_string(Coverage::Level l); // "enforced", "audited only", "unsupported"
+
 // Receives every alert; called from enforcement threads AFTER the kernel was answered.
 using AlertSink = std::function<void(events::Alert&&)>;
 
@@ -67,6 +84,34 @@ public:
   [[nodiscard]] virtual Counters counters() const = 0;
   // What the backend proved about workload `id`'s enforcement.
   [[nodiscard]] virtual Enforcement enforcement(const std::string& /*id*/) const { return {}; }
+  // How it covers category c on this node; Unsupported when it does not handle c.
+  [[nodiscard]] virtual Coverage coverage(policy::Category c) const = 0;
+};
+
+// Several backends as one (the agent enforces through one Enforcer): each gets every
+// workload's whole RuleSet and enforces the categories it covers. The first is the primary:
+// its name, proof and backstop counters are the agent's. A change is all or nothing per
+// workload: if a backend refuses it, the backends that took it get the previous rules back
+// (or release the workload when it had none).
+class CompositeEnforcer final : public Enforcer {
+public:
+  explicit CompositeEnforcer(std::vector<Enforcer*> backends) : backends_(std::move(backends)) {}
+  [[nodiscard]] std::string_view name() const override { return backends_.front()->name(); }
+  Result<void> enforce(const workload::Workload& w,
+                       std::shared_ptr<const policy::RuleSet> rules) override;
+  void release(const std::string& id) override;
+  [[nodiscard]] Counters counters() const override;
+  [[nodiscard]] Enforcement enforcement(const std::string& id) const override {
+    return backends_.front()->enforcement(id);
+  }
+  // The best coverage any backend gives.
+  [[nodiscard]] Coverage coverage(policy::Category c) const override;
+  [[nodiscard]] const std::vector<Enforcer*>& backends() const { return backends_; }
+
+private:
+  std::vector<Enforcer*> backends_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<const policy::RuleSet>> in_force_; // by workload id
 };
 
 } // namespace corral::enforce

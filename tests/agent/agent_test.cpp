@@ -114,7 +114,68 @@ struct FakeEnforcer : enforce::Enforcer {
   [[nodiscard]] enforce::Enforcement enforcement(const std::string&) const override {
     return proof;
   }
+  // Process and file enforced, capabilities audited, network not handled.
+  [[nodiscard]] enforce::Coverage coverage(policy::Category c) const override {
+    using L = enforce::Coverage::Level;
+    if (c == policy::Category::Network) return {L::Unsupported, "", "no socket hooks"};
+    if (c == policy::Category::Capabilities) return {L::Audited, "kprobe", "no LSM hook"};
+    return {L::Enforced, "fake", ""};
+  }
 };
+
+TEST_F(AgentFixture, EveryRuleNotEnforcedHereIsNamedAtApplyAndPerWorkload) {
+  FakeEnforcer fake;
+  agent::Agent a(agent::AgentConfig{}, *store, &fake, [](const std::string&) {});
+  a.upsert_workload([] {
+    auto w = nginx();
+    w.init_pid = 1;
+    return w;
+  }());
+  const std::string text = std::string(kSeed) + R"(  network:
+    matchProtocols:
+    - protocol: raw
+      action: Block
+  capabilities:
+    matchCapabilities:
+    - capability: net_raw
+      action: Block
+)";
+  auto r = a.apply({{"caps.yaml", text}});
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  std::vector<std::string> named;
+  for (const auto& w : r->warnings)
+    if (w.find("NOT ENFORCED on this node") != std::string::npos) named.push_back(w);
+  ASSERT_EQ(named.size(), 2u) << testing::PrintToString(r->warnings);
+  EXPECT_NE(named[0].find("spec.network.matchProtocols[0] (Block raw): NOT ENFORCED on this node, "
+                          "unsupported: no socket hooks"),
+            std::string::npos)
+      << named[0];
+  EXPECT_NE(named[1].find("spec.capabilities.matchCapabilities[0] (Block net_raw): NOT ENFORCED "
+                          "on this node, audited only by kprobe: no LSM hook"),
+            std::string::npos)
+      << named[1];
+  const auto ws = a.workloads("");
+  ASSERT_EQ(ws.size(), 1u);
+  EXPECT_EQ(ws[0].sections,
+            (std::vector<std::string>{"process=enforced", "file=enforced", "network=unsupported",
+                                      "capabilities=audited only"}));
+}
+
+TEST(CompositeEnforcer, AChangeOneBackendRefusesIsUndoneInTheOthers) {
+  FakeEnforcer first, second;
+  enforce::CompositeEnforcer both({&first, &second});
+  workload::Workload w;
+  w.id = "c1";
+  auto v1 = policy::compile({}, w.policy_view(), {});
+  auto v2 = policy::compile({}, w.policy_view(), {});
+  ASSERT_TRUE(both.enforce(w, v1).ok());
+  second.refuse = "no room";
+  const auto r = both.enforce(w, v2);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "fake: no room");
+  EXPECT_EQ(first.last, v1) << "the first backend must be given the rules in force back";
+  EXPECT_EQ(both.coverage(policy::Category::Capabilities).level, enforce::Coverage::Level::Audited);
+}
 
 TEST_F(AgentFixture, AProvenWorkloadShowsEnforcedAndAnUnprovenOneSaysWhyNot) {
   FakeEnforcer fake;

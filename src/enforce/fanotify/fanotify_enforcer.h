@@ -102,6 +102,12 @@ public:
                        std::shared_ptr<const policy::RuleSet> rules) override;
   void release(const std::string& id) override;
   [[nodiscard]] Counters counters() const override;
+  // Process and file rules; fanotify sees no sockets and no capability checks.
+  [[nodiscard]] Coverage coverage(policy::Category c) const override {
+    if (c == policy::Category::Process || c == policy::Category::File)
+      return {Coverage::Level::Enforced, "fanotify", ""};
+    return {Coverage::Level::Unsupported, "", "fanotify sees execs and file opens only"};
+  }
   [[nodiscard]] Enforcement enforcement(const std::string& id) const override;
 
   // A group a previous agent left with the fd holder. When workload `id` is enforced with
