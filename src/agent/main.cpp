@@ -15,6 +15,7 @@
 #include "agent/api_server.h"
 #include "agent/fd_holder.h"
 #include "agent/held_rules.h"
+#include "agent/host_namespaces.h"
 #include "agent/kernel_limits.h"
 #include "agent/kube_source.h"
 #include "core/memory.h"
@@ -43,8 +44,9 @@ struct Flags {
   size_t responder_threads = 2;
   int test_stall_ms = 0; // tests only: every event stalls this long once its path is known
   size_t max_workloads = 1024;
-  size_t test_max_groups = 0;    // tests only: refuse to build more groups than this
-  int test_delay_created_ms = 0; // tests only: a just-created task is handled this late
+  size_t test_max_groups = 0;         // tests only: refuse to build more groups than this
+  int test_delay_created_ms = 0;      // tests only: a just-created task is handled this late
+  bool test_no_host_cgroupns = false; // tests only: stay in the container's cgroup namespace
   std::string kubernetes = "auto";
   std::string kubeconfig;
   std::string node_name;
@@ -172,6 +174,18 @@ std::unique_ptr<agent::FdHolderClient> connect_holder(const Flags& f) {
 }
 
 int run(const Flags& f) {
+  // First, on the only thread (setns applies to the calling one; the threads and the fd
+  // holder started below inherit it): the node's view of cgroups, where the container runtime
+  // gave the agent a cgroup namespace of its own (agent/host_namespaces.h).
+  if (f.test_no_host_cgroupns) {
+    log("staying in the agent's own cgroup namespace (--test-no-host-cgroupns)");
+  } else if (auto r = agent::join_host_cgroup_namespace(f.containerd_socket); r) {
+    log(*r);
+  } else {
+    log("WARNING: cannot take the node's cgroup namespace, the exec backstop may not know "
+        "workloads by their cgroup: " +
+        r.error().to_string());
+  }
   // Signals are taken by sigwait in main; every thread started below inherits the mask.
   sigset_t signals;
   sigemptyset(&signals);
@@ -399,6 +413,8 @@ int main(int argc, char** argv) {
       ->group(""); // tests only: group creation fails beyond this many, as on EMFILE
   app.add_option("--test-delay-created-ms", f.test_delay_created_ms)
       ->group(""); // tests only: the agent comes after a new container's start
+  app.add_flag("--test-no-host-cgroupns", f.test_no_host_cgroupns)
+      ->group(""); // tests only: the agent reads cgroups as its container's namespace shows them
   app.add_option("--max-workloads", f.max_workloads,
                  "Workloads this node may enforce at once: the kernel limits the enforcer "
                  "needs (fanotify groups and marks per user, open files) are raised to fit "

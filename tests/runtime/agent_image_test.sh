@@ -21,6 +21,12 @@
 #   KILL             the new agent, started with --test-delay-created-ms (its one flag that is
 #                    not the DaemonSet's), kills a container's init running as uid 1000 that
 #                    the policy denies and that ran before the agent enforced it
+#   cgroup namespace on a cgroup v2-only node the CRI gives the agent's container a cgroup
+#                    namespace of its own; the agent joins containerd's (SYS_ADMIN, hostPID).
+#                    Emulated: the agent's container in the cgroup namespace of a holder process
+#                    in a sub-cgroup of the v2 hierarchy. With --test-no-host-cgroupns (the
+#                    agent stays in it) the exec in a new mount namespace runs (the emulation
+#                    reproduces the hole); as shipped, it is killed
 # The DaemonSet's readiness and liveness probes run in the agent's container.
 #
 # Usage: agent_image_test.sh BIN_DIR [DAEMONSET]   (BIN_DIR holds corral and corrald; DAEMONSET
@@ -59,6 +65,9 @@ source "$here/lib.sh"
 tmp=
 agent=         # the agent's container id, while it runs
 agent_log=     # its output (ctr's log file)
+agent_ctr=()   # ctr flags for the agent's container beyond the DaemonSet's
+cgns_holder=   # the pid holding a cgroup namespace for the agent's container (step 7)
+cgns_cgroup=   # its sub-cgroup
 cleanup() {
   local rc=$?
   set +e
@@ -74,6 +83,7 @@ cleanup() {
     done
   fi
   stop_agent
+  stop_cgns_holder
   (exit "$rc")
   corral_rt_cleanup # the other containers, the fd holder if it outlived the agent, containerd
   exit "$rc"
@@ -144,7 +154,7 @@ start_agent() {
   agent_log=$CORRAL_RT_CONTAINERD_DIR/logs/$id.log
   CORRAL_RT_CONTAINERS+=("$id")
   CORRAL_RT_CONTAINER_NS[$id]=$CORRAL_RT_NS
-  corral_rt_ctr run -d --log-uri "file://$agent_log" "${flags[@]}" "$image_ref" "$id" \
+  corral_rt_ctr run -d --log-uri "file://$agent_log" "${flags[@]}" "${agent_ctr[@]}" "$image_ref" "$id" \
     "${entry[@]}" "${args[@]}" "$@" >/dev/null || fail "ctr run of the agent's image failed"
   corral_rt_wait_for 20 _answers ||
     fail "the agent in container $id does not answer on $CORRAL_SOCKET within 20 s" \
@@ -162,6 +172,19 @@ stop_agent() {
     corral_rt_log "the agent ignored SIGTERM for 10 s"
   corral_rt_kill "$agent"
   agent=
+}
+
+# stop_cgns_holder: the process holding the agent's cgroup namespace (step 7), then its
+# sub-cgroup (removable once the holder is reaped).
+stop_cgns_holder() {
+  if [[ -n $cgns_holder ]]; then
+    kill -KILL "$cgns_holder" 2>/dev/null || true
+    wait "$cgns_holder" 2>/dev/null || true # 137
+    cgns_holder=
+  fi
+  [[ -n $cgns_cgroup && -d $cgns_cgroup ]] || return 0
+  corral_rt_wait_for 5 rmdir "$cgns_cgroup" || corral_rt_log "cannot remove cgroup $cgns_cgroup"
+  cgns_cgroup=
 }
 
 # caps_of PID: CapEff, CapPrm and CapBnd of a process, as /proc/PID/status shows them.
@@ -231,6 +254,9 @@ want_mask=$(jq -r .cap_mask "$tmp/ctr.json")
 [[ $(readlink "/proc/$pid/ns/pid") == "$(readlink /proc/self/ns/pid)" ]] ||
   fail "pid $pid's pid namespace is $(readlink "/proc/$pid/ns/pid"), not the node's: hostPID"
 [[ $(readlink "/proc/$pid/exe") == /usr/bin/corrald ]] || fail "the agent is not the image's corrald"
+# ("in ... already" here; "joined" where the runtime gives a container a cgroup namespace: step 7)
+grep -q "containerd's cgroup namespace (pid $CORRAL_RT_CONTAINERD_PID, " "$agent_log" ||
+  fail "the agent does not say it is in containerd's cgroup namespace: $(grep -m1 'cgroup namespace' "$agent_log")"
 status=$(corral get status -o json)
 [[ $(jq -r .enforcer <<<"$status") == fanotify && $(jq -r .counters.exec_backstop <<<"$status") == on ]] ||
   fail "the agent runs with enforcer '$(jq -r .enforcer <<<"$status")', exec backstop" \
@@ -322,8 +348,9 @@ pass "an allowed program in a directory only uid 1000 may search runs; others ar
 # A new user and mount namespace has copies of the mounts, without the marks: only the
 # backstop's check by cgroup sees the exec of id there.
 m=$(alert_count "$tools")
+mntns_exec=(bash -c '/home/app/bin/unshare -Urm /usr/bin/id; echo rc=$?')
 WHY="an exec in a new mount namespace: the backstop knows the workload only by its cgroup (the cgroup mount)" \
-  expect_run 0 "rc=137" "$tools" bash -c '/home/app/bin/unshare -Urm /usr/bin/id; echo rc=$?'
+  expect_run 0 "rc=137" "$tools" "${mntns_exec[@]}"
 [[ $OUT != *uid=* ]] || fail "id ran in a new mount namespace: $OUT"
 await_alert "$tools" "$m" /usr/bin/id
 check_alert Action=Block Result="Permission denied"
@@ -369,6 +396,60 @@ ALERT=$(corral logs --json | tail -n +"$((m + 1))" | jq -c --arg c "$late" 'sele
 [[ $(jq -r .Data <<<"$ALERT") == *"ran before its rules were in force"*"signal=SIGKILL"* ]] ||
   fail "the alert does not say it was killed: $ALERT"
 pass "a denied init that ran before the agent enforced it is killed, as uid 1000"
-
 stop_agent
+
+# 7. A cgroup v2-only node: there the CRI gives a container that is not privileged a cgroup
+# namespace of its own, rooted at its cgroup, in which the agent reads other containers'
+# cgroups as /../<path>. Emulated (ctr gives none on a hybrid host): the agent's container
+# joins the cgroup namespace of a holder process in a new sub-cgroup of the v2 hierarchy.
+cgroup2=$(awk '{for (i = 7; i < NF; i++) if ($i == "-") {if ($(i + 1) == "cgroup2") print $5; break}}' \
+  /proc/self/mountinfo | head -n 1)
+if [[ -z $cgroup2 ]]; then
+  echo "SKIP (part): no cgroup v2 hierarchy is mounted: the agent in a cgroup namespace of its own is not checked"
+else
+  cgns_cgroup=$cgroup2/corral-cgns-$$
+  mkdir "$cgns_cgroup" || fail "cannot create cgroup $cgns_cgroup"
+  bash -c 'echo $$ >"$1/cgroup.procs" && exec unshare --cgroup sleep 1000000' cgns-holder "$cgns_cgroup" &
+  cgns_holder=$!
+  _holds_cgroupns() { [[ $(readlink "/proc/$cgns_holder/ns/cgroup") != "$(readlink /proc/self/ns/cgroup)" ]]; }
+  corral_rt_wait_for 5 _holds_cgroupns || fail "no new cgroup namespace in $cgns_cgroup (unshare --cgroup)"
+  cgns=$(readlink "/proc/$cgns_holder/ns/cgroup")
+  agent_ctr=(--with-ns "cgroup:/proc/$cgns_holder/ns/cgroup")
+
+  # Without the fix: the emulation must reproduce the hole, or this step proves nothing.
+  start_agent "corrald-$$-3" --test-no-host-cgroupns
+  pid=${CORRAL_RT_PIDS[$agent]}
+  [[ $(readlink "/proc/$pid/ns/cgroup") == "$cgns" ]] ||
+    fail "the agent's container is in $(readlink "/proc/$pid/ns/cgroup"), not the holder's $cgns"
+  corral_rt_wait_for 10 _is_proven "$tools" || fail "$tools is not enforced: $(corral get workloads -o wide)"
+  run_in "$tools" "${mntns_exec[@]}"
+  [[ $RC == 0 && $OUT == *uid=* && $OUT == *rc=0* ]] ||
+    fail "in its own cgroup namespace the agent stopped an exec in a new mount namespace ($RC: $OUT):" \
+      "the test no longer emulates the cgroup v2-only node"
+  why=$(grep -m1 "exec backstop: $tools not listed: " "$agent_log") ||
+    fail "the agent does not say why the backstop does not list $tools"
+  [[ $why == *"cannot stat its cgroup $cgroup2/../"* ]] || fail "the agent says: $why"
+  pass "cgroup namespace of its own, not left (--test-no-host-cgroupns): '${why#*not listed: }';" \
+    "an exec in a new mount namespace runs"
+  stop_agent
+
+  # As shipped: the agent joins containerd's cgroup namespace before anything else.
+  start_agent "corrald-$$-4"
+  pid=${CORRAL_RT_PIDS[$agent]}
+  grep -q "joined containerd's cgroup namespace (pid $CORRAL_RT_CONTAINERD_PID, " "$agent_log" ||
+    fail "the agent does not say it joined containerd's cgroup namespace: $(grep -m1 'cgroup namespace' "$agent_log")"
+  [[ $(readlink "/proc/$pid/ns/cgroup") == "$(readlink "/proc/$CORRAL_RT_CONTAINERD_PID/ns/cgroup")" ]] ||
+    fail "the agent is in $(readlink "/proc/$pid/ns/cgroup"), not containerd's cgroup namespace"
+  corral_rt_wait_for 10 _is_proven "$tools" || fail "$tools is not enforced: $(corral get workloads -o wide)"
+  m=$(alert_count "$tools")
+  WHY="the agent joined the node's cgroup namespace: the backstop knows the workload by its cgroup" \
+    expect_run 0 "rc=137" "$tools" "${mntns_exec[@]}"
+  [[ $OUT != *uid=* ]] || fail "id ran in a new mount namespace: $OUT"
+  await_alert "$tools" "$m" /usr/bin/id
+  check_alert Action=Block Result="Permission denied"
+  ! grep -q "not listed" "$agent_log" || fail "the backstop does not list a workload: $(grep -m1 'not listed' "$agent_log")"
+  pass "cgroup namespace of its own: the agent joins containerd's; an exec in a new mount namespace is killed (137), alerted"
+  stop_agent
+  stop_cgns_holder
+fi
 echo "runtime.agent_image: all passed ($((SECONDS - start)) s)"
