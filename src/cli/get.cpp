@@ -19,6 +19,7 @@ struct Options {
   std::string namespace_name;
   std::string output = "text";
   std::string socket;
+  bool ready = false;
 };
 
 YAML::Node to_yaml(const nlohmann::json& j) {
@@ -158,11 +159,28 @@ int workloads(api::Agent::Stub& stub, const Options& o) {
   return 0;
 }
 
+// --ready (the DaemonSet's readiness probe): an agent that answers but enforces nothing, or
+// has never heard from the Kubernetes API it takes its policies from, is not ready.
+int not_ready(const api::StatusReply& r) {
+  if (r.enforcer() == "none") {
+    std::cerr << "corral get status --ready: the agent enforces nothing (enforcer none; its log "
+                 "says why, e.g. a missing capability)\n";
+    return 1;
+  }
+  if (r.has_kubernetes() && r.kubernetes().last_sync() == 0) {
+    std::cerr << "corral get status --ready: the agent has not synced with the Kubernetes API yet"
+              << (r.kubernetes().error().empty() ? "" : ": " + r.kubernetes().error()) << "\n";
+    return 1;
+  }
+  return 0;
+}
+
 int status(api::Agent::Stub& stub, const Options& o) {
   api::StatusReply reply;
   const auto s = stub.Status(unary_context().get(), api::StatusRequest(), &reply);
   if (!s.ok()) return report(s, "get", o.socket);
-  if (o.output == "json" || o.output == "yaml") return print_message(reply, o.output);
+  const int rc = o.ready ? not_ready(reply) : 0;
+  if (o.output == "json" || o.output == "yaml") return print_message(reply, o.output), rc;
   std::cout << "Version:            " << reply.version() << "\n"
             << "Cluster / host:     " << reply.cluster_name() << " / " << reply.host_name() << "\n"
             << "Enforcer:           " << reply.enforcer() << "\n"
@@ -200,7 +218,7 @@ int status(api::Agent::Stub& stub, const Options& o) {
   for (const auto& [k, v] : reply.counters()) {
     std::cout << std::left << std::setw(20) << (k + ":") << v << "\n";
   }
-  return 0;
+  return rc;
 }
 
 int run(const Options& o) {
@@ -223,8 +241,11 @@ void add_get(CLI::App& app, int& exit_code) {
   cmd->add_option("-o,--output", o->output, "text, wide, json or yaml")
       ->check(CLI::IsMember({"text", "wide", "json", "yaml"}))
       ->capture_default_str();
+  cmd->add_flag("--ready", o->ready,
+                "With status: exit 1 unless the agent enforces (an enforcer is loaded) and, in "
+                "Kubernetes mode, has synced with the API once (a readiness probe)");
   add_socket_option(cmd, o->socket);
-  cmd->footer("Examples: corral get workloads -o wide\n          corral get status");
+  cmd->footer("Examples: corral get workloads -o wide\n          corral get status --ready");
   cmd->callback([o, &exit_code] { exit_code = run(*o); });
 }
 

@@ -95,6 +95,7 @@ case_kube_seed() {
   check_alert NamespaceName=default PodName=web-1 Labels=app=nginx ContainerName=nginx \
     ContainerID="$c" HostName="$KUBE_NODE" PolicyName=DefaultPosture Action=Block Enforcer=fanotify
   expect_cli 0 "PodName: web-1" logs -n default
+  expect_cli 0 "" get status --ready
   pass "kube seed: kubectl apply + annotate enforce on the node; chroot denied with the pod's identity"
   [[ $(corral get status -o json | jq -r '.kubernetes.pods') == 1 ]] ||
     fail "the agent knows pods of another node: $(corral get status)"
@@ -276,7 +277,8 @@ case_kube_faults() {
   await_chroot_denied "$c" 3
   [[ $(corral get policies | grep -c 'kubernetes') -ge 1 ]] || fail "no cached policies: $(corral get policies)"
   expect_cli 0 "unreachable" get status
-  pass "fault: agent restarted while the API is down enforces its last known state at once"
+  expect_cli 1 "has not synced with the Kubernetes API" get status --ready
+  pass "fault: agent restarted while the API is down enforces its last known state at once (not Ready)"
 }
 _policies_are() { [[ $(workload_field "$1" policies) == "$2" ]]; }
 _kube_field() { corral get status -o json | jq -r ".kubernetes.$1 // 0"; }
