@@ -86,8 +86,8 @@ void decide(Report& r) {
   const bool listed = std::find(lsm.begin(), lsm.end(), "bpf") != lsm.end();
   const Check* b = r.check("bpf_lsm");
   if (listed && b != nullptr && b->result == Check::Result::Fails) {
-    r.notes.push_back("bpf is in the active LSM list, but BPF LSM programs cannot be used here (" +
-                      b->message + ")");
+    r.notes.push_back("bpf is in the active LSM list, but BPF LSM programs cannot be used here: " +
+                      b->message);
   } else if (!lsm.empty() && !listed) {
     r.notes.push_back("bpf is not in the active LSM list: BPF LSM programs would never run "
                       "(boot with lsm=...,bpf to enable it)");
