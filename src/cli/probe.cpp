@@ -52,22 +52,24 @@ AgentView read_agent(const std::string& socket) {
   return a;
 }
 
-nlohmann::json or_null(const std::string& s) {
-  return s.empty() ? nlohmann::json() : nlohmann::json(s);
+nlohmann::ordered_json or_null(const std::string& s) {
+  return s.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(s);
 }
 
-nlohmann::json check_json(const probe::Check& c) {
+nlohmann::ordered_json check_json(const probe::Check& c) {
   return {{"title", c.title},
           {"result", probe::to_string(c.result)},
           {"what", c.what},
           {"stage", or_null(c.stage)},
           {"errno", c.err},
-          {"error", c.err != 0 ? nlohmann::json(probe::errno_name(c.err)) : nlohmann::json()},
+          {"error", c.err != 0 ? nlohmann::ordered_json(probe::errno_name(c.err))
+                               : nlohmann::ordered_json()},
           {"message", c.message}};
 }
 
-nlohmann::json agent_json(const AgentView& a) {
-  nlohmann::json j{{"socket", a.socket}, {"running", a.running}, {"error", or_null(a.error)}};
+nlohmann::ordered_json agent_json(const AgentView& a) {
+  nlohmann::ordered_json j{
+      {"socket", a.socket}, {"running", a.running}, {"error", or_null(a.error)}};
   if (!a.running) return j;
   const auto& s = a.status;
   j["version"] = s.version();
@@ -76,7 +78,7 @@ nlohmann::json agent_json(const AgentView& a) {
                    {"network", s.default_network_posture()},
                    {"capabilities", s.default_capabilities_posture()}};
   j["policies"] = s.policies();
-  j["workloads"] = nlohmann::json::array();
+  j["workloads"] = nlohmann::ordered_json::array();
   for (const auto& w : a.workloads.workloads()) {
     j["workloads"].push_back(
         {{"id", w.id()},
@@ -111,12 +113,12 @@ int run(const Options& o) {
 
 } // namespace
 
-nlohmann::json to_json(const ProbeView& v) {
+nlohmann::ordered_json to_json(const ProbeView& v) {
   const auto& r = v.report;
   const auto& k = r.kernel;
-  nlohmann::json checks = nlohmann::json::object();
+  nlohmann::ordered_json checks = nlohmann::ordered_json::object();
   for (const auto& c : r.checks) checks[c.id] = check_json(c);
-  nlohmann::json sockets = nlohmann::json::array();
+  nlohmann::ordered_json sockets = nlohmann::ordered_json::array();
   for (const auto& s : r.sockets) {
     sockets.push_back({{"runtime", s.runtime},
                        {"path", s.path},
@@ -125,7 +127,7 @@ nlohmann::json to_json(const ProbeView& v) {
                        {"reachable", s.reachable},
                        {"error", or_null(s.error)}});
   }
-  nlohmann::json picks = nlohmann::json::object();
+  nlohmann::ordered_json picks = nlohmann::ordered_json::object();
   for (const auto& p : r.picks) {
     picks[p.category] = {{"enforcer", p.enforcer}, {"coverage", p.coverage}, {"reason", p.reason}};
   }

@@ -26,7 +26,7 @@ struct ProbeView {
   AgentView agent{};
 };
 
-nlohmann::json to_json(const ProbeView& v);
+nlohmann::ordered_json to_json(const ProbeView& v);
 // `fancy`: ✓/✗ for a terminal; otherwise [ok]/[--] (pipes, files, logs).
 std::string to_text(const ProbeView& v, bool full, bool fancy);
 
