@@ -79,7 +79,7 @@ Check try_cgroup_bpf(const std::string& cgroup2) {
     return c;
   }
   ScratchCgroup cg;
-  const std::string path = cgroup2 + "/corral-probe-" + std::to_string(::getpid());
+  const std::string path = cgroup2 + "/corral-probe-scratch-" + std::to_string(::getpid());
   if (::mkdir(path.c_str(), 0755) != 0) return failed(std::move(c), "mkdir " + path, errno);
   cg.path = path;
   const Fd dir(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));

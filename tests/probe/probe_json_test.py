@@ -226,7 +226,7 @@ def facts(corral):
         check((err == 0) == (c["cgroup_bpf"]["result"] == "works"),
               f"cgroup/sock_create attach: test errno {err}, probe {c['cgroup_bpf']['result']}")
     # The probe left nothing behind.
-    left = [p for p in pathlib.Path(cg or "/nonexistent").glob("corral-probe-*")]
+    left = [p for p in pathlib.Path(cg or "/nonexistent").glob("corral-probe-scratch-*")]
     check(not left, f"no scratch cgroup left behind ({left})")
 
     full = probe(corral, "--full", "--containerd-socket", "/nonexistent/containerd.sock")
