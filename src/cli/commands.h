@@ -14,5 +14,6 @@ void add_delete(CLI::App& app, int& exit_code);
 void add_get(CLI::App& app, int& exit_code);
 void add_annotate(CLI::App& app, int& exit_code);
 void add_logs(CLI::App& app, int& exit_code);
+void add_probe(CLI::App& app, int& exit_code);
 
 } // namespace corral::cli

@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   app.footer("Run 'corral COMMAND --help' for a command's flags and an example.");
   int exit_code = 0;
   corral::cli::add_version(app, exit_code);
+  corral::cli::add_probe(app, exit_code);
   corral::cli::add_validate(app, exit_code);
   corral::cli::add_explain(app, exit_code);
   corral::cli::add_apply(app, exit_code);
