@@ -308,6 +308,20 @@ void Agent::set_kubernetes_status(std::function<KubernetesStatus()> status) {
   kubernetes_status_ = std::move(status);
 }
 
+void Agent::set_extra_status(std::function<void(std::map<std::string, std::string>&)> extra) {
+  std::lock_guard lock(mu_);
+  extra_status_ = std::move(extra);
+}
+
+void Agent::extra_status(std::map<std::string, std::string>& out) const {
+  std::function<void(std::map<std::string, std::string>&)> f;
+  {
+    std::lock_guard lock(mu_);
+    f = extra_status_;
+  }
+  if (f) f(out);
+}
+
 std::optional<KubernetesStatus> Agent::kubernetes_status() const {
   std::function<KubernetesStatus()> f;
   {

@@ -102,6 +102,9 @@ public:
   void set_kubernetes(bool on);
   [[nodiscard]] bool kubernetes() const;
   void set_kubernetes_status(std::function<KubernetesStatus()> status);
+  // More lines for `corral get status` (name -> value), e.g. the system monitor's counts.
+  void set_extra_status(std::function<void(std::map<std::string, std::string>&)> extra);
+  void extra_status(std::map<std::string, std::string>& out) const;
   [[nodiscard]] std::optional<KubernetesStatus> kubernetes_status() const;
   // Policies from the API, already valid: each of `put` is added or replaced (`source`
   // says where it came from). With `replace_kind`, every policy of that kind that is in
@@ -183,6 +186,7 @@ private:
   std::map<std::string, Entry> workloads_;           // by container id
   bool kubernetes_ = false;
   std::function<KubernetesStatus()> kubernetes_status_;
+  std::function<void(std::map<std::string, std::string>&)> extra_status_;
   std::map<std::string, Pod> pods_;                     // by uid (Kubernetes mode)
   std::map<std::string, workload::Workload> sandboxes_; // pause containers, by id
 };

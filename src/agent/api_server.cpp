@@ -229,6 +229,9 @@ public:
     } else {
       reply->set_enforcer("none");
     }
+    std::map<std::string, std::string> extra;
+    agent_.extra_status(extra);
+    for (auto& [k, v] : extra) (*reply->mutable_counters())[k] = std::move(v);
     return grpc::Status::OK;
   }
 

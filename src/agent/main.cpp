@@ -20,8 +20,10 @@
 #include "agent/kube_source.h"
 #include "core/memory.h"
 #include "core/version.h"
+#include "enforce/fanotify/alert_builder.h"
 #include "enforce/fanotify/fanotify_enforcer.h"
 #include "events/format.h"
+#include "monitor/monitor.h"
 #include "workload/containerd/containerd_source.h"
 
 namespace {
@@ -47,6 +49,7 @@ struct Flags {
   size_t test_max_groups = 0;         // tests only: refuse to build more groups than this
   int test_delay_created_ms = 0;      // tests only: a just-created task is handled this late
   bool test_no_host_cgroupns = false; // tests only: stay in the container's cgroup namespace
+  std::string monitor = "auto";
   std::string kubernetes = "auto";
   std::string kubeconfig;
   std::string node_name;
@@ -250,6 +253,27 @@ int run(const Flags& f) {
     return true;
   });
   agent::HeldRulesStore held(f.state_dir + "/held-rules", log);
+  // The system monitor (issue 10): who a process was, also once it exited (a backstop kill's
+  // caller is often gone when its alert is built). Before the enforcer: its alerts ask it.
+  std::unique_ptr<monitor::Monitor> mon;
+  if (f.monitor != "off") {
+    monitor::Monitor::Options mo;
+    mo.log = log;
+    if (auto m = monitor::Monitor::start(std::move(mo)); m) {
+      mon = std::move(*m);
+      enforce::fanotify::set_recall(
+          [m = mon.get()](int pid) -> std::optional<enforce::fanotify::Remembered> {
+            const auto p = m->process(pid);
+            if (!p || p->exe.empty()) return std::nullopt;
+            const auto space = p->args.find(' ');
+            return enforce::fanotify::Remembered{
+                p->exe, space == std::string::npos ? std::string() : p->args.substr(space + 1),
+                p->forked_by, p->nspid};
+          });
+    } else {
+      log("running without the system monitor: " + m.error().to_string());
+    }
+  }
   auto enforcer = make_enforcer(f, **hub, config, holder.get(), &held, std::move(kept_backstop));
   if (!enforcer) return log(enforcer.error().to_string()), 1;
   if (*enforcer && !kept.empty()) {
@@ -274,6 +298,20 @@ int run(const Flags& f) {
   agent::Agent agent(config, **store, composite.get(), log);
   agent.set_alert_sink([&hub](events::Alert&& a) { (*hub)->publish(std::move(a)); });
   agent.set_kubernetes(kube_config->has_value());
+  if (mon) {
+    agent.set_extra_status([m = mon.get()](std::map<std::string, std::string>& out) {
+      const auto st = m->stats();
+      const char* kinds[] = {"", "fork", "exec", "exit"};
+      std::string events, dropped;
+      for (int k = 1; k < 4; ++k) {
+        events += std::string(k > 1 ? ", " : "") + kinds[k] + " " + std::to_string(st.events[k]);
+        dropped += std::string(k > 1 ? ", " : "") + kinds[k] + " " + std::to_string(st.dropped[k]);
+      }
+      out["monitor_events"] = events;
+      out["monitor_dropped"] = dropped;
+      out["monitor_processes"] = std::to_string(st.processes);
+    });
+  }
   // The last known state (cached from the API in Kubernetes mode) is enforced before
   // anything answers: nothing is lifted because the API is away.
   if (auto r = agent.restore(); !r) return log(r.error().to_string()), 1;
@@ -425,6 +463,11 @@ int main(int argc, char** argv) {
                  "auto: load the BPF exec backstop where the kernel allows it, so that ld.so is "
                  "cached under allow-lists (a direct `ld.so prog` is killed instead of denied); "
                  "off: ld.so asks the agent on every exec")
+      ->check(CLI::IsMember({"auto", "off"}))
+      ->capture_default_str();
+  app.add_option("--monitor", f.monitor,
+                 "auto: run the system monitor (BPF: every process start, exec and exit) where "
+                 "the kernel allows it, so that alerts name callers that already exited; off")
       ->check(CLI::IsMember({"auto", "off"}))
       ->capture_default_str();
   app.add_option("--kubernetes", f.kubernetes,

@@ -49,6 +49,7 @@ std::optional<Process> from_proc(int tgid) {
   p.comm = stat.substr(open + 1, close - open - 1);
   // After ") ": state, then ppid.
   p.ppid = std::atoi(stat.c_str() + stat.find(' ', close + 2) + 1);
+  p.forked_by = p.ppid; // as far as /proc can tell
   const std::string status = read_file(dir + "/status");
   if (const auto u = status.find("\nUid:\t"); u != std::string::npos)
     p.uid = static_cast<uint32_t>(std::strtoul(status.c_str() + u + 6, nullptr, 10));
@@ -116,6 +117,7 @@ struct Monitor::Impl {
         p = parent != tree.end() ? parent->second : Process{};
         p.exited = false;
         p.exit_code = 0;
+        p.forked_by = static_cast<int>(t->ppid);
       }
       p.tgid = tgid;
       p.ppid = static_cast<int>(t->ppid);

@@ -19,8 +19,9 @@ namespace corral::monitor {
 // A process as the monitor knows it.
 struct Process {
   int tgid = 0;
-  int ppid = 0;
-  int nspid = 0; // its pid in its own pid namespace
+  int ppid = 0;      // its parent now
+  int forked_by = 0; // the process that started it (its parent then, before any reparenting)
+  int nspid = 0;     // its pid in its own pid namespace
   uint32_t uid = 0;
   uint64_t cgroup = 0;
   uint64_t pidns = 0;

@@ -70,6 +70,7 @@ TEST(Monitor, SeesAChildsForkExecAndExitWithItsParentAndArguments) {
   const auto fork = seen.wait(Kind::Fork, child);
   ASSERT_TRUE(fork.has_value()) << "no fork event for " << child;
   EXPECT_EQ(fork->process.ppid, ::getpid());
+  EXPECT_EQ(fork->process.forked_by, ::getpid());
   const auto exec = seen.wait(Kind::Exec, child);
   ASSERT_TRUE(exec.has_value()) << "no exec event for " << child;
   EXPECT_EQ(exec->process.exe, "/bin/sh");

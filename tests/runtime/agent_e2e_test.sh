@@ -539,6 +539,14 @@ case_exec_backstop() {
   (($(jq -r '.counters.backstop_kills' <<<"$status") >= 1)) || fail "no kill counted: $status"
   pass "exec backstop: allowed bash cached with its ld.so; 'ld.so /usr/bin/id' killed (137), alert"
 
+  # The caller exits at once (a subshell that only starts it): the system monitor still
+  # names it, with its arguments (issue 10).
+  m=$(alert_count "$c")
+  expect_run 0 "" "$c" bash -c "( $ldso /usr/bin/id & ); exit 0"
+  expect_alert "$c" "$m" "$ldso_canonical" Action=Block ParentProcessName=/usr/bin/bash \
+    Source="/usr/bin/bash -c ( $ldso /usr/bin/id & ); exit 0"
+  pass "exec backstop: a kill whose caller exited at once names it and its arguments (monitor)"
+
   # A program written into memory (memfd_create + execveat) is on no mount fanotify marks.
   expect_run 0 "hello from memory" "$c" /usr/local/bin/memfd-exec hello
   m=$(alert_count "$c")

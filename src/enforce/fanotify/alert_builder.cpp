@@ -38,7 +38,20 @@ std::string labels_of(const workload::Workload& w) {
   return out;
 }
 
+Recall& recall() {
+  static Recall r;
+  return r;
+}
+
 } // namespace
+
+void set_recall(Recall r) {
+  recall() = std::move(r);
+}
+
+std::optional<Remembered> remembered(int pid) {
+  return recall() ? recall()(pid) : std::nullopt;
+}
 
 Actor read_actor(int tid, const std::string& root_prefix) {
   Actor a;
@@ -65,6 +78,13 @@ Actor read_actor(int tid, const std::string& root_prefix) {
 void read_process(int pid, const std::string& root_prefix, Actor& who) {
   who.exe = exe_of(pid, root_prefix);
   who.args = read_args(pid);
+  // Gone (or exiting: its exe link may outlive its command line).
+  if ((who.exe.empty() || who.args.empty()) && recall()) {
+    if (auto r = recall()(pid); r && (who.exe.empty() || r->exe == who.exe)) {
+      who.exe = std::move(r->exe);
+      who.args = std::move(r->args);
+    }
+  }
   if (const auto cwd = read_link("/proc/" + std::to_string(pid) + "/cwd"))
     who.cwd = strip_root(*cwd, root_prefix);
   who.tty = read_tty(pid);

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -19,6 +21,21 @@ struct Actor {
   std::string exe, args, parent_exe, cwd, tty;
 };
 Actor read_actor(int tid, const std::string& root_prefix);
+
+// Who a process was, for one gone from /proc before its alert was built (issue 10: the
+// system monitor remembers exited processes; a backstop kill's caller has often exited).
+struct Remembered {
+  std::string exe;   // the program its last exec was given
+  std::string args;  // its arguments, argv[0] left out (as Actor::args)
+  int forked_by = 0; // host pid of the process that started it (before any reparenting)
+  int nspid = 0;     // its pid in its own pid namespace
+};
+using Recall = std::function<std::optional<Remembered>(int pid)>;
+// Set once at start, before the first event; read_process asks it for a process /proc no
+// longer has.
+void set_recall(Recall recall);
+// What the recall knows of `pid`; nullopt without one.
+std::optional<Remembered> remembered(int pid);
 // Fills who.exe, args, cwd and tty from process `pid` (the caller of an exec).
 void read_process(int pid, const std::string& root_prefix, Actor& who);
 

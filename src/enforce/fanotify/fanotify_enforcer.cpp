@@ -227,6 +227,15 @@ void FanotifyEnforcer::alert_backstop_hit(const HitContext& c, const ExecBacksto
   who.ns_pid = static_cast<int>(hit.pid);
   who.ns_ppid = static_cast<int>(hit.ppid);
   who.uid = hit.uid;
+  // Reparented before its exec (its caller started it and exited at once): the process that
+  // started it is the caller, as the system monitor remembers it.
+  if (const auto self = fanotify::remembered(who.tgid);
+      self && self->forked_by > 0 && self->forked_by != who.ppid) {
+    if (const auto caller = fanotify::remembered(self->forked_by); caller && caller->nspid > 0) {
+      who.ppid = self->forked_by;
+      who.ns_ppid = caller->nspid;
+    }
+  }
   // Who ran the exec: its old image is gone at this tracepoint, so the parent stands for it
   // (the caller for fork + exec, as from a shell; for a process that execs without forking
   // it names that process's parent). Only a parent inside the workload is named.
