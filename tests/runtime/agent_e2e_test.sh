@@ -1381,7 +1381,7 @@ case_group_limit() {
   # The fourth workload gets no group: apply says so, and lim4 is NOT ENFORCED, loudly; under
   # posture block the exec backstop kills every exec in it meanwhile.
   expect_cli 1 "the change is NOT in force on 1 workload" apply -f "$tmp/p.yaml"
-  [[ $ERR == *"lim4 (lim4): fanotify_init: Too many open files"* ]] || fail "apply does not name lim4: $ERR"
+  [[ $ERR == *"lim4 (lim4): fanotify: fanotify_init: Too many open files"* ]] || fail "apply does not name lim4: $ERR"
   for c in lim1 lim2 lim3; do await_enforced "$c"; done
   [[ $(workload_field lim4 enforcement) == "NOT ENFORCED: "*"Too many open files"*"the exec backstop kills every exec"* ]] ||
     fail "lim4's enforcement: $(workload_field lim4 enforcement)"
