@@ -193,6 +193,39 @@ case_kube_invalid() {
   [[ $(k get events -o json | jq '[.items[] | select(.reason == "PolicyInvalid")] | length') == 1 ]] ||
     fail "more than one Event for one generation"
   pass "an invalid policy object: one Warning Event with the diagnostic, nothing applied, others carry on"
+
+  # A rule this node does not enforce (capabilities: audited only where no LSM hook loads)
+  # is said on the policy, per node, as the apply output says it in standalone mode.
+  cat >"$tmp/caps.yaml" <<'YAML'
+apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: no-chown
+  namespace: default
+spec:
+  selector:
+    matchLabels:
+      app: nginx
+  capabilities:
+    matchCapabilities:
+    - capability: chown
+  action: Block
+YAML
+  expect_k 0 "created" apply -f "$tmp/caps.yaml"
+  uid=$(k get ksp no-chown -o jsonpath='{.metadata.uid}')
+  local level
+  level=$(corral probe -o json | jq -r '.auto.capabilities.coverage')
+  if [[ $level == enforced ]]; then
+    sleep 2
+    _has_event "corral-notenforced-$uid-1-$KUBE_NODE" && fail "an Event says an enforced rule is not enforced"
+  else
+    corral_rt_wait_for 10 _has_event "corral-notenforced-$uid-1-$KUBE_NODE" ||
+      fail "no RulesNotEnforced Event for no-chown: $(k get events -o json | jq -c '.items[] | [.metadata.name, .reason]')"
+    ev=$(k get event "corral-notenforced-$uid-1-$KUBE_NODE" -o json)
+    [[ $(jq -r .reason <<<"$ev") == RulesNotEnforced && $(jq -r .message <<<"$ev") == *"spec.capabilities.matchCapabilities[0] (Block chown): NOT ENFORCED on this node"* ]] ||
+      fail "the RulesNotEnforced Event is not as specified: $ev"
+  fi
+  pass "a rule the node does not enforce ($level) is reported on the policy as an Event"
 }
 _has_event() { k get event "$1" >/dev/null 2>&1; }
 
