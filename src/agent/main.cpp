@@ -19,6 +19,7 @@
 #include "agent/kube_source.h"
 #include "core/memory.h"
 #include "core/version.h"
+#include "enforce/cgroupnet/cgroupnet_enforcer.h"
 #include "enforce/fanotify/fanotify_enforcer.h"
 #include "events/format.h"
 #include "workload/containerd/containerd_source.h"
@@ -39,6 +40,7 @@ struct Flags {
   size_t ring_size = 10000;
   int hold_seconds = 10;
   std::string exec_backstop = "auto";
+  std::string network_enforcer = "auto";
   int reply_bound_ms = 200;
   size_t responder_threads = 2;
   int test_stall_ms = 0; // tests only: every event stalls this long once its path is known
@@ -157,6 +159,27 @@ make_enforcer(const Flags& f, events::EventHub& hub, const agent::AgentConfig& c
   return e;
 }
 
+// The network enforcer (enforce/cgroupnet): null when off, or (cgroup-bpf) when it cannot
+// run here. Under auto it is kept also when it cannot run: its coverage says why.
+std::unique_ptr<enforce::CgroupNetEnforcer>
+make_network_enforcer(const Flags& f, events::EventHub& hub, const agent::AgentConfig& c) {
+  if (f.network_enforcer == "off") return nullptr;
+  enforce::CgroupNetEnforcer::Options o;
+  o.sink = [&hub, cluster = c.cluster_name, host = c.host_name](events::Alert&& a) {
+    a.cluster_name = cluster;
+    a.host_name = host;
+    hub.publish(std::move(a));
+  };
+  o.log = log;
+  o.state_dir = f.state_dir;
+  auto e = enforce::CgroupNetEnforcer::make(std::move(o));
+  if (!e->available()) {
+    log("network rules are not enforced (cgroup-bpf): " + e->error());
+    if (f.network_enforcer == "cgroup-bpf") return nullptr;
+  }
+  return e;
+}
+
 // The fd holder keeps the kernel enforcing while this agent restarts (agent/fd_holder.h);
 // the groups it kept from the previous agent are handed to the enforcer.
 std::unique_ptr<agent::FdHolderClient> connect_holder(const Flags& f) {
@@ -252,9 +275,13 @@ int run(const Flags& f) {
     }
   } stop_watching{holder.get()};
 
-  // The backends, one Enforcer for the agent: fanotify (process, file) first.
+  // The backends, one Enforcer for the agent: fanotify (process, file) first, then
+  // cgroup-bpf (network).
   std::vector<enforce::Enforcer*> backends;
   if (*enforcer) backends.push_back(enforcer->get());
+  auto net = make_network_enforcer(f, **hub, config);
+  if (!net && f.network_enforcer == "cgroup-bpf") return 1;
+  if (net) backends.push_back(net.get());
   std::unique_ptr<enforce::CompositeEnforcer> composite;
   if (!backends.empty()) composite = std::make_unique<enforce::CompositeEnforcer>(backends);
   agent::Agent agent(config, **store, composite.get(), log);
@@ -302,6 +329,12 @@ int run(const Flags& f) {
           log("released " + std::to_string(n) + " kept groups of workloads that are gone");
         }
         held.sweep();
+      }
+      if (net) {
+        if (const size_t n = net->release_unclaimed(); n > 0) {
+          log("released the network program from " + std::to_string(n) +
+              " cgroups of workloads that are gone or have no network rules");
+        }
       }
       first_sync.set_value();
     });
@@ -410,6 +443,12 @@ int main(int argc, char** argv) {
                  "cached under allow-lists (a direct `ld.so prog` is killed instead of denied); "
                  "off: ld.so asks the agent on every exec")
       ->check(CLI::IsMember({"auto", "off"}))
+      ->capture_default_str();
+  app.add_option("--network-enforcer", f.network_enforcer,
+                 "auto: enforce network (protocol) rules with cgroup/sock_create BPF programs "
+                 "where they load and attach (else `get workloads -o wide` and apply say the "
+                 "rules are unsupported); cgroup-bpf: the same, and refuse to start without; off")
+      ->check(CLI::IsMember({"auto", "cgroup-bpf", "off"}))
       ->capture_default_str();
   app.add_option("--kubernetes", f.kubernetes,
                  "Take policies, namespace annotations and pod labels from the Kubernetes API "
