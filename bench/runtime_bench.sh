@@ -5,7 +5,8 @@
 #
 #   sudo bash bench/runtime_bench.sh            # all figures
 #   sudo bash bench/runtime_bench.sh exec open  # some of: exec open cold apply rss start window
-#                                               # scale bigpolicy (not in the default set)
+#                                               # net scale bigpolicy (not in the default set)
+#   (net: CORRAL_BENCH_NET_PROBE, default build/bin/net_probe)
 #
 # Not a test: it asserts nothing about durations; it prints figures.
 set -euo pipefail
@@ -24,7 +25,7 @@ corral=("$CORRAL_RT_BIN/corral")
 median() { sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a/b}'; }
 # In-container timing with bash's own clock, so that ctr's overhead is not measured.
-in_bash() { corral_rt_exec bench bash -c "s=\$EPOCHREALTIME; $1; e=\$EPOCHREALTIME; echo \$(( (\${e/./}-\${s/./}) ))"; }
+in_bash() { corral_rt_exec "${bench_ctr:-bench}" bash -c "s=\$EPOCHREALTIME; $1; e=\$EPOCHREALTIME; echo \$(( (\${e/./}-\${s/./}) ))"; }
 
 corral_rt_mktemp dir
 corral_rt_start_containerd "$dir/containerd"
@@ -72,7 +73,13 @@ agent_up() {
     corral_rt_die "the bench container is not enforced"
 }
 agent_down() { corral_rt_stop_corrald TERM; }
-setup_agent() { agent_up "$@"; }
+setup_agent() {
+  agent_up "$@"
+  if [[ ${bench_ctr:-} == netbench ]]; then
+    corral_rt_wait_for 10 bash -c "'${corral[0]}' get workloads -o wide | grep netbench | grep -q network=enforced" ||
+      corral_rt_die "the netbench container's network rules are not enforced"
+  fi
+}
 
 # alternate LABEL CMD: median time of CMD without and with enforcement, and their ratio.
 alternate() {
@@ -270,6 +277,44 @@ for w in "${what[@]}"; do
   window)
     window_after_kill "with the fd holder"
     window_after_kill "without the fd holder" --fd-hold-seconds 0
+    ;;
+  net)
+    # Issue 9: a container whose only rules are network rules (cgroup/sock_create program on
+    # its cgroup, exec/fork/exit tracepoints for fromSource) against the agent stopped (the
+    # program detached). Each connect and each datagram uses a new socket, so every one runs
+    # the socket program; the exec loop measures the tracepoints.
+    probe=${CORRAL_BENCH_NET_PROBE:-build/bin/net_probe}
+    [[ -x $probe ]] || corral_rt_die "net: $probe is missing (build the net_probe target)"
+    net_loops=${CORRAL_BENCH_NET_LOOPS:-20000}
+    corral_rt_build_rootfs "$dir/netrootfs" bash /usr/bin/true "$probe"
+    cp "$probe" "$dir/netrootfs/usr/bin/net_probe"
+    corral_rt_run netbench "$dir/netrootfs" app=netbench -- sleep 1000000
+    cat >"$dir/net-policy.yaml" <<'YAML'
+apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: bench-net
+  namespace: corral-test
+spec:
+  selector:
+    matchLabels:
+      app: netbench
+  network:
+    matchProtocols:
+    - protocol: raw
+    - protocol: icmp
+    - protocol: sctp
+  action: Block
+YAML
+    setup_agent
+    "${corral[@]}" apply -f "$dir/net-policy.yaml" >/dev/null
+    corral_rt_wait_for 10 bash -c "'${corral[0]}' get workloads -o wide | grep netbench | grep -q network=enforced" ||
+      corral_rt_die "the netbench container's network rules are not enforced"
+    bench_ctr=netbench
+    alternate "tcp connect: $net_loops x (new socket each)" "net_probe bench-tcp $net_loops >/dev/null"
+    alternate "udp send: $net_loops x (new socket each)" "net_probe bench-udp $net_loops >/dev/null"
+    alternate "exec loop: $loops x /usr/bin/true (net rules)" "for ((i=0;i<$loops;i++)); do /usr/bin/true; done"
+    bench_ctr=
     ;;
   *) echo "unknown figure $w" >&2 ;;
   esac
