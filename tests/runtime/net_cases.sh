@@ -62,9 +62,12 @@ cgroup_of() {
 }
 # sock_programs ID: how many corral_sock programs are attached to container ID's cgroup.
 sock_programs() {
-  bpftool -j cgroup show "$(cgroup_of "$1")" 2>/dev/null |
-    jq '[.[]? | select(.attach_type == "cgroup_inet_sock_create" and .name == "corral_sock")] | length'
+  local out
+  out=$(bpftool -j cgroup show "$(cgroup_of "$1")" 2>/dev/null) || true
+  jq '[.[]? | select(.attach_type == "cgroup_inet_sock_create" and .name == "corral_sock")] | length' \
+    <<<"${out:-[]}"
 }
+_no_sock_program() { [[ $(sock_programs "$1") == 0 ]]; }
 
 # ---- protocol rules: Block raw/icmp/udp, tcp passes, two workloads, delete lifts ------------
 case_net_protocols() {
@@ -122,7 +125,7 @@ case_net_protocols() {
   expect_run 1 "$(denied_socket udp)" "$c" net_probe udp
   expect_cli 0 "deleted" delete -f "$tmp/udp.yaml"
   expect_run 0 ok "$c" net_probe udp
-  corral_rt_wait_for 5 test "$(sock_programs "$c")" = 0 ||
+  corral_rt_wait_for 5 _no_sock_program "$c" ||
     fail "the socket program stays on $c's cgroup after its last network rule went"
   expect_run 1 "$(denied_socket raw-icmp)" "$other" net_probe raw-icmp
   pass "corral delete lifts each rule; the program leaves the cgroup with the last one"

@@ -4,9 +4,14 @@
 #include <fstream>
 #include <sstream>
 
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
+#include "core/fd.h"
 #include "enforce/cgroupnet/cgroup_v2.h"
 #include "enforce/fanotify/alert_builder.h"
 #include "enforce/fanotify/proc_reader.h"
@@ -17,11 +22,27 @@ namespace {
 
 using cgroupnet::ExeKey;
 
+ExeKey key_of(const struct stat& st) {
+  // The kernel's s_dev encoding (major << 20 | minor), as the exec tracepoint reads it.
+  return ExeKey{(static_cast<uint64_t>(major(st.st_dev)) << 20) | minor(st.st_dev), st.st_ino};
+}
+
 std::optional<ExeKey> exe_key(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return std::nullopt;
-  // The kernel's s_dev encoding (major << 20 | minor), as the exec tracepoint reads it.
-  return ExeKey{(static_cast<uint64_t>(major(st.st_dev)) << 20) | minor(st.st_dev), st.st_ino};
+  return key_of(st);
+}
+
+// The file at `path` inside the root `root_fd` (symlinks resolved there, never escaping it:
+// RESOLVE_IN_ROOT, Linux 5.6).
+std::optional<ExeKey> exe_key_in(int root_fd, const std::string& path) {
+  open_how how{};
+  how.flags = O_PATH | O_CLOEXEC;
+  how.resolve = RESOLVE_IN_ROOT;
+  Fd fd(static_cast<int>(::syscall(SYS_openat2, root_fd, path.c_str(), &how, sizeof how)));
+  struct stat st {};
+  if (!fd || ::fstat(fd.get(), &st) != 0) return std::nullopt;
+  return key_of(st);
 }
 
 // Every fromSource path of the workload's network rules (literal and canonical).
@@ -100,8 +121,11 @@ Result<std::map<uint16_t, std::string>>
 CgroupNetEnforcer::claim_sources(State& s, const policy::RuleSet& rs) {
   std::map<uint16_t, std::string> out;
   std::set<ExeKey> exes;
+  const std::string root = "/proc/" + std::to_string(s.w.init_pid) + "/root";
+  const Fd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root_fd) return errno_error("open " + root);
   for (const auto& path : source_paths(rs)) {
-    const auto key = exe_key(s.root_prefix + path);
+    const auto key = exe_key_in(root_fd.get(), path);
     if (!key) continue; // not in this image: the rule can never match
     auto it = exe_ids_.find(*key);
     if (it == exe_ids_.end()) {
@@ -234,7 +258,10 @@ void CgroupNetEnforcer::release(const std::string& id) {
   const auto it = by_id_.find(id);
   if (it == by_id_.end()) return;
   State& s = it->second;
-  programs_->detach(s.dir); // first: no socket is judged against a missing table
+  if (o_.log) o_.log("cgroup-bpf: releasing " + id + " (" + s.dir + ")");
+  // First: no socket is judged against a missing table.
+  if (auto r = programs_->detach(s.dir); !r && o_.log)
+    o_.log("cgroup-bpf: " + r.error().to_string());
   programs_->erase_workload(s.cgroup);
   drop_gen(s.cgroup, s.cur.gen + 1);
   drop_gen(s.cgroup, s.cur.gen + 2);
@@ -249,7 +276,7 @@ size_t CgroupNetEnforcer::release_unclaimed() {
   std::lock_guard lock(mu_);
   const size_t n = kept_.size();
   for (const auto& [cgroup, dir] : kept_) {
-    programs_->detach(dir);
+    (void)programs_->detach(dir); // fails when the cgroup is gone, with its attachment
     programs_->erase_workload(cgroup);
   }
   kept_.clear();

@@ -185,9 +185,12 @@ Result<void> NetPrograms::attach(const std::string& cgroup_dir) {
   return {};
 }
 
-void NetPrograms::detach(const std::string& cgroup_dir) {
+Result<void> NetPrograms::detach(const std::string& cgroup_dir) {
   auto cg = open_dir(cgroup_dir);
-  if (cg) (void)bpf_prog_detach2(prog_fd_, cg->get(), BPF_CGROUP_INET_SOCK_CREATE);
+  if (!cg) return cg.error();
+  if (bpf_prog_detach2(prog_fd_, cg->get(), BPF_CGROUP_INET_SOCK_CREATE) != 0)
+    return errno_error("detach the socket program from " + cgroup_dir);
+  return {};
 }
 
 Result<void> NetPrograms::probe_attach(const std::string& cgroup_parent) {

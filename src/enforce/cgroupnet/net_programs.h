@@ -64,7 +64,7 @@ public:
   // agent's attachment of the same program counts); removes other instances of it found
   // there (left by an agent whose objects could not be taken over).
   Result<void> attach(const std::string& cgroup_dir);
-  void detach(const std::string& cgroup_dir);
+  Result<void> detach(const std::string& cgroup_dir);
   // Proves the program can be attached here: to a scratch cgroup, then removed.
   Result<void> probe_attach(const std::string& cgroup_parent);
 
