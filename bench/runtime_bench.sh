@@ -6,7 +6,7 @@
 #   sudo bash bench/runtime_bench.sh            # all figures
 #   sudo bash bench/runtime_bench.sh exec open  # some of: exec open cold apply rss start window
 #                                               # net scale bigpolicy (not in the default set)
-#   (net: CORRAL_BENCH_NET_PROBE, default build/bin/net_probe)
+#   (net: CORRAL_BENCH_NET_PROBE, default $CORRAL_RT_BIN/net_probe)
 #
 # Not a test: it asserts nothing about durations; it prints figures.
 set -euo pipefail
@@ -86,6 +86,8 @@ alternate() {
   local label=$1 cmd=$2 base=() enf=() r
   for ((r = 0; r < runs; r++)); do
     agent_down
+    # net: the baseline is warmed too (the agent's stop leaves the machine busy a moment).
+    [[ ${bench_ctr:-} == netbench ]] && in_bash "$cmd" >/dev/null
     base+=("$(in_bash "$cmd")")
     setup_agent
     in_bash "$cmd" >/dev/null # warm: the first round trips fill the kernel cache
@@ -97,6 +99,27 @@ alternate() {
   printf '%-46s baseline %9.0f us  enforced %9.0f us  ratio %s\n' "$label" "$b" "$e" "$(ratio "$e" "$b")"
 }
 
+# alternate_cpu LABEL CMD: like alternate, with the CPU time (user + system) CMD's processes
+# used instead of the wall time: on a loaded machine (other builds) the wall time is mostly
+# the scheduler's; the socket program runs in the caller's system time.
+in_cpu() {
+  corral_rt_exec "${bench_ctr:-bench}" bash -c "$1; times" | tail -n 1 |
+    awk '{t = 0; for (i = 1; i <= 2; i++) {split($i, p, "m"); sub("s", "", p[2]); t += p[1] * 60 + p[2]} printf "%.0f\n", t * 1e6}'
+}
+alternate_cpu() {
+  local label=$1 cmd=$2 base=() enf=() r b e
+  for ((r = 0; r < runs; r++)); do
+    agent_down
+    in_cpu "$cmd" >/dev/null
+    base+=("$(in_cpu "$cmd")")
+    setup_agent
+    in_cpu "$cmd" >/dev/null
+    enf+=("$(in_cpu "$cmd")")
+  done
+  b=$(printf '%s\n' "${base[@]}" | median)
+  e=$(printf '%s\n' "${enf[@]}" | median)
+  printf '%-46s baseline %9.0f us  enforced %9.0f us  ratio %s (CPU)\n' "$label" "$b" "$e" "$(ratio "$e" "$b")"
+}
 # The agent is SIGKILLed and restarted at once (as systemd's Restart=always would) while a
 # loop in the container tries a denied exec again and again; any success is a hole.
 window_after_kill() {
@@ -283,10 +306,10 @@ for w in "${what[@]}"; do
     # its cgroup, exec/fork/exit tracepoints for fromSource) against the agent stopped (the
     # program detached). Each connect and each datagram uses a new socket, so every one runs
     # the socket program; the exec loop measures the tracepoints.
-    probe=${CORRAL_BENCH_NET_PROBE:-build/bin/net_probe}
+    probe=$(realpath "${CORRAL_BENCH_NET_PROBE:-$CORRAL_RT_BIN/net_probe}")
     [[ -x $probe ]] || corral_rt_die "net: $probe is missing (build the net_probe target)"
     net_loops=${CORRAL_BENCH_NET_LOOPS:-20000}
-    corral_rt_build_rootfs "$dir/netrootfs" bash /usr/bin/true "$probe"
+    corral_rt_build_rootfs "$dir/netrootfs" bash /usr/bin/true sleep "$probe"
     cp "$probe" "$dir/netrootfs/usr/bin/net_probe"
     corral_rt_run netbench "$dir/netrootfs" app=netbench -- sleep 1000000
     cat >"$dir/net-policy.yaml" <<'YAML'
@@ -314,6 +337,9 @@ YAML
     alternate "tcp connect: $net_loops x (new socket each)" "net_probe bench-tcp $net_loops >/dev/null"
     alternate "udp send: $net_loops x (new socket each)" "net_probe bench-udp $net_loops >/dev/null"
     alternate "exec loop: $loops x /usr/bin/true (net rules)" "for ((i=0;i<$loops;i++)); do /usr/bin/true; done"
+    alternate_cpu "tcp connect: $net_loops x (new socket each)" "net_probe bench-tcp $net_loops >/dev/null"
+    alternate_cpu "udp send: $net_loops x (new socket each)" "net_probe bench-udp $net_loops >/dev/null"
+    alternate_cpu "exec loop: $loops x /usr/bin/true (net rules)" "for ((i=0;i<$loops;i++)); do /usr/bin/true; done"
     bench_ctr=
     ;;
   *) echo "unknown figure $w" >&2 ;;
