@@ -162,7 +162,9 @@ make_enforcer(const Flags& f, events::EventHub& hub, const agent::AgentConfig& c
 // The network enforcer (enforce/cgroupnet): null when off, or (cgroup-bpf) when it cannot
 // run here. Under auto it is kept also when it cannot run: its coverage says why.
 std::unique_ptr<enforce::CgroupNetEnforcer>
-make_network_enforcer(const Flags& f, events::EventHub& hub, const agent::AgentConfig& c) {
+make_network_enforcer(const Flags& f, events::EventHub& hub, const agent::AgentConfig& c,
+                      agent::FdHolderClient* holder,
+                      enforce::cgroupnet::NetPrograms::Links kept_links) {
   if (f.network_enforcer == "off") return nullptr;
   enforce::CgroupNetEnforcer::Options o;
   o.sink = [&hub, cluster = c.cluster_name, host = c.host_name](events::Alert&& a) {
@@ -172,6 +174,10 @@ make_network_enforcer(const Flags& f, events::EventHub& hub, const agent::AgentC
   };
   o.log = log;
   o.state_dir = f.state_dir;
+  o.kept_links = std::move(kept_links);
+  // Its tracepoints stay with the fd holder while the agent restarts (fromSource keeps up).
+  if (holder != nullptr)
+    o.on_link = [holder](const std::string& id, int fd) { holder->put(id, "bpf-link", fd); };
   auto e = enforce::CgroupNetEnforcer::make(std::move(o));
   if (!e->available()) {
     log("network rules are not enforced (cgroup-bpf): " + e->error());
@@ -258,6 +264,13 @@ int run(const Flags& f) {
     if (k.id == enforce::FanotifyEnforcer::kBackstopId) kept_backstop = std::move(k.fd);
     return true;
   });
+  // The network enforcer's tracepoint links (enforce/cgroupnet).
+  enforce::cgroupnet::NetPrograms::Links kept_net;
+  std::erase_if(kept, [&](agent::HeldFd& k) {
+    if (!k.id.starts_with(enforce::cgroupnet::NetPrograms::kLinkPrefix)) return false;
+    kept_net.emplace_back(k.id, std::move(k.fd));
+    return true;
+  });
   agent::HeldRulesStore held(f.state_dir + "/held-rules", log);
   auto enforcer = make_enforcer(f, **hub, config, holder.get(), &held, std::move(kept_backstop));
   if (!enforcer) return log(enforcer.error().to_string()), 1;
@@ -266,8 +279,18 @@ int run(const Flags& f) {
     log("took back " + std::to_string(kept.size()) + " enforcing groups from the fd holder");
   }
 
-  // A holder that dies is replaced, and handed every group again.
-  if (holder && *enforcer) holder->watch([e = enforcer->get()] { e->rehand(); }, log);
+  auto net = make_network_enforcer(f, **hub, config, holder.get(), std::move(kept_net));
+  if (!net && f.network_enforcer == "cgroup-bpf") return 1;
+
+  // A holder that dies is replaced, and handed every group (and BPF link) again.
+  if (holder && (*enforcer || net)) {
+    holder->watch(
+        [e = enforcer->get(), n = net.get()] {
+          if (e != nullptr) e->rehand();
+          if (n != nullptr) n->rehand();
+        },
+        log);
+  }
   struct StopWatching { // before the enforcer goes, on every return path
     agent::FdHolderClient* h;
     ~StopWatching() {
@@ -279,8 +302,6 @@ int run(const Flags& f) {
   // cgroup-bpf (network).
   std::vector<enforce::Enforcer*> backends;
   if (*enforcer) backends.push_back(enforcer->get());
-  auto net = make_network_enforcer(f, **hub, config);
-  if (!net && f.network_enforcer == "cgroup-bpf") return 1;
   if (net) backends.push_back(net.get());
   std::unique_ptr<enforce::CompositeEnforcer> composite;
   if (!backends.empty()) composite = std::make_unique<enforce::CompositeEnforcer>(backends);

@@ -208,8 +208,12 @@ case_net_restart() {
   corral_rt_run "$c" "$tmp/rootfs" app=netrs -- sleep 1000000
   await_listed "$c"
   net_policy "$tmp/p.yaml" block-tcp netrs Block tcp
+  net_policy "$tmp/b.yaml" bash-no-udp netrs Block udp /usr/bin/bash
   expect_cli 0 "configured" apply -f "$tmp/p.yaml"
+  expect_cli 0 "configured" apply -f "$tmp/b.yaml"
   expect_run 1 "$(denied_socket tcp)" "$c" net_probe tcp
+  expect_run 1 "socket: Operation not permitted" "$c" bash -c ': >/dev/udp/127.0.0.1/9'
+  expect_run 0 ok "$c" net_probe udp
   # Sockets tried every millisecond while the agent is killed and restarted.
   corral_rt_exec "$c" net_probe loop tcp 8 >"$tmp/loop.out" 2>&1 &
   loop=$!
@@ -223,16 +227,21 @@ case_net_restart() {
   [[ $(<"$tmp/loop.out") =~ ^passed\ 0\ of\ ([0-9]+) && ${BASH_REMATCH[1]} -gt 1000 ]] ||
     fail "the loop did not run: $(<"$tmp/loop.out")"
   [[ $(sock_programs "$c") == 1 ]] || fail "$(sock_programs "$c") socket programs after the restart"
-  grep -q "took over the socket program" "$tmp/agent/corrald.log" || fail "the agent did not adopt"
+  grep -q "took over the socket program .*and its tracepoints from the fd holder" \
+    "$tmp/agent/corrald.log" || fail "the agent did not adopt: $(grep cgroup-bpf "$tmp/agent/corrald.log")"
+  # fromSource across the restart: bash's udp still denied, other programs' not.
+  expect_run 1 "socket: Operation not permitted" "$c" bash -c ': >/dev/udp/127.0.0.1/9'
+  expect_run 0 ok "$c" net_probe udp
   m=$(alert_count "$c")
   expect_run 1 "$(denied_socket tcp)" "$c" net_probe tcp
   expect_net_alert "$c" "$m" "$tcp4" PolicyName=block-tcp Action=Block
   pass "agent SIGKILL + restart: no tcp socket in $(sed 's/passed 0 of //' "$tmp/loop.out") tries;" \
-    "one program on the cgroup, adopted; alerts flow"
+    "one program on the cgroup, adopted with its tracepoints (fromSource holds); alerts flow"
 
   # The adopted tables follow policy changes, and a stop on purpose ends enforcement.
   net_policy "$tmp/q.yaml" block-udp netrs Block udp
   expect_cli 0 "configured" apply -f "$tmp/q.yaml"
+  expect_cli 0 "deleted" delete -f "$tmp/b.yaml"
   expect_run 1 "$(denied_socket udp)" "$c" net_probe udp
   expect_cli 0 "deleted" delete -f "$tmp/p.yaml"
   expect_run 0 ok "$c" net_probe tcp

@@ -60,7 +60,7 @@ std::unique_ptr<CgroupNetEnforcer> CgroupNetEnforcer::make(Options o) {
   uint32_t prog_id = 0;
   e->load_state(&prog_id);
   std::string why_not;
-  auto p = cgroupnet::NetPrograms::make(prog_id, &why_not);
+  auto p = cgroupnet::NetPrograms::make(prog_id, &why_not, std::move(e->o_.kept_links));
   if (!p) {
     e->error_ = p.error().to_string();
     return e;
@@ -86,10 +86,17 @@ std::unique_ptr<CgroupNetEnforcer> CgroupNetEnforcer::make(Options o) {
   }
   if ((*p)->adopted() && e->o_.log)
     e->o_.log("cgroup-bpf: took over the socket program left attached to " +
-              std::to_string(e->kept_.size()) + " cgroups");
+              std::to_string(e->kept_.size()) + " cgroups" +
+              ((*p)->kept_links() ? ", and its tracepoints from the fd holder" : ""));
   e->programs_ = std::move(*p);
   e->save_state();
+  e->rehand();
   return e;
+}
+
+void CgroupNetEnforcer::rehand() {
+  if (!programs_ || !o_.on_link) return;
+  for (const auto& [id, fd] : programs_->links()) o_.on_link(id, fd);
 }
 
 CgroupNetEnforcer::~CgroupNetEnforcer() {

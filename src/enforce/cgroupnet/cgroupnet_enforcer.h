@@ -32,6 +32,10 @@ public:
     AlertSink sink;
     std::function<void(const std::string&)> log;
     std::string state_dir; // where cgroupnet.state is kept
+    // The fd holder (agent/fd_holder.h): the tracepoint links a previous agent left with it,
+    // and where to hand ours (ids start with NetPrograms::kLinkPrefix).
+    cgroupnet::NetPrograms::Links kept_links;
+    std::function<void(const std::string& id, int fd)> on_link;
   };
   // Never null: where the programs cannot load or attach, the enforcer says why through
   // coverage(Network) and enforces nothing.
@@ -51,6 +55,8 @@ public:
   // After the first sync of workloads: detaches from the cgroups a previous agent left
   // attached that no workload claimed since. Returns how many.
   size_t release_unclaimed();
+  // Hands the tracepoint links to a new fd holder (the previous one died).
+  void rehand();
 
 private:
   struct Table {

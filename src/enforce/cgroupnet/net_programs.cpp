@@ -1,5 +1,7 @@
 #include "enforce/cgroupnet/net_programs.h"
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -68,7 +70,8 @@ Result<std::vector<__u32>> attached(int cgroup_fd) {
 
 } // namespace
 
-Result<std::unique_ptr<NetPrograms>> NetPrograms::make(uint32_t adopt_id, std::string* why_not) {
+Result<std::unique_ptr<NetPrograms>> NetPrograms::make(uint32_t adopt_id, std::string* why_not,
+                                                       Links kept) {
   libbpf_set_print(nullptr);
   std::unique_ptr<NetPrograms> p(new NetPrograms());
   ::cgroupnet* skel = cgroupnet__open();
@@ -102,10 +105,33 @@ Result<std::unique_ptr<NetPrograms>> NetPrograms::make(uint32_t adopt_id, std::s
                  (info ? "" : " (" + info.error().to_string() + ")");
     }
   }
+  // The tracepoints: those a previous agent left with the fd holder run on the maps taken
+  // over above (and have run meanwhile); else ours, attached before the kept ones go.
+  struct Tp {
+    const char* id;
+    bpf_program* prog;
+    bpf_link** link;
+  };
+  const std::array<Tp, 3> tps = {
+      {{"cgroupnet/exec", skel->progs.corral_net_exec, &skel->links.corral_net_exec},
+       {"cgroupnet/fork", skel->progs.corral_net_fork, &skel->links.corral_net_fork},
+       {"cgroupnet/exit", skel->progs.corral_net_exit, &skel->links.corral_net_exit}}};
+  const bool keep = p->adopted_ && std::all_of(tps.begin(), tps.end(), [&kept](const Tp& t) {
+                      return std::any_of(kept.begin(), kept.end(),
+                                         [&t](const auto& k) { return k.first == t.id; });
+                    });
+  if (keep)
+    for (const auto& t : tps) bpf_program__set_autoload(t.prog, false);
   if (const int err = cgroupnet__load(skel); err != 0)
     return bpf_error("load the network programs (cgroup/sock_create, tp_btf)", err);
-  if (const int err = cgroupnet__attach(skel); err != 0)
-    return bpf_error("attach the exec/fork/exit tracepoints", err);
+  if (keep) {
+    p->links_ = std::move(kept);
+  } else {
+    for (const auto& t : tps) {
+      *t.link = bpf_program__attach(t.prog);
+      if (*t.link == nullptr) return bpf_error(std::string("attach ") + t.id, errno);
+    }
+  }
   p->prog_fd_ = p->adopted_ ? p->adopted_prog_.get() : bpf_program__fd(skel->progs.corral_sock);
   bpf_prog_info info{};
   __u32 len = sizeof info;
@@ -119,6 +145,18 @@ Result<std::unique_ptr<NetPrograms>> NetPrograms::make(uint32_t adopt_id, std::s
   p->events_ = bpf_map__fd(skel->maps.net_events);
   p->counters_ = bpf_map__fd(skel->maps.net_counters);
   return p;
+}
+
+std::vector<std::pair<std::string, int>> NetPrograms::links() const {
+  std::vector<std::pair<std::string, int>> out;
+  if (!links_.empty()) {
+    for (const auto& [id, fd] : links_) out.emplace_back(id, fd.get());
+    return out;
+  }
+  out.emplace_back("cgroupnet/exec", bpf_link__fd(skel_->links.corral_net_exec));
+  out.emplace_back("cgroupnet/fork", bpf_link__fd(skel_->links.corral_net_fork));
+  out.emplace_back("cgroupnet/exit", bpf_link__fd(skel_->links.corral_net_exit));
+  return out;
 }
 
 NetPrograms::~NetPrograms() {

@@ -49,9 +49,19 @@ public:
   using EventFn = std::function<void(const SocketEvent&)>;
   static constexpr const char* kProgramName = "corral_sock";
 
+  // The tracepoint links (exec, fork, exit) by id, as the fd holder keeps them: while no
+  // agent runs they keep each process's fromSource program up to date.
+  static constexpr const char* kLinkPrefix = "cgroupnet/";
+  using Links = std::vector<std::pair<std::string, Fd>>;
+
   // Loads the programs; with `adopt_id` != 0, first tries to take over the socket program
-  // of that id and its maps (a previous agent's). `why_not` tells why it could not adopt.
-  static Result<std::unique_ptr<NetPrograms>> make(uint32_t adopt_id, std::string* why_not);
+  // of that id and its maps (a previous agent's), and then the tracepoint links in `kept`
+  // (from the fd holder) when they are all there. `why_not` tells why it could not adopt.
+  static Result<std::unique_ptr<NetPrograms>> make(uint32_t adopt_id, std::string* why_not,
+                                                   Links kept = {});
+  // The tracepoint links to hand to the fd holder (id, fd).
+  [[nodiscard]] std::vector<std::pair<std::string, int>> links() const;
+  [[nodiscard]] bool kept_links() const { return !links_.empty(); }
   ~NetPrograms(); // stops reading; attachments stay (detach() ends them)
   NetPrograms(const NetPrograms&) = delete;
   NetPrograms& operator=(const NetPrograms&) = delete;
@@ -92,6 +102,7 @@ private:
   bool adopted_ = false;
   int workloads_ = -1, verdicts_ = -1, exes_ = -1, tasks_ = -1, events_ = -1, counters_ = -1;
   std::vector<Fd> kept_maps_;
+  Links links_; // kept from a previous agent; else the skeleton's own links
   EventFn on_event_;
   std::unique_ptr<ring_buffer, void (*)(ring_buffer*)> ring_{nullptr, nullptr};
   std::atomic<bool> stop_{false};
