@@ -336,9 +336,11 @@ YAML
     bench_ctr=netbench
     alternate "tcp connect: $net_loops x (new socket each)" "net_probe bench-tcp $net_loops >/dev/null"
     alternate "udp send: $net_loops x (new socket each)" "net_probe bench-udp $net_loops >/dev/null"
+    alternate "udp send: $((net_loops * 5)) x (one socket)" "net_probe bench-udp1 $((net_loops * 5)) >/dev/null"
     alternate "exec loop: $loops x /usr/bin/true (net rules)" "for ((i=0;i<$loops;i++)); do /usr/bin/true; done"
     alternate_cpu "tcp connect: $net_loops x (new socket each)" "net_probe bench-tcp $net_loops >/dev/null"
     alternate_cpu "udp send: $net_loops x (new socket each)" "net_probe bench-udp $net_loops >/dev/null"
+    alternate_cpu "udp send: $((net_loops * 5)) x (one socket)" "net_probe bench-udp1 $((net_loops * 5)) >/dev/null"
     alternate_cpu "exec loop: $loops x /usr/bin/true (net rules)" "for ((i=0;i<$loops;i++)); do /usr/bin/true; done"
     bench_ctr=
     ;;

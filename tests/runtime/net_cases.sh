@@ -12,7 +12,7 @@ net_setup() {
   corral_rt_mktemp tmp
   corral_rt_start_containerd "$tmp/containerd" || fail "cannot start containerd"
   corral_rt_start_corrald "$tmp/agent"
-  corral_rt_build_rootfs "$tmp/rootfs" bash sleep cp rm cat touch "$bin_dir/net_probe"
+  corral_rt_build_rootfs "$tmp/rootfs" bash sleep cp rm cat touch unshare "$bin_dir/net_probe"
   cp "$bin_dir/net_probe" "$tmp/rootfs/usr/bin/net_probe"
 }
 
@@ -101,6 +101,9 @@ case_net_protocols() {
   expect_run 0 ok "$c" bash -c ': 3<>/dev/tcp/127.0.0.1/1 || :; net_probe tcp6 && echo fine'
   expect_run 0 ok "$other" net_probe raw-icmp
   expect_no_alert "$c" "$m" "$tcp4"
+  # Attacker: a user + network namespace of its own (root there, with CAP_NET_RAW) is still
+  # in the workload's cgroup; io_uring and the like create sockets through the same hook.
+  expect_run 1 "$(denied_socket raw-icmp)" "$c" unshare -Urn net_probe raw-icmp
   pass "Block raw: raw sockets (icmp, udp) denied with EPERM and alerted; tcp, udp pass; others unaffected"
 
   # A second policy on the same workload (udp), and another one on the other workload (icmp).

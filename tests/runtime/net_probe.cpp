@@ -6,7 +6,8 @@
 //   net_probe loop KIND SECS   tries KIND for SECS seconds; prints "passed N of M" and exits
 //                              0 only when none passed
 //   net_probe bench-tcp N      N connects (a new socket each) to a listener of its own
-//   net_probe bench-udp N      N datagrams, a new socket each; both print the seconds taken
+//   net_probe bench-udp N      N datagrams, a new socket each
+//   net_probe bench-udp1 N     N datagrams on one socket; all print the seconds taken
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -88,6 +89,19 @@ int try_kind(const Kind& k, const char** what) {
   return err;
 }
 
+double bench_one_socket(long n) {
+  const sockaddr_in a = loopback(9);
+  const int s = socket(AF_INET, SOCK_DGRAM, 0);
+  if (s < 0) return -1;
+  const char byte = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (long i = 0; i < n; ++i) {
+    if (sendto(s, &byte, 1, 0, reinterpret_cast<const sockaddr*>(&a), sizeof a) < 0) return -1;
+  }
+  close(s);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 double bench(bool tcp, long n) {
   uint16_t port = 9;
   const int l = tcp ? listener(&port) : -1;
@@ -114,8 +128,9 @@ double bench(bool tcp, long n) {
 
 int main(int argc, char** argv) {
   const std::string cmd = argc > 1 ? argv[1] : "";
-  if ((cmd == "bench-tcp" || cmd == "bench-udp") && argc == 3) {
-    const double secs = bench(cmd == "bench-tcp", std::strtol(argv[2], nullptr, 10));
+  if ((cmd == "bench-tcp" || cmd == "bench-udp" || cmd == "bench-udp1") && argc == 3) {
+    const long n = std::strtol(argv[2], nullptr, 10);
+    const double secs = cmd == "bench-udp1" ? bench_one_socket(n) : bench(cmd == "bench-tcp", n);
     if (secs < 0) return std::printf("%s: %s\n", cmd.c_str(), std::strerror(errno)), 1;
     return std::printf("%.6f\n", secs), 0;
   }
