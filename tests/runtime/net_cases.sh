@@ -222,14 +222,18 @@ case_net_restart() {
   loop=$!
   bg_pids+=("$loop")
   sleep 1
+  m=$(alert_count "$c")
   corral_rt_stop_corrald KILL
-  sleep 2
+  sleep 1
   [[ $(sock_programs "$c") == 1 ]] || fail "the socket program left with the agent"
+  # Denied while no agent runs: still denied, and alerted once the agent is back.
+  expect_run 1 "socket: Operation not permitted" "$c" bash -c ': >/dev/udp/127.0.0.1/9'
   corral_rt_start_corrald "$tmp/agent"
   wait "$loop" || fail "a tcp socket was made while the agent restarted: $(<"$tmp/loop.out")"
   [[ $(<"$tmp/loop.out") =~ ^passed\ 0\ of\ ([0-9]+) && ${BASH_REMATCH[1]} -gt 1000 ]] ||
     fail "the loop did not run: $(<"$tmp/loop.out")"
   [[ $(sock_programs "$c") == 1 ]] || fail "$(sock_programs "$c") socket programs after the restart"
+  expect_net_alert "$c" "$m" "$udp4" PolicyName=bash-no-udp Action=Block Result="Permission denied"
   grep -q "took over the socket program .*and its tracepoints from the fd holder" \
     "$tmp/agent/corrald.log" || fail "the agent did not adopt: $(grep cgroup-bpf "$tmp/agent/corrald.log")"
   # fromSource across the restart: bash's udp still denied, other programs' not.

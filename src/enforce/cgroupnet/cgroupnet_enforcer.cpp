@@ -107,6 +107,9 @@ CgroupNetEnforcer::~CgroupNetEnforcer() {
     for (const auto& [id, s] : by_id_) ids.push_back(id);
   }
   for (const auto& id : ids) release(id);
+  // Now, not as a member: its reader thread calls on_event, which needs mu_ and by_id_
+  // (declared after programs_, so destroyed before it).
+  programs_.reset();
 }
 
 Coverage CgroupNetEnforcer::coverage(policy::Category c) const {
@@ -208,6 +211,15 @@ Result<void> CgroupNetEnforcer::enforce(const workload::Workload& w,
     release(w.id);
     return {};
   }
+  uint64_t cgroup = 0;
+  auto r = enforce_locked(w, std::move(rules), &cgroup);
+  if (r) publish_pending(cgroup);
+  return r;
+}
+
+Result<void> CgroupNetEnforcer::enforce_locked(const workload::Workload& w,
+                                               std::shared_ptr<const policy::RuleSet> rules,
+                                               uint64_t* cgroup) {
   std::lock_guard lock(mu_);
   auto it = by_id_.find(w.id);
   const bool fresh = it == by_id_.end();
@@ -256,6 +268,7 @@ Result<void> CgroupNetEnforcer::enforce(const workload::Workload& w,
   id_of_cgroup_[s.cgroup] = w.id;
   kept_.erase(s.cgroup);
   save_state();
+  *cgroup = s.cgroup;
   return {};
 }
 
@@ -287,33 +300,57 @@ size_t CgroupNetEnforcer::release_unclaimed() {
     programs_->erase_workload(cgroup);
   }
   kept_.clear();
+  pending_.clear();
   save_state();
   return n;
 }
 
+// The alert for a socket the kernel reported; nullopt when its workload is not known (yet).
+std::optional<events::Alert> CgroupNetEnforcer::alert_for(const cgroupnet::SocketEvent& e) {
+  const auto id = id_of_cgroup_.find(e.cgroup);
+  if (id == id_of_cgroup_.end()) return std::nullopt;
+  const State& s = by_id_.at(id->second);
+  const Table* t =
+      s.cur.gen == e.gen ? &s.cur : (s.prev && s.prev->gen == e.gen ? &*s.prev : nullptr);
+  if (t == nullptr) t = &s.cur; // a previous agent's generation: judged by today's rules
+  const auto src = t->sources.find(e.source);
+  const auto v =
+      policy::decide_socket(*t->rules, e.names, src == t->sources.end() ? "" : src->second);
+  const auto who = fanotify::read_actor(static_cast<int>(e.tid), s.root_prefix);
+  const std::string resource = policy::socket_resource(e.family, e.type, e.protocol);
+  auto a = fanotify::make_alert(s.w, who, v, {policy::Category::Network, resource, 0, e.allowed});
+  a.operation = "Network";
+  a.data = "syscall=SYS_SOCKET cgroup=BPF_CGROUP_INET_SOCK_CREATE";
+  a.enforcer = "cgroup-bpf";
+  return a;
+}
+
 void CgroupNetEnforcer::on_event(const cgroupnet::SocketEvent& e) {
-  events::Alert a;
+  std::optional<events::Alert> a;
   {
     std::lock_guard lock(mu_);
     ++events_;
     if (!e.allowed) ++denied_;
-    const auto id = id_of_cgroup_.find(e.cgroup);
-    if (id == id_of_cgroup_.end()) return;
-    const State& s = by_id_.at(id->second);
-    const Table* t =
-        s.cur.gen == e.gen ? &s.cur : (s.prev && s.prev->gen == e.gen ? &*s.prev : nullptr);
-    if (t == nullptr) t = &s.cur; // a previous agent's generation: judged by today's rules
-    const auto src = t->sources.find(e.source);
-    const auto v =
-        policy::decide_socket(*t->rules, e.names, src == t->sources.end() ? "" : src->second);
-    const auto who = fanotify::read_actor(static_cast<int>(e.tid), s.root_prefix);
-    const std::string resource = policy::socket_resource(e.family, e.type, e.protocol);
-    a = fanotify::make_alert(s.w, who, v, {policy::Category::Network, resource, 0, e.allowed});
+    a = alert_for(e);
+    // Reported while no agent ran, for a workload a restarted agent has not enforced yet:
+    // kept until it does (bounded).
+    if (!a && kept_.contains(e.cgroup) && pending_.size() < kMaxPending) pending_.push_back(e);
   }
-  a.operation = "Network";
-  a.data = "syscall=SYS_SOCKET cgroup=BPF_CGROUP_INET_SOCK_CREATE";
-  a.enforcer = "cgroup-bpf";
-  if (o_.sink) o_.sink(std::move(a));
+  if (a && o_.sink) o_.sink(std::move(*a));
+}
+
+void CgroupNetEnforcer::publish_pending(uint64_t cgroup) {
+  std::vector<events::Alert> out;
+  {
+    std::lock_guard lock(mu_);
+    std::erase_if(pending_, [&](const cgroupnet::SocketEvent& e) {
+      if (e.cgroup != cgroup) return false;
+      if (auto a = alert_for(e)) out.push_back(std::move(*a));
+      return true;
+    });
+  }
+  for (auto& a : out)
+    if (o_.sink) o_.sink(std::move(a));
 }
 
 // cgroupnet.state: "prog <id>" and one "cgroup <id> <dir>" per attachment, written

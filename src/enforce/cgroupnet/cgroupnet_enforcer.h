@@ -73,12 +73,16 @@ private:
     std::set<cgroupnet::ExeKey> exes;
   };
   explicit CgroupNetEnforcer(Options o) : o_(std::move(o)) {}
+  Result<void> enforce_locked(const workload::Workload& w,
+                              std::shared_ptr<const policy::RuleSet> rules, uint64_t* cgroup);
   Result<void> write_table(State& s, const Table& t);
   Result<std::map<uint16_t, std::string>> claim_sources(State& s, const policy::RuleSet& rs);
   void unclaim_exes(const std::set<cgroupnet::ExeKey>& exes);
   void seed_tasks(const State& s);
   void drop_gen(uint64_t cgroup, uint32_t keep);
   void on_event(const cgroupnet::SocketEvent& e);
+  std::optional<events::Alert> alert_for(const cgroupnet::SocketEvent& e);
+  void publish_pending(uint64_t cgroup);
   void save_state();
   void load_state(uint32_t* prog_id);
 
@@ -91,6 +95,8 @@ private:
   std::map<cgroupnet::ExeKey, std::pair<uint16_t, int>> exe_ids_; // id, workloads using it
   std::map<uint64_t, std::string> kept_;                          // cgroup -> dir, from state
   uint64_t events_ = 0, denied_ = 0;
+  static constexpr size_t kMaxPending = 4096;
+  std::vector<cgroupnet::SocketEvent> pending_; // of kept cgroups not enforced again yet
 };
 
 } // namespace corral::enforce
