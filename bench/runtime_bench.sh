@@ -342,6 +342,28 @@ YAML
     alternate_cpu "udp send: $net_loops x (new socket each)" "net_probe bench-udp $net_loops >/dev/null"
     alternate_cpu "udp send: $((net_loops * 5)) x (one socket)" "net_probe bench-udp1 $((net_loops * 5)) >/dev/null"
     alternate_cpu "exec loop: $loops x /usr/bin/true (net rules)" "for ((i=0;i<$loops;i++)); do /usr/bin/true; done"
+    # The programs' own cost per run, free of the machine's load: the kernel's BPF run-time
+    # statistics (BPF_ENABLE_STATS, on only while this holds its fd).
+    setup_agent
+    python3 - "$CORRAL_RT_ADDRESS" "$CORRAL_RT_NS" "$net_loops" "$loops" <<'PY'
+import ctypes, json, os, subprocess, sys
+address, ns, n, loops = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+stats = ctypes.c_uint32(0)  # BPF_STATS_RUN_TIME
+fd = ctypes.CDLL(None, use_errno=True).syscall(321, 32, ctypes.byref(stats), 4)  # bpf(2), BPF_ENABLE_STATS
+if fd < 0:
+    sys.exit("BPF_ENABLE_STATS: errno %d" % ctypes.get_errno())
+for i, cmd in enumerate((["net_probe", "bench-tcp", n], ["net_probe", "bench-udp", n],
+                         ["bash", "-c", "for ((i=0;i<%d;i++)); do /usr/bin/true; done" % loops])):
+    subprocess.run(["ctr", "--address", address, "-n", ns, "task", "exec", "--exec-id",
+                    "stats-%d-%d" % (os.getpid(), i), "netbench"] + cmd, capture_output=True)
+for p in json.loads(subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True,
+                                   text=True).stdout):
+    if p.get("name", "") in ("corral_sock", "corral_net_exec", "corral_net_fork",
+                             "corral_net_exit") and p.get("run_cnt"):
+        print("%-46s %9d runs, %6.0f ns each" % ("BPF program " + p["name"], p["run_cnt"],
+                                                 p["run_time_ns"] / p["run_cnt"]))
+os.close(fd)
+PY
     bench_ctr=
     ;;
   *) echo "unknown figure $w" >&2 ;;
