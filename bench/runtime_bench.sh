@@ -5,7 +5,8 @@
 #
 #   sudo bash bench/runtime_bench.sh            # all figures
 #   sudo bash bench/runtime_bench.sh exec open  # some of: exec open cold apply rss start window
-#                                               # scale bigpolicy (not in the default set)
+#                                               # net scale bigpolicy (not in the default set)
+#   (net: CORRAL_BENCH_NET_PROBE, default $CORRAL_RT_BIN/net_probe)
 #
 # Not a test: it asserts nothing about durations; it prints figures.
 set -euo pipefail
@@ -24,7 +25,7 @@ corral=("$CORRAL_RT_BIN/corral")
 median() { sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a/b}'; }
 # In-container timing with bash's own clock, so that ctr's overhead is not measured.
-in_bash() { corral_rt_exec bench bash -c "s=\$EPOCHREALTIME; $1; e=\$EPOCHREALTIME; echo \$(( (\${e/./}-\${s/./}) ))"; }
+in_bash() { corral_rt_exec "${bench_ctr:-bench}" bash -c "s=\$EPOCHREALTIME; $1; e=\$EPOCHREALTIME; echo \$(( (\${e/./}-\${s/./}) ))"; }
 
 corral_rt_mktemp dir
 corral_rt_start_containerd "$dir/containerd"
@@ -72,13 +73,21 @@ agent_up() {
     corral_rt_die "the bench container is not enforced"
 }
 agent_down() { corral_rt_stop_corrald TERM; }
-setup_agent() { agent_up "$@"; }
+setup_agent() {
+  agent_up "$@"
+  if [[ ${bench_ctr:-} == netbench ]]; then
+    corral_rt_wait_for 10 bash -c "'${corral[0]}' get workloads -o wide | grep netbench | grep -q network=enforced" ||
+      corral_rt_die "the netbench container's network rules are not enforced"
+  fi
+}
 
 # alternate LABEL CMD: median time of CMD without and with enforcement, and their ratio.
 alternate() {
   local label=$1 cmd=$2 base=() enf=() r
   for ((r = 0; r < runs; r++)); do
     agent_down
+    # net: the baseline is warmed too (the agent's stop leaves the machine busy a moment).
+    [[ ${bench_ctr:-} == netbench ]] && in_bash "$cmd" >/dev/null
     base+=("$(in_bash "$cmd")")
     setup_agent
     in_bash "$cmd" >/dev/null # warm: the first round trips fill the kernel cache
@@ -90,6 +99,27 @@ alternate() {
   printf '%-46s baseline %9.0f us  enforced %9.0f us  ratio %s\n' "$label" "$b" "$e" "$(ratio "$e" "$b")"
 }
 
+# alternate_cpu LABEL CMD: like alternate, with the CPU time (user + system) CMD's processes
+# used instead of the wall time: on a loaded machine (other builds) the wall time is mostly
+# the scheduler's; the socket program runs in the caller's system time.
+in_cpu() {
+  corral_rt_exec "${bench_ctr:-bench}" bash -c "$1; times" | tail -n 1 |
+    awk '{t = 0; for (i = 1; i <= 2; i++) {split($i, p, "m"); sub("s", "", p[2]); t += p[1] * 60 + p[2]} printf "%.0f\n", t * 1e6}'
+}
+alternate_cpu() {
+  local label=$1 cmd=$2 base=() enf=() r b e
+  for ((r = 0; r < runs; r++)); do
+    agent_down
+    in_cpu "$cmd" >/dev/null
+    base+=("$(in_cpu "$cmd")")
+    setup_agent
+    in_cpu "$cmd" >/dev/null
+    enf+=("$(in_cpu "$cmd")")
+  done
+  b=$(printf '%s\n' "${base[@]}" | median)
+  e=$(printf '%s\n' "${enf[@]}" | median)
+  printf '%-46s baseline %9.0f us  enforced %9.0f us  ratio %s (CPU)\n' "$label" "$b" "$e" "$(ratio "$e" "$b")"
+}
 # The agent is SIGKILLed and restarted at once (as systemd's Restart=always would) while a
 # loop in the container tries a denied exec again and again; any success is a hole.
 window_after_kill() {
@@ -270,6 +300,71 @@ for w in "${what[@]}"; do
   window)
     window_after_kill "with the fd holder"
     window_after_kill "without the fd holder" --fd-hold-seconds 0
+    ;;
+  net)
+    # Issue 9: a container whose only rules are network rules (cgroup/sock_create program on
+    # its cgroup, exec/fork/exit tracepoints for fromSource) against the agent stopped (the
+    # program detached). Each connect and each datagram uses a new socket, so every one runs
+    # the socket program; the exec loop measures the tracepoints.
+    probe=$(realpath "${CORRAL_BENCH_NET_PROBE:-$CORRAL_RT_BIN/net_probe}")
+    [[ -x $probe ]] || corral_rt_die "net: $probe is missing (build the net_probe target)"
+    net_loops=${CORRAL_BENCH_NET_LOOPS:-20000}
+    corral_rt_build_rootfs "$dir/netrootfs" bash /usr/bin/true sleep "$probe"
+    cp "$probe" "$dir/netrootfs/usr/bin/net_probe"
+    corral_rt_run netbench "$dir/netrootfs" app=netbench -- sleep 1000000
+    cat >"$dir/net-policy.yaml" <<'YAML'
+apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: bench-net
+  namespace: corral-test
+spec:
+  selector:
+    matchLabels:
+      app: netbench
+  network:
+    matchProtocols:
+    - protocol: raw
+    - protocol: icmp
+    - protocol: sctp
+  action: Block
+YAML
+    setup_agent
+    "${corral[@]}" apply -f "$dir/net-policy.yaml" >/dev/null
+    corral_rt_wait_for 10 bash -c "'${corral[0]}' get workloads -o wide | grep netbench | grep -q network=enforced" ||
+      corral_rt_die "the netbench container's network rules are not enforced"
+    bench_ctr=netbench
+    alternate "tcp connect: $net_loops x (new socket each)" "net_probe bench-tcp $net_loops >/dev/null"
+    alternate "udp send: $net_loops x (new socket each)" "net_probe bench-udp $net_loops >/dev/null"
+    alternate "udp send: $((net_loops * 5)) x (one socket)" "net_probe bench-udp1 $((net_loops * 5)) >/dev/null"
+    alternate "exec loop: $loops x /usr/bin/true (net rules)" "for ((i=0;i<$loops;i++)); do /usr/bin/true; done"
+    alternate_cpu "tcp connect: $net_loops x (new socket each)" "net_probe bench-tcp $net_loops >/dev/null"
+    alternate_cpu "udp send: $net_loops x (new socket each)" "net_probe bench-udp $net_loops >/dev/null"
+    alternate_cpu "udp send: $((net_loops * 5)) x (one socket)" "net_probe bench-udp1 $((net_loops * 5)) >/dev/null"
+    alternate_cpu "exec loop: $loops x /usr/bin/true (net rules)" "for ((i=0;i<$loops;i++)); do /usr/bin/true; done"
+    # The programs' own cost per run, free of the machine's load: the kernel's BPF run-time
+    # statistics (BPF_ENABLE_STATS, on only while this holds its fd).
+    setup_agent
+    python3 - "$CORRAL_RT_ADDRESS" "$CORRAL_RT_NS" "$net_loops" "$loops" <<'PY'
+import ctypes, json, os, subprocess, sys
+address, ns, n, loops = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+stats = ctypes.c_uint32(0)  # BPF_STATS_RUN_TIME
+fd = ctypes.CDLL(None, use_errno=True).syscall(321, 32, ctypes.byref(stats), 4)  # bpf(2), BPF_ENABLE_STATS
+if fd < 0:
+    sys.exit("BPF_ENABLE_STATS: errno %d" % ctypes.get_errno())
+for i, cmd in enumerate((["net_probe", "bench-tcp", n], ["net_probe", "bench-udp", n],
+                         ["bash", "-c", "for ((i=0;i<%d;i++)); do /usr/bin/true; done" % loops])):
+    subprocess.run(["ctr", "--address", address, "-n", ns, "task", "exec", "--exec-id",
+                    "stats-%d-%d" % (os.getpid(), i), "netbench"] + cmd, capture_output=True)
+for p in json.loads(subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True,
+                                   text=True).stdout):
+    if p.get("name", "") in ("corral_sock", "corral_net_exec", "corral_net_fork",
+                             "corral_net_exit") and p.get("run_cnt"):
+        print("%-46s %9d runs, %6.0f ns each" % ("BPF program " + p["name"], p["run_cnt"],
+                                                 p["run_time_ns"] / p["run_cnt"]))
+os.close(fd)
+PY
+    bench_ctr=
     ;;
   *) echo "unknown figure $w" >&2 ;;
   esac

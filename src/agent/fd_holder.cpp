@@ -150,7 +150,8 @@ bool alive(const Held& h) {
 }
 
 bool is_group(const std::string& id) {
-  return !id.starts_with(enforce::FanotifyEnforcer::kBackstopId); // its BPF links
+  // Not BPF links: the exec backstop's, the network enforcer's (enforce/cgroupnet).
+  return !id.starts_with(enforce::FanotifyEnforcer::kBackstopId) && !id.starts_with("cgroupnet/");
 }
 
 // The holder's verdict: decide() with the group's last rules on the event's path, or the

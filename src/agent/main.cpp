@@ -20,6 +20,7 @@
 #include "agent/kube_source.h"
 #include "core/memory.h"
 #include "core/version.h"
+#include "enforce/cgroupnet/cgroupnet_enforcer.h"
 #include "enforce/fanotify/alert_builder.h"
 #include "enforce/fanotify/fanotify_enforcer.h"
 #include "events/format.h"
@@ -42,6 +43,7 @@ struct Flags {
   size_t ring_size = 10000;
   int hold_seconds = 10;
   std::string exec_backstop = "auto";
+  std::string network_enforcer = "auto";
   int reply_bound_ms = 200;
   size_t responder_threads = 2;
   int test_stall_ms = 0; // tests only: every event stalls this long once its path is known
@@ -162,6 +164,33 @@ make_enforcer(const Flags& f, events::EventHub& hub, const agent::AgentConfig& c
   return e;
 }
 
+// The network enforcer (enforce/cgroupnet): null when off, or (cgroup-bpf) when it cannot
+// run here. Under auto it is kept also when it cannot run: its coverage says why.
+std::unique_ptr<enforce::CgroupNetEnforcer>
+make_network_enforcer(const Flags& f, events::EventHub& hub, const agent::AgentConfig& c,
+                      agent::FdHolderClient* holder,
+                      enforce::cgroupnet::NetPrograms::Links kept_links) {
+  if (f.network_enforcer == "off") return nullptr;
+  enforce::CgroupNetEnforcer::Options o;
+  o.sink = [&hub, cluster = c.cluster_name, host = c.host_name](events::Alert&& a) {
+    a.cluster_name = cluster;
+    a.host_name = host;
+    hub.publish(std::move(a));
+  };
+  o.log = log;
+  o.state_dir = f.state_dir;
+  o.kept_links = std::move(kept_links);
+  // Its tracepoints stay with the fd holder while the agent restarts (fromSource keeps up).
+  if (holder != nullptr)
+    o.on_link = [holder](const std::string& id, int fd) { holder->put(id, "bpf-link", fd); };
+  auto e = enforce::CgroupNetEnforcer::make(std::move(o));
+  if (!e->available()) {
+    log("network rules are not enforced (cgroup-bpf): " + e->error());
+    if (f.network_enforcer == "cgroup-bpf") return nullptr;
+  }
+  return e;
+}
+
 // The fd holder keeps the kernel enforcing while this agent restarts (agent/fd_holder.h);
 // the groups it kept from the previous agent are handed to the enforcer.
 std::unique_ptr<agent::FdHolderClient> connect_holder(const Flags& f) {
@@ -252,6 +281,13 @@ int run(const Flags& f) {
     if (k.id == enforce::FanotifyEnforcer::kBackstopId) kept_backstop = std::move(k.fd);
     return true;
   });
+  // The network enforcer's tracepoint links (enforce/cgroupnet).
+  enforce::cgroupnet::NetPrograms::Links kept_net;
+  std::erase_if(kept, [&](agent::HeldFd& k) {
+    if (!k.id.starts_with(enforce::cgroupnet::NetPrograms::kLinkPrefix)) return false;
+    kept_net.emplace_back(k.id, std::move(k.fd));
+    return true;
+  });
   agent::HeldRulesStore held(f.state_dir + "/held-rules", log);
   // The system monitor (issue 10): who a process was, also once it exited (a backstop kill's
   // caller is often gone when its alert is built). Before the enforcer: its alerts ask it.
@@ -281,8 +317,18 @@ int run(const Flags& f) {
     log("took back " + std::to_string(kept.size()) + " enforcing groups from the fd holder");
   }
 
-  // A holder that dies is replaced, and handed every group again.
-  if (holder && *enforcer) holder->watch([e = enforcer->get()] { e->rehand(); }, log);
+  auto net = make_network_enforcer(f, **hub, config, holder.get(), std::move(kept_net));
+  if (!net && f.network_enforcer == "cgroup-bpf") return 1;
+
+  // A holder that dies is replaced, and handed every group (and BPF link) again.
+  if (holder && (*enforcer || net)) {
+    holder->watch(
+        [e = enforcer->get(), n = net.get()] {
+          if (e != nullptr) e->rehand();
+          if (n != nullptr) n->rehand();
+        },
+        log);
+  }
   struct StopWatching { // before the enforcer goes, on every return path
     agent::FdHolderClient* h;
     ~StopWatching() {
@@ -290,9 +336,11 @@ int run(const Flags& f) {
     }
   } stop_watching{holder.get()};
 
-  // The backends, one Enforcer for the agent: fanotify (process, file) first.
+  // The backends, one Enforcer for the agent: fanotify (process, file) first, then
+  // cgroup-bpf (network).
   std::vector<enforce::Enforcer*> backends;
   if (*enforcer) backends.push_back(enforcer->get());
+  if (net) backends.push_back(net.get());
   std::unique_ptr<enforce::CompositeEnforcer> composite;
   if (!backends.empty()) composite = std::make_unique<enforce::CompositeEnforcer>(backends);
   agent::Agent agent(config, **store, composite.get(), log);
@@ -354,6 +402,12 @@ int run(const Flags& f) {
           log("released " + std::to_string(n) + " kept groups of workloads that are gone");
         }
         held.sweep();
+      }
+      if (net) {
+        if (const size_t n = net->release_unclaimed(); n > 0) {
+          log("released the network program from " + std::to_string(n) +
+              " cgroups of workloads that are gone or have no network rules");
+        }
       }
       first_sync.set_value();
     });
@@ -469,6 +523,12 @@ int main(int argc, char** argv) {
                  "auto: run the system monitor (BPF: every process start, exec and exit) where "
                  "the kernel allows it, so that alerts name callers that already exited; off")
       ->check(CLI::IsMember({"auto", "off"}))
+      ->capture_default_str();
+  app.add_option("--network-enforcer", f.network_enforcer,
+                 "auto: enforce network (protocol) rules with cgroup/sock_create BPF programs "
+                 "where they load and attach (else `get workloads -o wide` and apply say the "
+                 "rules are unsupported); cgroup-bpf: the same, and refuse to start without; off")
+      ->check(CLI::IsMember({"auto", "cgroup-bpf", "off"}))
       ->capture_default_str();
   app.add_option("--kubernetes", f.kubernetes,
                  "Take policies, namespace annotations and pod labels from the Kubernetes API "

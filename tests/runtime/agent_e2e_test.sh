@@ -1473,6 +1473,10 @@ case_late_agent() {
   pass "a policy applied to a running container judges new execs only"
 }
 
+# Network rules (issue 9): the net_* cases.
+# shellcheck source=tests/runtime/net_cases.sh
+source "$here/net_cases.sh"
+
 # Kubernetes mode (issue 8): the kube_* cases.
 # shellcheck source=tests/runtime/kube_cases.sh
 source "$here/kube_cases.sh"
