@@ -258,7 +258,8 @@ void Agent::remove_workload(const std::string& id) {
   if (sandboxes_.erase(id) > 0) return;
   const auto it = workloads_.find(id);
   if (it == workloads_.end()) return;
-  if (it->second.enforced && enforcer_ != nullptr) enforcer_->release(id);
+  // Also when not (fully) enforced: a backend may hold part of a first enforcement.
+  if (enforcer_ != nullptr) enforcer_->release(id);
   workloads_.erase(it);
 }
 
@@ -508,7 +509,8 @@ std::vector<std::string> Agent::reconcile_one_locked(Entry& e, std::vector<std::
   auto next = policy::compile(selected, e.w.policy_view(), settings, resolve);
   warnings.insert(warnings.end(), next->warnings().begin(), next->warnings().end());
   if (enforcer_ == nullptr || e.w.init_pid == 0 || next->rule_count() == 0) {
-    if (enforcer_ != nullptr && e.enforced) enforcer_->release(e.w.id);
+    if (enforcer_ != nullptr && (e.enforced || !e.enforce_error.empty()))
+      enforcer_->release(e.w.id);
     e.enforced = false;
     e.rules = std::move(next);
     e.wanted.reset();

@@ -18,12 +18,11 @@ Result<void> CompositeEnforcer::enforce(const workload::Workload& w,
   for (size_t i = 0; i < backends_.size(); ++i) {
     auto r = backends_[i]->enforce(w, rules);
     if (r) continue;
-    // All or nothing: the backends that took the change go back to what was in force.
-    for (size_t j = 0; j < i; ++j) {
-      if (prev != in_force_.end())
-        (void)backends_[j]->enforce(w, prev->second);
-      else
-        backends_[j]->release(w.id);
+    // A change is all or nothing: the backends that took it go back to what was in force.
+    // A first enforcement keeps what the others could enforce (a network failure must not
+    // lift the workload's process and file rules); the agent reports it and retries.
+    if (prev != in_force_.end()) {
+      for (size_t j = 0; j < i; ++j) (void)backends_[j]->enforce(w, prev->second);
     }
     return Error{std::string(backends_[i]->name()) + ": " + r.error().message, r.error().hint};
   }

@@ -91,8 +91,8 @@ public:
 // Several backends as one (the agent enforces through one Enforcer): each gets every
 // workload's whole RuleSet and enforces the categories it covers. The first is the primary:
 // its name, proof and backstop counters are the agent's. A change is all or nothing per
-// workload: if a backend refuses it, the backends that took it get the previous rules back
-// (or release the workload when it had none).
+// workload: if a backend refuses it, the backends that took it get the previous rules back;
+// a first enforcement stays in force in the backends that took it (release() ends it).
 class CompositeEnforcer final : public Enforcer {
 public:
   explicit CompositeEnforcer(std::vector<Enforcer*> backends) : backends_(std::move(backends)) {}

@@ -174,6 +174,12 @@ TEST(CompositeEnforcer, AChangeOneBackendRefusesIsUndoneInTheOthers) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().message, "fake: no room");
   EXPECT_EQ(first.last, v1) << "the first backend must be given the rules in force back";
+  // A first enforcement that one backend refuses stays in force in the other.
+  workload::Workload w2;
+  w2.id = "c2";
+  first.last.reset();
+  EXPECT_FALSE(both.enforce(w2, v2).ok());
+  EXPECT_EQ(first.last, v2) << "a first enforcement must not be lifted where it took";
   EXPECT_EQ(both.coverage(policy::Category::Capabilities).level, enforce::Coverage::Level::Audited);
 }
 
