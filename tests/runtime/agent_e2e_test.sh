@@ -1629,6 +1629,42 @@ case_cap_allow_posture() {
     "DefaultPosture Audit (Block)/Passed"
 }
 
+# fromSource in the kernel: the verdict follows the executable (device, inode), not its name.
+case_cap_fromsource() {
+  cap_setup
+  cp "$tmp/rootfs/usr/bin/chown" "$tmp/rootfs/usr/bin/chown-copy"
+  local c=capf-$$ m n
+  corral_rt_run "$c" "$tmp/rootfs" app=capf -- sleep 1000000
+  await_listed "$c"
+  policy "$tmp/p.yaml" <<YAML
+apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: cap-from-chown
+  namespace: $CORRAL_RT_NS
+spec:
+  selector:
+    matchLabels:
+      app: capf
+  capabilities:
+    matchCapabilities:
+    - capability: chown
+      fromSource:
+      - path: /bin/chown
+  action: Block
+YAML
+  expect_cap_reported "$c" "$tmp/p.yaml" cap-from-chown
+  m=$(alert_count "$c")
+  expect_run 0 "rc=0" "$c" bash -c ": > /tmp/c-$c; chown-copy 1234 /tmp/c-$c; echo rc=\$?"
+  expect_run 0 "rc=0" "$c" bash -c "$(chown_cmd /tmp/f-$c)"
+  expect_cap_alert "$c" "$m" CAP_CHOWN PolicyName=cap-from-chown Action="Audit (Block)" \
+    Result=Passed ProcessName=/usr/bin/chown
+  sleep 1
+  n=$(alerts "$c" | tail -n +"$((m + 1))" | jq -c 'select(.Resource == "CAP_CHOWN")' | wc -l)
+  ((n == 1)) || fail "want 1 CAP_CHOWN alert (chown, not chown-copy), got $n: $(alerts "$c")"
+  pass "fromSource /bin/chown (= /usr/bin/chown): chown alerted, a copy of it by another name not"
+}
+
 # Kubernetes mode (issue 8): the kube_* cases.
 # shellcheck source=tests/runtime/kube_cases.sh
 source "$here/kube_cases.sh"
