@@ -125,19 +125,21 @@ static __always_inline int noaudit_caller(void* ctx) {
   return 0;
 }
 
-static __always_inline void exe_parts(struct corral_cap_event* e, struct file* file) {
+/* The file's path inside its mount, leaf first: the mount's root ends the walk. */
+static __always_inline void exe_parts(char parts[CORRAL_CAP_PARTS][CORRAL_CAP_PART_MAX],
+                                      __u32* nparts, __u32* deeper, struct file* file) {
   struct dentry* d = BPF_CORE_READ(file, f_path.dentry);
   struct dentry* root = BPF_CORE_READ(file, f_path.mnt, mnt_root);
-  e->nparts = 0;
-  e->deeper = 0;
+  *nparts = 0;
+  *deeper = 0;
   for (int i = 0; i < CORRAL_CAP_PARTS; i++) {
     struct dentry* parent = BPF_CORE_READ(d, d_parent);
     if (d == root || parent == d) return;
-    bpf_probe_read_kernel_str(e->parts[i], CORRAL_CAP_PART_MAX, BPF_CORE_READ(d, d_name.name));
-    e->nparts = i + 1;
+    bpf_probe_read_kernel_str(parts[i], CORRAL_CAP_PART_MAX, BPF_CORE_READ(d, d_name.name));
+    *nparts = i + 1;
     d = parent;
   }
-  e->deeper = d != root && BPF_CORE_READ(d, d_parent) != d;
+  *deeper = d != root && BPF_CORE_READ(d, d_parent) != d;
 }
 
 /* The verdict for capability `cap` of the current task, or NONE when it is no workload's. */
@@ -212,7 +214,12 @@ static __always_inline void report(__u64 cgroup, int cap, __u32 action, __u32 de
   bpf_get_current_comm(e->comm, sizeof(e->comm));
   e->nparts = 0;
   e->deeper = 0;
-  if (exe) exe_parts(e, exe);
+  if (exe) exe_parts(e->parts, &e->nparts, &e->deeper, exe);
+  /* The parent's program too: a short-lived parent is gone when user space reads this. */
+  e->npparts = 0;
+  e->pdeeper = 0;
+  struct file* pexe = BPF_CORE_READ(t, real_parent, mm, exe_file);
+  if (e->ppid != 0 && pexe) exe_parts(e->pparts, &e->npparts, &e->pdeeper, pexe);
   const unsigned long start = BPF_CORE_READ(t, mm, arg_start);
   const unsigned long end = BPF_CORE_READ(t, mm, arg_end);
   __u64 size = end > start ? end - start : 0;

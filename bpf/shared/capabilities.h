@@ -68,6 +68,10 @@ struct corral_cap_event {
   char parts[CORRAL_CAP_PARTS][CORRAL_CAP_PART_MAX];
   __u32 nparts;
   __u32 deeper;
+  /* The same for the parent's executable, when the parent is in the task's pid namespace. */
+  char pparts[CORRAL_CAP_PARTS][CORRAL_CAP_PART_MAX];
+  __u32 npparts;
+  __u32 pdeeper;
   char args[CORRAL_CAP_ARGS_MAX]; /* the process's argv (it may be gone when this is read) */
   __u32 args_size;
   __u32 pad;

@@ -91,6 +91,15 @@ bool set_noaudit_ranges(cap_capable* skel) {
   return i > 0;
 }
 
+// A path from its components, leaf first: "/" + root-most ... leaf.
+std::string joined(const char (&parts)[CORRAL_CAP_PARTS][CORRAL_CAP_PART_MAX], uint32_t n,
+                   uint32_t deeper) {
+  std::string path = deeper != 0 ? "/..." : "";
+  for (uint32_t i = std::min<uint32_t>(n, CORRAL_CAP_PARTS); i-- > 0;)
+    path += "/" + std::string(parts[i], strnlen(parts[i], CORRAL_CAP_PART_MAX));
+  return path;
+}
+
 } // namespace
 
 std::string_view to_string(Mechanism m) {
@@ -174,9 +183,8 @@ Result<void> CapTracer::start(std::function<void(const Use&)> on_use) {
     u.ppid = e.ppid;
     u.uid = e.uid;
     u.comm.assign(e.comm, strnlen(e.comm, sizeof e.comm));
-    u.exe = e.deeper != 0 ? "/..." : "";
-    for (uint32_t i = std::min<uint32_t>(e.nparts, CORRAL_CAP_PARTS); i-- > 0;)
-      u.exe += "/" + std::string(e.parts[i], strnlen(e.parts[i], CORRAL_CAP_PART_MAX));
+    u.exe = joined(e.parts, e.nparts, e.deeper);
+    u.parent_exe = joined(e.pparts, e.npparts, e.pdeeper);
     // argv[0] is named by exe; the rest as fanotify alerts give it (Source "exe args").
     const std::string argv(e.args, std::min<size_t>(e.args_size, sizeof e.args));
     const size_t first = argv.find('\0');

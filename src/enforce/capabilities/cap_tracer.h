@@ -37,8 +37,9 @@ public:
     uint32_t suppressed = 0; // uses since the previous report (rate limit)
     uint32_t host_pid = 0, host_ppid = 0, pid = 0, ppid = 0, uid = 0;
     std::string comm;
-    std::string exe;  // path inside its mount ("/..." prefix when truncated)
-    std::string args; // argv without argv[0], space-separated (truncated)
+    std::string exe;        // path inside its mount ("/..." prefix when truncated)
+    std::string args;       // argv without argv[0], space-separated (truncated)
+    std::string parent_exe; // the parent's, when it is in the same pid namespace
   };
   struct Counters {
     uint64_t reported = 0, suppressed = 0, dropped = 0, killed = 0, kill_failed = 0, noaudit = 0,

@@ -5,7 +5,6 @@
 #include "enforce/backstop/exec_backstop.h"
 #include "enforce/capabilities/verdicts.h"
 #include "enforce/fanotify/alert_builder.h"
-#include "enforce/fanotify/proc_reader.h"
 #include "policy/decide.h"
 #include "policy/names.h"
 
@@ -49,11 +48,14 @@ bool same_program(const capabilities::CapTracer::Use& u) {
 }
 
 // The process behind a use: from /proc while it still runs the same program, else from what
-// the program recorded then (its parent's program from /proc, if it runs in the workload).
+// the program recorded then.
 fanotify::Actor actor_of(const capabilities::CapTracer::Use& u, const std::string& root) {
   if (same_program(u)) {
     auto who = fanotify::read_actor(static_cast<int>(u.host_pid), root);
-    if (!who.exe.empty() && who.tgid == static_cast<int>(u.host_pid)) return who;
+    if (!who.exe.empty() && who.tgid == static_cast<int>(u.host_pid)) {
+      if (who.parent_exe.empty()) who.parent_exe = u.parent_exe; // the parent is gone
+      return who;
+    }
   }
   fanotify::Actor who;
   who.tid = who.tgid = static_cast<int>(u.host_pid);
@@ -65,10 +67,7 @@ fanotify::Actor actor_of(const capabilities::CapTracer::Use& u, const std::strin
   // path inside it: named by its command name then.
   who.exe = u.exe.empty() ? "[" + u.comm + "]" : u.exe;
   who.args = u.args;
-  if (who.ns_ppid != 0) {
-    if (const auto p = fanotify::read_program(who.ppid))
-      who.parent_exe = fanotify::strip_root(*p, root);
-  }
+  who.parent_exe = u.parent_exe;
   return who;
 }
 
@@ -134,8 +133,23 @@ Counters CapabilityEnforcer::counters() const {
   Counters out;
   out.events = c.reported + c.suppressed;
   out.denied = c.denied + c.killed;
+  const auto cov = coverage(policy::Category::Capabilities);
+  auto& x = out.extras;
+  x["capabilities"] = std::string(to_string(cov.level)) + " by " + cov.how +
+                      (o_.kill_blocked && tracer_->mechanism() == Mechanism::Tracepoint
+                           ? ", killing on a blocked use"
+                           : "") +
+                      (c.reader_failed ? " (its reports cannot be read)" : "");
+  x["capability_uses_reported"] = std::to_string(c.reported);
+  x["capability_uses_suppressed"] = std::to_string(c.suppressed); // rate limit
+  x["capability_reports_dropped"] = std::to_string(c.dropped);    // ring buffer full
+  x["capability_noaudit_probes_skipped"] = std::to_string(c.noaudit);
+  x["capability_kills"] = std::to_string(c.killed);
+  x["capability_kill_failures"] = std::to_string(c.kill_failed);
+  x["capability_checks_denied"] = std::to_string(c.denied);
   std::lock_guard lock(mu_);
   out.enforced = by_id_.size();
+  x["capability_workloads"] = std::to_string(by_id_.size());
   return out;
 }
 
