@@ -145,7 +145,6 @@ Result<std::unique_ptr<CapTracer>> CapTracer::load(Mechanism m, const Options& o
 Result<std::unique_ptr<CapTracer>> CapTracer::make(Options o) {
   std::string refused;
   for (const Mechanism m : {Mechanism::Lsm, Mechanism::FmodRet, Mechanism::Tracepoint}) {
-    if (o.audit_only && m != Mechanism::Tracepoint) continue;
     auto t = load(m, o);
     if (!t) {
       refused += (refused.empty() ? "" : "; ") + t.error().message;

@@ -49,8 +49,6 @@ public:
   struct Options {
     bool kill_blocked = false; // tracepoint only: SIGKILL the user of a blocked capability
     std::function<void(const Use&)> on_use;
-    // tests only: skip the enforcing programs (as if this kernel refused them)
-    bool audit_only = false;
   };
 
   static Result<std::unique_ptr<CapTracer>> make(Options o);

@@ -77,7 +77,6 @@ Result<std::unique_ptr<CapabilityEnforcer>> CapabilityEnforcer::make(Options o) 
   std::unique_ptr<CapabilityEnforcer> e(new CapabilityEnforcer(std::move(o)));
   capabilities::CapTracer::Options to;
   to.kill_blocked = e->o_.kill_blocked;
-  to.audit_only = e->o_.audit_only;
   to.on_use = [p = e.get()](const capabilities::CapTracer::Use& u) { p->on_use(u); };
   auto t = capabilities::CapTracer::make(std::move(to));
   if (!t) return t.error();

@@ -32,7 +32,6 @@ public:
     AlertSink sink;
     std::function<void(const std::string&)> log;
     bool kill_blocked = false;
-    bool audit_only = false; // tests only: as if the kernel refused the enforcing programs
   };
   static Result<std::unique_ptr<CapabilityEnforcer>> make(Options o);
   ~CapabilityEnforcer() override;
