@@ -1613,6 +1613,13 @@ case_cap_kill() {
   # bash itself (no blocked capability used) lives on.
   expect_run 0 "ok" "$c" bash -c 'echo ok'
   pass "with --kill-on-blocked-capability: chown killed (137), alert Block/Killed"
+
+  # Dry run (kubearmor-policy=audited): nothing is blocked, so nothing is killed.
+  expect_cli 0 "annotated" annotate ns "$CORRAL_RT_NS" kubearmor-policy=audited
+  m=$(alert_count "$c")
+  expect_run 0 "rc=0" "$c" bash -c "$(chown_cmd /tmp/g-$c)"
+  expect_cap_alert "$c" "$m" CAP_CHOWN PolicyName=cap-kill Action="Audit (Block)" Result=Passed
+  pass "dry run with --kill-on-blocked-capability: chown passes, alert Audit (Block)/Passed"
 }
 
 case_cap_allow_posture() {
