@@ -216,6 +216,7 @@ public:
       extra["fanotify_cache_marks"] = std::to_string(n.cache_marks) + " (max_user_marks " +
                                       std::to_string(limits.fanotify_marks) + ")";
       extra["contained_by_backstop"] = std::to_string(n.contained);
+      for (const auto& [k, v] : n.extras) extra[k] = v;
       extra["open_files_limit"] = std::to_string(limits.open_files);
       extra["exec_backstop"] = !n.backstop                ? "off"
                                : n.backstop_reader_failed ? "on (its reports cannot be read)"

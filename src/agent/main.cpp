@@ -20,6 +20,7 @@
 #include "agent/kube_source.h"
 #include "core/memory.h"
 #include "core/version.h"
+#include "enforce/capabilities/capability_enforcer.h"
 #include "enforce/cgroupnet/cgroupnet_enforcer.h"
 #include "enforce/fanotify/alert_builder.h"
 #include "enforce/fanotify/fanotify_enforcer.h"
@@ -44,6 +45,7 @@ struct Flags {
   int hold_seconds = 10;
   std::string exec_backstop = "auto";
   std::string network_enforcer = "auto";
+  bool kill_on_blocked_capability = false;
   int reply_bound_ms = 200;
   size_t responder_threads = 2;
   int test_stall_ms = 0; // tests only: every event stalls this long once its path is known
@@ -189,6 +191,30 @@ make_network_enforcer(const Flags& f, events::EventHub& hub, const agent::AgentC
     if (f.network_enforcer == "cgroup-bpf") return nullptr;
   }
   return e;
+}
+
+// The capabilities backend (enforce/capabilities): where this kernel lets no program fail a
+// capability check it audits, and kills only when the operator asked for it.
+std::unique_ptr<enforce::CapabilityEnforcer>
+make_capabilities(const Flags& f, events::EventHub& hub, const agent::AgentConfig& c) {
+  if (f.enforcer == "none") return nullptr;
+  enforce::CapabilityEnforcer::Options o;
+  o.sink = [&hub, cluster = c.cluster_name, host = c.host_name](events::Alert&& a) {
+    a.cluster_name = cluster;
+    a.host_name = host;
+    hub.publish(std::move(a));
+  };
+  o.log = log;
+  o.kill_blocked = f.kill_on_blocked_capability;
+  auto e = enforce::CapabilityEnforcer::make(std::move(o));
+  if (!e) {
+    log("capability rules are not enforced here: " + e.error().to_string());
+    return nullptr;
+  }
+  const auto cov = (*e)->coverage(policy::Category::Capabilities);
+  log("capability rules: " + std::string(enforce::to_string(cov.level)) + " by " + cov.how +
+      (cov.reason.empty() ? "" : " (" + cov.reason + ")"));
+  return std::move(*e);
 }
 
 // The fd holder keeps the kernel enforcing while this agent restarts (agent/fd_holder.h);
@@ -341,6 +367,8 @@ int run(const Flags& f) {
   std::vector<enforce::Enforcer*> backends;
   if (*enforcer) backends.push_back(enforcer->get());
   if (net) backends.push_back(net.get());
+  auto capabilities = make_capabilities(f, **hub, config);
+  if (capabilities) backends.push_back(capabilities.get());
   std::unique_ptr<enforce::CompositeEnforcer> composite;
   if (!backends.empty()) composite = std::make_unique<enforce::CompositeEnforcer>(backends);
   agent::Agent agent(config, **store, composite.get(), log);
@@ -530,6 +558,10 @@ int main(int argc, char** argv) {
                  "rules are unsupported); cgroup-bpf: the same, and refuse to start without; off")
       ->check(CLI::IsMember({"auto", "cgroup-bpf", "off"}))
       ->capture_default_str();
+  app.add_flag("--kill-on-blocked-capability", f.kill_on_blocked_capability,
+               "Where this kernel cannot fail a capability check (capability rules audited "
+               "only), SIGKILL a workload's process when it uses a capability its rules block "
+               "(the call that used it completes; alert Result: Killed)");
   app.add_option("--kubernetes", f.kubernetes,
                  "Take policies, namespace annotations and pod labels from the Kubernetes API "
                  "(the CLI's apply, delete and annotate are then refused): on, off, or auto "

@@ -46,6 +46,7 @@ Counters CompositeEnforcer::counters() const {
     sum.errors_denied += c.errors_denied;
     sum.timeouts_allowed += c.timeouts_allowed;
     sum.timeouts_denied += c.timeouts_denied;
+    sum.extras.insert(c.extras.begin(), c.extras.end());
   }
   return sum;
 }

@@ -39,6 +39,8 @@ struct Counters {
   uint64_t backstop_dropped = 0; // reports lost (ring buffer full)
   uint64_t backstop_kill_failures = 0;
   bool backstop_reader_failed = false; // its reports can no longer be read
+  // Other backends' own figures, shown as they are by `corral get status` (name -> value).
+  std::map<std::string, std::string> extras;
 };
 
 // Whether a workload is really enforced (issue 7, class 9): a backend proves it after

@@ -192,15 +192,15 @@ corral_rt_add_files() {
   done
 }
 
-# corral_rt_run ID ROOTFS [KEY=VALUE...] -- CMD...: starts container ID (in the background,
-# output to $CORRAL_RT_CONTAINERD_DIR/logs/ID.log) with these container labels; returns once
-# its task runs.
+# corral_rt_run ID ROOTFS [KEY=VALUE...] [--CTR-OPTION=VALUE...] -- CMD...: starts container
+# ID (in the background, output to $CORRAL_RT_CONTAINERD_DIR/logs/ID.log) with these container
+# labels (and `ctr run` options, e.g. --cap-add=CAP_SYS_ADMIN); returns once its task runs.
 corral_rt_run() {
   local id=$1 rootfs=$2
   shift 2
   local args=()
   while (($#)) && [[ $1 != -- ]]; do
-    args+=(--label "$1")
+    if [[ $1 == --* ]]; then args+=("$1"); else args+=(--label "$1"); fi
     shift
   done
   [[ ${1:-} == -- ]] || corral_rt_die "corral_rt_run: missing -- before the command"
