@@ -6,11 +6,11 @@
 // clang-format off
 #include "vmlinux.h" // first: the kernel's types, which the libbpf headers use
 // clang-format on
+#include "shared/monitor.h"
+
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
-
-#include "shared/monitor.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -81,7 +81,8 @@ int BPF_PROG(monitor_exec, struct task_struct* p, pid_t old_pid, struct linux_bi
   const unsigned long start = BPF_CORE_READ(mm, arg_start);
   const unsigned long end = BPF_CORE_READ(mm, arg_end);
   unsigned long len = end > start ? end - start : 0;
-  if (len > CORRAL_MONITOR_ARGS_MAX - 1) len = CORRAL_MONITOR_ARGS_MAX - 1; /* bounded for the verifier */
+  if (len > CORRAL_MONITOR_ARGS_MAX - 1)
+    len = CORRAL_MONITOR_ARGS_MAX - 1; /* bounded for the verifier */
   len &= CORRAL_MONITOR_ARGS_MAX - 1;
   e->args_len = 0;
   if (len > 0 && bpf_probe_read_user(e->args, len, (void*)start) == 0) e->args_len = len;

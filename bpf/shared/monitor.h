@@ -19,14 +19,14 @@ enum corral_monitor_kind {
 
 /* Every event starts so. */
 struct corral_monitor_task {
-  __u32 kind; /* enum corral_monitor_kind */
-  __u32 tgid; /* host pid of the process */
-  __u32 ppid; /* host pid of its parent (real_parent's tgid) */
-  __u32 uid;  /* real uid, in the initial user namespace */
-  __u64 cgroup;  /* cgroup v2 id */
-  __u64 pidns;   /* inode of its pid namespace */
-  __u64 mntns;   /* inode of its mount namespace */
-  __u64 time_ns; /* bpf_ktime_get_boot_ns() */
+  __u32 kind;      /* enum corral_monitor_kind */
+  __u32 tgid;      /* host pid of the process */
+  __u32 ppid;      /* host pid of its parent (real_parent's tgid) */
+  __u32 uid;       /* real uid, in the initial user namespace */
+  __u64 cgroup;    /* cgroup v2 id */
+  __u64 pidns;     /* inode of its pid namespace */
+  __u64 mntns;     /* inode of its mount namespace */
+  __u64 time_ns;   /* bpf_ktime_get_boot_ns() */
   __u32 nspid;     /* pid inside its own pid namespace */
   __s32 exit_code; /* EXIT: the wait status (code << 8 | signal) */
   char comm[CORRAL_MONITOR_COMM];
@@ -34,8 +34,8 @@ struct corral_monitor_task {
 
 struct corral_monitor_exec {
   struct corral_monitor_task task;
-  __u32 path_len; /* bytes of path used, NUL included */
-  __u32 args_len; /* bytes of args used: NUL-separated argv, truncated */
+  __u32 path_len;                     /* bytes of path used, NUL included */
+  __u32 args_len;                     /* bytes of args used: NUL-separated argv, truncated */
   char path[CORRAL_MONITOR_PATH_MAX]; /* the file as exec was given it (bprm->filename) */
   char args[CORRAL_MONITOR_ARGS_MAX];
 };
