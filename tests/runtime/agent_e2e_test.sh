@@ -1514,6 +1514,9 @@ expect_cap_reported() { # expect_cap_reported ID POLICY-FILE NAME
   await_enforced "$1"
   [[ $(workload_field "$1" sections) == "capabilities=audited only" ]] ||
     fail "sections of $1: $(workload_field "$1" sections)"
+  # corral probe says the same of this node (and the behaviour checked after matches it).
+  [[ $(corral probe -o json | jq -r '.auto.capabilities.coverage') == "audited only" ]] ||
+    fail "corral probe does not say capabilities are audited only: $(corral probe -o json | jq -c .auto)"
   expect_cli 0 "capabilities=audited only" get workloads -o wide
 }
 
