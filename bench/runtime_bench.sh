@@ -63,7 +63,10 @@ first=1
 # restore both from the agent's state). Returns once the container is enforced.
 agent_up() {
   corral_rt_stop_corrald TERM # one agent at a time
-  corral_rt_start_corrald "$dir/agent" "$@"
+  # CORRAL_BENCH_AGENT_FLAGS: more agent flags, e.g. "--monitor off" to take the system
+  # monitor's share out of a figure.
+  # shellcheck disable=SC2086 # word splitting wanted
+  corral_rt_start_corrald "$dir/agent" "$@" ${CORRAL_BENCH_AGENT_FLAGS:-}
   if ((first)); then
     "${corral[@]}" annotate ns corral-test kubearmor-file-posture=block >/dev/null
     "${corral[@]}" apply -f "$dir/policy.yaml" >/dev/null
