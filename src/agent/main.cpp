@@ -115,17 +115,22 @@ int64_t now_micros() {
       .count();
 }
 
+// Where every backend's alerts go: stamped with the cluster and node, then published.
+enforce::AlertSink alert_sink(events::EventHub& hub, const agent::AgentConfig& c) {
+  return [&hub, cluster = c.cluster_name, host = c.host_name](events::Alert&& a) {
+    a.cluster_name = cluster;
+    a.host_name = host;
+    hub.publish(std::move(a));
+  };
+}
+
 Result<std::unique_ptr<enforce::FanotifyEnforcer>>
 make_enforcer(const Flags& f, events::EventHub& hub, const agent::AgentConfig& c,
               agent::FdHolderClient* holder, agent::HeldRulesStore* held, Fd kept_backstop) {
   if (f.enforcer == "none") return std::unique_ptr<enforce::FanotifyEnforcer>();
   enforce::FanotifyEnforcer::Options o;
   // Runs on the enforcement thread after the kernel was answered.
-  o.sink = [&hub, cluster = c.cluster_name, host = c.host_name](events::Alert&& a) {
-    a.cluster_name = cluster;
-    a.host_name = host;
-    hub.publish(std::move(a));
-  };
+  o.sink = alert_sink(hub, c);
   o.log = log;
   o.reply_bound = std::chrono::milliseconds(f.reply_bound_ms);
   o.responder_threads = f.responder_threads;
@@ -174,11 +179,7 @@ make_network_enforcer(const Flags& f, events::EventHub& hub, const agent::AgentC
                       enforce::cgroupnet::NetPrograms::Links kept_links) {
   if (f.network_enforcer == "off") return nullptr;
   enforce::CgroupNetEnforcer::Options o;
-  o.sink = [&hub, cluster = c.cluster_name, host = c.host_name](events::Alert&& a) {
-    a.cluster_name = cluster;
-    a.host_name = host;
-    hub.publish(std::move(a));
-  };
+  o.sink = alert_sink(hub, c);
   o.log = log;
   o.state_dir = f.state_dir;
   o.kept_links = std::move(kept_links);
@@ -199,11 +200,7 @@ std::unique_ptr<enforce::CapabilityEnforcer>
 make_capabilities(const Flags& f, events::EventHub& hub, const agent::AgentConfig& c) {
   if (f.enforcer == "none") return nullptr;
   enforce::CapabilityEnforcer::Options o;
-  o.sink = [&hub, cluster = c.cluster_name, host = c.host_name](events::Alert&& a) {
-    a.cluster_name = cluster;
-    a.host_name = host;
-    hub.publish(std::move(a));
-  };
+  o.sink = alert_sink(hub, c);
   o.log = log;
   o.kill_blocked = f.kill_on_blocked_capability;
   auto e = enforce::CapabilityEnforcer::make(std::move(o));
