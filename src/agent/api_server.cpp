@@ -189,6 +189,8 @@ public:
     }
     reply->set_alerts(hub_.alerts());
     reply->set_alerts_dropped(hub_.evicted());
+    reply->set_logs(hub_.logs());
+    reply->set_logs_dropped(hub_.logs_evicted());
     if (const auto* e = agent_.enforcer()) {
       const auto n = e->counters();
       reply->set_enforcer(std::string(e->name()));

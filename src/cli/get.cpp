@@ -202,6 +202,8 @@ int status(api::Agent::Stub& stub, const Options& o) {
             << "Allowed on timeout: " << reply.timeouts_allowed() << "\n"
             << "Denied on timeout:  " << reply.timeouts_denied() << "\n"
             << "Alerts:             " << reply.alerts() << " (" << reply.alerts_dropped()
+            << " evicted from memory)\n"
+            << "Visibility logs:    " << reply.logs() << " (" << reply.logs_dropped()
             << " evicted from memory)\n";
   if (reply.has_kubernetes()) {
     const auto& k = reply.kubernetes();

@@ -1,5 +1,6 @@
 #include "events/hub.h"
 
+#include <algorithm>
 #include <cerrno>
 
 #include <fcntl.h>
@@ -63,19 +64,22 @@ EventHub::~EventHub() {
 }
 
 void EventHub::publish(Alert&& a) {
-  if (writer_.joinable()) {
-    std::lock_guard lock(file_mu_);
-    pending_.push_back(a);
+  const bool alert = a.is_alert();
+  if (alert && writer_.joinable()) {
+    {
+      std::lock_guard lock(file_mu_);
+      pending_.push_back(a);
+    }
+    file_cv_.notify_one();
   }
-  file_cv_.notify_one();
   {
     std::lock_guard lock(mu_);
-    if (a.is_alert()) ++alerts_;
-    ring_.push_back(std::move(a));
-    ++next_seq_;
-    if (ring_.size() > capacity_) {
-      ring_.pop_front();
-      ++evicted_;
+    Ring& ring = alert ? alerts_ : logs_;
+    ring.events.push_back(Stored{next_seq_++, std::move(a)});
+    ++ring.published;
+    if (ring.events.size() > capacity_) {
+      ring.events.pop_front();
+      ++ring.evicted;
     }
   }
   cv_.notify_all();
@@ -97,26 +101,57 @@ void EventHub::write_loop() {
   }
 }
 
-std::vector<Alert> EventHub::newest(const Filter& f, size_t limit, uint64_t* last) const {
-  std::lock_guard lock(mu_);
-  std::vector<Alert> out;
-  for (auto it = ring_.rbegin(); it != ring_.rend() && (limit == 0 || out.size() < limit); ++it) {
-    if (f.matches(*it)) out.push_back(*it);
+void EventHub::collect(const Ring& ring, uint64_t after, const Filter& f,
+                       std::vector<Stored>* out) {
+  auto it = std::partition_point(ring.events.begin(), ring.events.end(),
+                                 [after](const Stored& s) { return s.seq <= after; });
+  for (; it != ring.events.end(); ++it) {
+    if (f.matches(it->event)) out->push_back(*it);
   }
-  std::reverse(out.begin(), out.end());
-  *last = next_seq_ - 1;
+}
+
+std::vector<const EventHub::Ring*> EventHub::rings_for(const Filter& f) const {
+  if (f.log_filter == "policy") return {&alerts_};
+  if (f.log_filter == "system") return {&logs_};
+  return {&alerts_, &logs_};
+}
+
+std::vector<Alert> EventHub::newest(const Filter& f, size_t limit, uint64_t* last) const {
+  std::vector<Stored> found;
+  {
+    std::lock_guard lock(mu_);
+    for (const Ring* r : rings_for(f)) {
+      // The newest `limit` of each ring are enough for the newest `limit` of both.
+      std::vector<Stored> mine;
+      for (auto it = r->events.rbegin();
+           it != r->events.rend() && (limit == 0 || mine.size() < limit); ++it) {
+        if (f.matches(it->event)) mine.push_back(*it);
+      }
+      found.insert(found.end(), mine.begin(), mine.end());
+    }
+    *last = next_seq_ - 1;
+  }
+  std::sort(found.begin(), found.end(),
+            [](const Stored& a, const Stored& b) { return a.seq > b.seq; });
+  if (limit != 0 && found.size() > limit) found.resize(limit);
+  std::vector<Alert> out;
+  out.reserve(found.size());
+  for (auto it = found.rbegin(); it != found.rend(); ++it) out.push_back(std::move(it->event));
   return out;
 }
 
 std::vector<Alert> EventHub::since(uint64_t after, const Filter& f, uint64_t* last) const {
-  std::lock_guard lock(mu_);
-  std::vector<Alert> out;
-  const uint64_t first_seq = next_seq_ - ring_.size();
-  for (uint64_t seq = std::max(after + 1, first_seq); seq < next_seq_; ++seq) {
-    const Alert& a = ring_[seq - first_seq];
-    if (f.matches(a)) out.push_back(a);
+  std::vector<Stored> found;
+  {
+    std::lock_guard lock(mu_);
+    for (const Ring* r : rings_for(f)) collect(*r, after, f, &found);
+    *last = next_seq_ - 1;
   }
-  *last = next_seq_ - 1;
+  std::sort(found.begin(), found.end(),
+            [](const Stored& a, const Stored& b) { return a.seq < b.seq; });
+  std::vector<Alert> out;
+  out.reserve(found.size());
+  for (auto& s : found) out.push_back(std::move(s.event));
   return out;
 }
 
@@ -132,12 +167,22 @@ uint64_t EventHub::total() const {
 
 uint64_t EventHub::alerts() const {
   std::lock_guard lock(mu_);
-  return alerts_;
+  return alerts_.published;
 }
 
 uint64_t EventHub::evicted() const {
   std::lock_guard lock(mu_);
-  return evicted_;
+  return alerts_.evicted;
+}
+
+uint64_t EventHub::logs() const {
+  std::lock_guard lock(mu_);
+  return logs_.published;
+}
+
+uint64_t EventHub::logs_evicted() const {
+  std::lock_guard lock(mu_);
+  return logs_.evicted;
 }
 
 } // namespace corral::events

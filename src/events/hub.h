@@ -1,8 +1,10 @@
-// Where every event goes: a bounded in-memory ring for `corral logs` (with waiting for
-// --follow) and, when configured, a JSON-lines file written by its own thread so that the
-// enforcement threads never wait on disk. The file holds every alert's argv and cwd
-// (secrets passed on command lines included), so it is private: mode 0600, or 0640 with a
-// configured group of readers.
+// Where every event goes: bounded in-memory rings for `corral logs` (with waiting for
+// --follow) and, when configured, a JSON-lines file of the alerts written by its own thread
+// so that the enforcement threads never wait on disk. Alerts and visibility logs have rings
+// of their own: a storm of logs never evicts an alert (DESIGN.md "Monitor"). Logs are not
+// written to the file (a storm would outrun the disk); `corral logs --follow` streams them. The
+// file holds every alert's argv and cwd (secrets passed on command lines included), so it is
+// private: mode 0600, or 0640 with a configured group of readers.
 #pragma once
 
 #include <chrono>
@@ -32,7 +34,7 @@ public:
     // of an existing file are corrected too: an earlier agent created it 0644.
     std::optional<gid_t> group;
   };
-  // `capacity` events are kept in memory.
+  // `capacity` alerts and as many logs are kept in memory.
   static Result<std::unique_ptr<EventHub>> make(size_t capacity, const FileOptions& file);
   static Result<std::unique_ptr<EventHub>> make(size_t capacity, const std::string& jsonl_path) {
     return make(capacity, FileOptions{jsonl_path, std::nullopt});
@@ -52,19 +54,31 @@ public:
 
   [[nodiscard]] uint64_t total() const;
   [[nodiscard]] uint64_t alerts() const;
-  [[nodiscard]] uint64_t evicted() const;
+  [[nodiscard]] uint64_t evicted() const; // alerts evicted from memory
+  [[nodiscard]] uint64_t logs() const;
+  [[nodiscard]] uint64_t logs_evicted() const;
 
 private:
   explicit EventHub(size_t capacity) : capacity_(capacity) {}
   void write_loop();
 
+  struct Stored {
+    uint64_t seq;
+    Alert event;
+  };
+  struct Ring {
+    std::deque<Stored> events; // ascending seq
+    uint64_t published = 0, evicted = 0;
+  };
+  // The events of `ring` newer than `after`, matching `f`, appended to `out`.
+  static void collect(const Ring& ring, uint64_t after, const Filter& f, std::vector<Stored>* out);
+  std::vector<const Ring*> rings_for(const Filter& f) const;
+
   const size_t capacity_;
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
-  std::deque<Alert> ring_;
-  uint64_t next_seq_ = 1; // sequence of the next event; ring_.back() is next_seq_-1
-  uint64_t alerts_ = 0;
-  uint64_t evicted_ = 0;
+  Ring alerts_, logs_;
+  uint64_t next_seq_ = 1; // sequence of the next event
 
   Fd file_;
   std::mutex file_mu_;

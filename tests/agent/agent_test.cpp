@@ -530,12 +530,14 @@ TEST(EventHub, KeepsTheNewestFiltersAndWritesJsonLines) {
       if (i == 4) a.policy_name.clear(); // a Log
       hub->publish(std::move(a));
     }
-    EXPECT_EQ(hub->evicted(), 2u);
+    EXPECT_EQ(hub->evicted(), 1u);
+    EXPECT_EQ(hub->logs(), 1u);
     uint64_t last = 0;
     events::Filter alerts;
     const auto got = hub->newest(alerts, 0, &last);
-    ASSERT_EQ(got.size(), 2u); // r2, r3 (r4 is a log; r0, r1 evicted)
-    EXPECT_EQ(got[1].resource, "/r3");
+    ASSERT_EQ(got.size(), 3u); // r1, r2, r3 (r4 is a log; r0 evicted)
+    EXPECT_EQ(got[0].resource, "/r1");
+    EXPECT_EQ(got[2].resource, "/r3");
     EXPECT_EQ(hub->newest(alerts, 1, &last)[0].resource, "/r3");
     events::Filter all;
     all.log_filter = "all";
@@ -550,7 +552,47 @@ TEST(EventHub, KeepsTheNewestFiltersAndWritesJsonLines) {
     EXPECT_EQ(nlohmann::json::parse(line)["Resource"], "/r" + std::to_string(lines));
     ++lines;
   }
-  EXPECT_EQ(lines, 5);
+  EXPECT_EQ(lines, 4); // the alerts: logs are streamed, not written
+}
+
+// A storm of visibility logs never evicts an alert; both come back in publication order.
+TEST(EventHub, LogsHaveARingOfTheirOwn) {
+  auto hub = std::move(*events::EventHub::make(4, std::string()));
+  auto alert = sample_alert();
+  alert.resource = "/alert";
+  hub->publish(std::move(alert));
+  uint64_t start = 0;
+  (void)hub->newest(events::Filter{}, 0, &start);
+  for (int i = 0; i < 100; ++i) {
+    auto log = sample_alert();
+    log.policy_name.clear();
+    log.resource = "/log" + std::to_string(i);
+    hub->publish(std::move(log));
+    if (i == 97) {
+      auto a = sample_alert();
+      a.resource = "/alert2";
+      hub->publish(std::move(a));
+    }
+  }
+  EXPECT_EQ(hub->evicted(), 0u);
+  EXPECT_EQ(hub->logs_evicted(), 96u);
+  uint64_t last = 0;
+  events::Filter all;
+  all.log_filter = "all";
+  const auto newest = hub->newest(all, 3, &last);
+  ASSERT_EQ(newest.size(), 3u);
+  EXPECT_EQ(newest[0].resource, "/alert2");
+  EXPECT_EQ(newest[1].resource, "/log98");
+  EXPECT_EQ(newest[2].resource, "/log99");
+  const auto merged = hub->since(0, all, &last);
+  ASSERT_EQ(merged.size(), 6u); // both alerts, the 4 logs kept
+  EXPECT_EQ(merged[0].resource, "/alert");
+  EXPECT_EQ(merged[1].resource, "/log96");
+  EXPECT_EQ(merged[3].resource, "/alert2");
+  events::Filter logs;
+  logs.log_filter = "system";
+  EXPECT_EQ(hub->since(start, logs, &last).size(), 4u);
+  EXPECT_EQ(hub->since(start, events::Filter{}, &last).size(), 1u);
 }
 
 } // namespace
