@@ -67,7 +67,10 @@ private:
     traits.owner |= r.owner_only;
     traits.write |= r.read_only;
     traits.pts |= r.pts_only;
-    if (r.action == Action::Allow) rs_->has_allow_[static_cast<int>(r.category)] = true;
+    if (r.action == Action::Allow) {
+      rs_->has_allow_[static_cast<int>(r.category)] = true;
+      if (!p.dry_run) rs_->live_allow_[static_cast<int>(r.category)] = true;
+    }
     if (r.category == Category::Network || r.category == Category::Capabilities) {
       auto& names = r.category == Category::Network ? rs_->protocols_ : rs_->capabilities_;
       names[r.value].push_back(std::move(c));

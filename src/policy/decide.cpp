@@ -126,7 +126,8 @@ Verdict decide(const RuleSet& rs, const Access& a) {
   if (rule != nullptr) {
     const Action act = rule->rule->action;
     return apply_dry_run(
-        Verdict{act != Action::Block, act != Action::Allow, to_string(act), rule, false}, dry_run);
+        Verdict{act != Action::Block, act != Action::Allow, to_string(act), rule, false},
+        dry_run || rule->policy->dry_run);
   }
   if (!rs.has_allow(a.category)) return Verdict{true, false, "", nullptr, false};
   // The implicit start-up set: reads only, of files the image shipped.
@@ -135,7 +136,8 @@ Verdict decide(const RuleSet& rs, const Access& a) {
       return Verdict{true, false, "", nullptr, false, entry};
   }
   const bool block = posture_for(rs.settings().postures, a.category) == Posture::Block;
-  return apply_dry_run(Verdict{!block, true, block ? "Block" : "Audit", nullptr, true}, dry_run);
+  return apply_dry_run(Verdict{!block, true, block ? "Block" : "Audit", nullptr, true},
+                       dry_run || rs.allow_dry_run(a.category));
 }
 
 std::string_view Verdict::policy_name() const {

@@ -103,6 +103,11 @@ struct Policy {
   std::vector<Rule> rules;
   Origin origin;
   std::string source; // the document's YAML, re-emitted (what the agent stores)
+  // metadata.annotations kubearmor-policy: audited (Corral's per-policy dry run, as the
+  // namespace and pod annotation): its rules deny nothing, every deny they cause (a Block
+  // rule's, or the default posture's where its Allow rules are the only ones) becomes
+  // "Audit (Block)". `corral contain` observes a policy so before it blocks.
+  bool dry_run = false;
 
   // The identity of a policy: (kind, namespace, name).
   [[nodiscard]] std::string key() const;

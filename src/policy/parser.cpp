@@ -106,6 +106,18 @@ private:
       }
     }
     if (p.kind != Kind::Policy) p.namespace_name.clear();
+    const YamlNode& mode = md["annotations"]["kubearmor-policy"];
+    if (mode.defined()) {
+      if (auto v = r_.string(mode, "metadata.annotations.kubearmor-policy")) {
+        if (*v == "audited") {
+          p.dry_run = true;
+        } else if (*v != "enabled") {
+          r_.error(mode, "metadata.annotations.kubearmor-policy", "invalid value \"" + *v + "\"",
+                   "audited (a dry run: the policy denies nothing, its denials are alerted as "
+                   "\"Audit (Block)\") or enabled");
+        }
+      }
+    }
   }
 
   void parse_spec(Policy& p, const YamlNode& spec) {

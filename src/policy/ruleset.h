@@ -65,6 +65,11 @@ class RuleSet {
 public:
   [[nodiscard]] const Settings& settings() const { return settings_; }
   [[nodiscard]] bool has_allow(Category c) const { return has_allow_[static_cast<int>(c)]; }
+  // Whether every Allow rule of the category comes from a policy in dry run: the default
+  // posture then denies nothing either (POLICY.md, Corral's per-policy dry run).
+  [[nodiscard]] bool allow_dry_run(Category c) const {
+    return has_allow_[static_cast<int>(c)] && !live_allow_[static_cast<int>(c)];
+  }
   [[nodiscard]] size_t rule_count() const { return rule_count_; }
   [[nodiscard]] const CategoryTraits& traits(Category c) const {
     return traits_[static_cast<int>(c)];
@@ -92,6 +97,7 @@ private:
   StringMap<std::vector<CompiledRule>> protocols_;
   StringMap<std::vector<CompiledRule>> capabilities_;
   std::array<bool, 4> has_allow_{};
+  std::array<bool, 4> live_allow_{}; // an Allow rule of a policy not in dry run
   size_t rule_count_ = 0;
   std::array<CategoryTraits, 4> traits_{};
   std::vector<std::string> warnings_;
