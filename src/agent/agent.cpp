@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "agent/activity.h"
 #include "agent/canonical_path.h"
 #include "core/strings.h"
 #include "events/format.h"
@@ -239,6 +240,7 @@ void Agent::upsert_workload(const workload::Workload& w) {
   // Only its first enforcement may judge what ran since the runtime created it; a policy
   // applied later judges new execs only.
   e.w.fresh = false;
+  watch_changed_locked();
 }
 
 size_t Agent::retry_failed() {
@@ -261,6 +263,7 @@ void Agent::remove_workload(const std::string& id) {
   // Also when not (fully) enforced: a backend may hold part of a first enforcement.
   if (enforcer_ != nullptr) enforcer_->release(id);
   workloads_.erase(it);
+  watch_changed_locked();
 }
 
 workload::Workload Agent::identify_locked(const workload::Workload& raw) const {
@@ -292,6 +295,7 @@ void Agent::reidentify_locked(const std::string& uid) {
     e.w.fresh = fresh;
     for (const auto& m : reconcile_one_locked(e, nullptr)) log_("workload " + id + ": " + m);
   }
+  watch_changed_locked();
 }
 
 void Agent::set_kubernetes(bool on) {
@@ -484,7 +488,43 @@ std::vector<std::string> Agent::reconcile_locked(const std::string& only_namespa
     auto w = reconcile_one_locked(e, failed);
     warnings.insert(warnings.end(), w.begin(), w.end());
   }
+  watch_changed_locked();
   return warnings;
+}
+
+void Agent::set_watch_sink(std::function<void(const std::vector<WatchedWorkload>&)> sink) {
+  std::lock_guard lock(mu_);
+  watch_sink_ = std::move(sink);
+  watch_changed_locked();
+}
+
+void Agent::watch_changed_locked() {
+  if (!watch_sink_) return;
+  std::vector<WatchedWorkload> out;
+  for (const auto& [id, e] : workloads_) {
+    if (e.w.init_pid != 0) out.push_back(WatchedWorkload{e.w, visibility_locked(e.w)});
+  }
+  watch_sink_(out);
+}
+
+unsigned Agent::visibility(const workload::Workload& w) const {
+  std::lock_guard lock(mu_);
+  return visibility_locked(w);
+}
+
+unsigned Agent::visibility_locked(const workload::Workload& w) const {
+  // The pod's annotation, else the namespace's, else the agent's default (invalid values
+  // were refused or reported when they were set).
+  unsigned mask = config_.default_visibility;
+  const auto ns = namespaces_.find(w.namespace_name);
+  const policy::Labels* ns_annotations = ns == namespaces_.end() ? nullptr : &ns->second;
+  for (const policy::Labels* a : {ns_annotations, &w.annotations}) {
+    if (a == nullptr) continue;
+    if (const auto v = a->find("kubearmor-visibility"); v != a->end()) {
+      if (const auto m = parse_visibility(v->second)) mask = *m;
+    }
+  }
+  return mask;
 }
 
 std::vector<std::string> Agent::reconcile_one_locked(Entry& e, std::vector<std::string>* failed,

@@ -21,6 +21,8 @@ namespace corral::agent {
 
 struct AgentConfig {
   policy::Postures default_postures;
+  // kubearmor-visibility where neither the namespace nor the pod says (agent/activity.h bits).
+  unsigned default_visibility = 0;
   std::string cluster_name = "default";
   std::string host_name;
 };
@@ -48,6 +50,13 @@ struct KubernetesStatus {
   std::string server, node, config, error;
   int64_t last_sync = 0;
   uint64_t watch_restarts = 0, relists = 0;
+};
+
+// A running workload and what its visibility asks to see (agent/activity.h bits), for the
+// system monitor's consumer.
+struct WatchedWorkload {
+  workload::Workload w;
+  unsigned visibility = 0;
 };
 
 // The labels and annotations the CRI plugin puts on a pod's containers.
@@ -138,10 +147,18 @@ public:
   [[nodiscard]] std::vector<WorkloadView> workloads(const std::string& ns) const;
   [[nodiscard]] const AgentConfig& config() const { return config_; }
   [[nodiscard]] enforce::Enforcer* enforcer() const { return enforcer_; }
+  // Told the running workloads and their visibility whenever they change (called with the
+  // agent's lock held: it must not call back into the agent).
+  void set_watch_sink(std::function<void(const std::vector<WatchedWorkload>&)> sink);
+  // What kubearmor-visibility asks to see of `w` (agent/activity.h bits).
+  [[nodiscard]] unsigned visibility(const workload::Workload& w) const;
   // Where the agent's own alerts go (a workload it cannot enforce); may stay unset.
   void set_alert_sink(enforce::AlertSink sink) { alert_sink_ = std::move(sink); }
 
 private:
+  // Hands the watch sink the running workloads (after any change to them).
+  void watch_changed_locked();
+  unsigned visibility_locked(const workload::Workload& w) const;
   struct Entry {
     workload::Workload raw; // as the workload source reported it
     workload::Workload w;   // with its pod's identity (identify_locked)
@@ -180,6 +197,7 @@ private:
   enforce::Enforcer* enforcer_; // null with --enforcer none
   std::function<void(const std::string&)> log_;
   enforce::AlertSink alert_sink_;
+  std::function<void(const std::vector<WatchedWorkload>&)> watch_sink_;
   mutable std::mutex mu_;
   std::map<std::string, Applied> policies_;          // by Policy::key()
   std::map<std::string, policy::Labels> namespaces_; // annotations

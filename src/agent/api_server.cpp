@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/activity.h"
 #include "agent/kernel_limits.h"
 #include "core/memory.h"
 #include "core/version.h"
@@ -46,8 +47,8 @@ grpc::Status refuse_in_kubernetes(const std::string& what, const std::string& ku
 
 class ApiServer::Service final : public api::Agent::Service {
 public:
-  Service(Agent& agent, events::EventHub& hub, int64_t started)
-      : agent_(agent), hub_(hub), started_(started) {}
+  Service(Agent& agent, events::EventHub& hub, int64_t started, const Activity* activity)
+      : agent_(agent), hub_(hub), started_(started), activity_(activity) {}
   std::atomic<bool> stopping{false};
 
   grpc::Status Apply(grpc::ServerContext*, const api::ApplyRequest* req,
@@ -108,31 +109,75 @@ public:
       for (const auto& w : v.workloads) *p->add_workloads() = w;
       p->set_applied(v.applied);
       p->set_source(v.source);
+      p->set_text(v.policy->source);
+      p->set_dry_run(v.policy->dry_run);
     }
     return grpc::Status::OK;
   }
 
   grpc::Status ListWorkloads(grpc::ServerContext*, const api::ListRequest* req,
                              api::WorkloadList* reply) override {
+    for (const auto& v : agent_.workloads(req->namespace_()))
+      fill_workload(v, reply->add_workloads());
+    return grpc::Status::OK;
+  }
+
+  static void fill_workload(const WorkloadView& v, api::WorkloadInfo* w) {
+    w->set_id(v.workload.id);
+    w->set_name(v.workload.name);
+    w->set_namespace_(v.workload.namespace_name);
+    w->set_pod(v.workload.pod);
+    w->mutable_labels()->insert(v.workload.labels.begin(), v.workload.labels.end());
+    w->set_image(v.workload.image);
+    w->set_pid(v.workload.init_pid);
+    w->set_enforcer(v.enforcer);
+    for (const auto& p : v.policies) *w->add_policies() = p;
+    w->set_file_posture(std::string(to_string(v.settings.postures.file)));
+    w->set_network_posture(std::string(to_string(v.settings.postures.network)));
+    w->set_capabilities_posture(std::string(to_string(v.settings.postures.capabilities)));
+    w->set_rules(static_cast<int32_t>(v.rules));
+    w->set_runtime_namespace(v.workload.runtime_namespace);
+    w->set_enforcement(v.enforcement);
+    w->set_rules_fingerprint(v.fingerprint);
+    for (const auto& sec : v.sections) *w->add_sections() = sec;
+  }
+
+  grpc::Status Profile(grpc::ServerContext*, const api::ProfileRequest* req,
+                       api::ProfileReply* reply) override {
+    reply->set_monitor(activity_ != nullptr);
+    const auto add = [](const std::map<std::string, Seen>& items,
+                        google::protobuf::RepeatedPtrField<api::SeenItem>* out) {
+      for (const auto& [name, s] : items) {
+        auto* i = out->Add();
+        i->set_name(name);
+        i->set_count(s.count);
+        i->set_first(s.first);
+        i->set_last(s.last);
+        i->set_protocol(s.protocol);
+      }
+    };
     for (const auto& v : agent_.workloads(req->namespace_())) {
-      auto* w = reply->add_workloads();
-      w->set_id(v.workload.id);
-      w->set_name(v.workload.name);
-      w->set_namespace_(v.workload.namespace_name);
-      w->set_pod(v.workload.pod);
-      w->mutable_labels()->insert(v.workload.labels.begin(), v.workload.labels.end());
-      w->set_image(v.workload.image);
-      w->set_pid(v.workload.init_pid);
-      w->set_enforcer(v.enforcer);
-      for (const auto& p : v.policies) *w->add_policies() = p;
-      w->set_file_posture(std::string(to_string(v.settings.postures.file)));
-      w->set_network_posture(std::string(to_string(v.settings.postures.network)));
-      w->set_capabilities_posture(std::string(to_string(v.settings.postures.capabilities)));
-      w->set_rules(static_cast<int32_t>(v.rules));
-      w->set_runtime_namespace(v.workload.runtime_namespace);
-      w->set_enforcement(v.enforcement);
-      w->set_rules_fingerprint(v.fingerprint);
-      for (const auto& sec : v.sections) *w->add_sections() = sec;
+      const auto& w = v.workload;
+      if (!req->pod().empty() && w.pod != req->pod()) continue;
+      const auto& c = req->container();
+      if (!c.empty() && w.name != c && !(c.size() >= 12 && w.id.starts_with(c))) continue;
+      WorkloadActivity a;
+      if (activity_ != nullptr) {
+        if (auto got = activity_->activity(w.id, req->since())) a = std::move(*got);
+      }
+      if (req->running()) add_running(w, a);
+      auto* p = reply->add_workloads();
+      fill_workload(v, p->mutable_workload());
+      add(a.processes, p->mutable_processes());
+      add(a.files, p->mutable_files());
+      add(a.network, p->mutable_network());
+      p->set_visibility(visibility_text(agent_.visibility(w)));
+      p->set_files_recorded(a.files_recorded);
+      p->set_network_recorded(a.network_recorded);
+      p->set_since(a.since);
+      p->set_not_kept(a.not_kept);
+      const auto ns = agent_.annotations(w.namespace_name);
+      p->mutable_namespace_annotations()->insert(ns.begin(), ns.end());
     }
     return grpc::Status::OK;
   }
@@ -249,7 +294,12 @@ public:
     f.resource = req->resource();
     f.source = req->source();
     uint64_t last = 0;
-    auto batch = hub_.newest(f, static_cast<size_t>(std::max(0, req->limit())), &last);
+    std::vector<events::Alert> batch;
+    if (req->only_new()) {
+      last = hub_.total();
+    } else {
+      batch = hub_.newest(f, static_cast<size_t>(std::max(0, req->limit())), &last);
+    }
     while (true) {
       for (const auto& a : batch) {
         api::Event ev;
@@ -273,10 +323,12 @@ private:
   Agent& agent_;
   events::EventHub& hub_;
   int64_t started_;
+  const Activity* activity_;
 };
 
 Result<std::unique_ptr<ApiServer>> ApiServer::make(const std::string& socket_path, Agent& agent,
-                                                   events::EventHub& hub, int64_t started) {
+                                                   events::EventHub& hub, int64_t started,
+                                                   const Activity* activity) {
   std::unique_ptr<ApiServer> s(new ApiServer());
   s->socket_path_ = socket_path;
   const auto dir = std::filesystem::path(socket_path).parent_path();
@@ -284,7 +336,7 @@ Result<std::unique_ptr<ApiServer>> ApiServer::make(const std::string& socket_pat
   std::filesystem::create_directories(dir, ec);
   if (ec) return Error{"create " + dir.string() + ": " + ec.message(), "choose --api-socket"};
   ::unlink(socket_path.c_str()); // a stale socket from a killed agent
-  s->service_ = std::make_unique<Service>(agent, hub, started);
+  s->service_ = std::make_unique<Service>(agent, hub, started, activity);
   grpc::ServerBuilder b;
   b.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
   b.RegisterService(s->service_.get());

@@ -13,10 +13,14 @@
 
 namespace corral::agent {
 
+class Activity;
+
 class ApiServer {
 public:
+  // `activity` (may be null: no system monitor) answers `corral profile`.
   static Result<std::unique_ptr<ApiServer>> make(const std::string& socket_path, Agent& agent,
-                                                 events::EventHub& hub, int64_t started);
+                                                 events::EventHub& hub, int64_t started,
+                                                 const Activity* activity);
   ~ApiServer();
   void shutdown();
 

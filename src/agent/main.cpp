@@ -11,6 +11,7 @@
 #include <grp.h>
 #include <unistd.h>
 
+#include "agent/activity.h"
 #include "agent/agent.h"
 #include "agent/api_server.h"
 #include "agent/fd_holder.h"
@@ -54,6 +55,7 @@ struct Flags {
   int test_delay_created_ms = 0;      // tests only: a just-created task is handled this late
   bool test_no_host_cgroupns = false; // tests only: stay in the container's cgroup namespace
   std::string monitor = "auto";
+  std::string visibility = "none", host_visibility = "none";
   std::string kubernetes = "auto";
   std::string kubeconfig;
   std::string node_name;
@@ -256,6 +258,14 @@ int run(const Flags& f) {
   // The HostName of events. In a pod, gethostname() is the pod's name (its own UTS
   // namespace): the DaemonSet passes the node's as NODE_NAME, as KubeArmor's does.
   config.host_name = node_name(f);
+  const auto visibility = agent::parse_visibility(f.visibility);
+  const auto host_visibility = agent::parse_visibility(f.host_visibility);
+  if (!visibility || !host_visibility) {
+    return log("--visibility " + f.visibility + " / --host-visibility " + f.host_visibility +
+               ": invalid (hint: a comma list of process, file, network, capabilities, or none)"),
+           1;
+  }
+  config.default_visibility = *visibility;
   auto kube_config = kubernetes_config(f);
   if (!kube_config) return log("--kubernetes: " + kube_config.error().to_string()), 1;
 
@@ -315,9 +325,19 @@ int run(const Flags& f) {
   // The system monitor (issue 10): who a process was, also once it exited (a backstop kill's
   // caller is often gone when its alert is built). Before the enforcer: its alerts ask it.
   std::unique_ptr<monitor::Monitor> mon;
+  // What workloads do: visibility logs and profiles, from the monitor's events.
+  agent::Activity::Options ao;
+  ao.hub = hub->get();
+  ao.cluster_name = config.cluster_name;
+  ao.host_name = config.host_name;
+  ao.host_visibility = *host_visibility;
+  ao.process = [&mon](int tgid) { return mon ? mon->process(tgid) : std::nullopt; };
+  std::unique_ptr<agent::Activity> activity;
   if (f.monitor != "off") {
     monitor::Monitor::Options mo;
     mo.log = log;
+    activity = std::make_unique<agent::Activity>(std::move(ao));
+    mo.on_event = [a = activity.get()](const monitor::Event& e) { a->on_event(e); };
     if (auto m = monitor::Monitor::start(std::move(mo)); m) {
       mon = std::move(*m);
       enforce::fanotify::set_recall(
@@ -331,6 +351,7 @@ int run(const Flags& f) {
           });
     } else {
       log("running without the system monitor: " + m.error().to_string());
+      activity.reset();
     }
   }
   auto enforcer = make_enforcer(f, **hub, config, holder.get(), &held, std::move(kept_backstop));
@@ -371,6 +392,11 @@ int run(const Flags& f) {
   agent::Agent agent(config, **store, composite.get(), log);
   agent.set_alert_sink([&hub](events::Alert&& a) { (*hub)->publish(std::move(a)); });
   agent.set_kubernetes(kube_config->has_value());
+  if (activity) {
+    agent.set_watch_sink([a = activity.get()](const std::vector<agent::WatchedWorkload>& w) {
+      a->set_workloads(w);
+    });
+  }
   if (mon) {
     agent.set_extra_status([m = mon.get()](std::map<std::string, std::string>& out) {
       const auto st = m->stats();
@@ -448,7 +474,8 @@ int run(const Flags& f) {
         "its workloads are enforced as soon as it does");
   }
 
-  auto api = agent::ApiServer::make(f.api_socket, agent, **hub, now_micros() / 1000000);
+  auto api =
+      agent::ApiServer::make(f.api_socket, agent, **hub, now_micros() / 1000000, activity.get());
   if (!api) return log(api.error().to_string()), 1;
   log(std::string("corrald ") + kVersion + " serving unix:" + f.api_socket + ", enforcer " +
       (*enforcer ? std::string((*enforcer)->name()) +
@@ -548,6 +575,14 @@ int main(int argc, char** argv) {
                  "auto: run the system monitor (BPF: every process start, exec and exit) where "
                  "the kernel allows it, so that alerts name callers that already exited; off")
       ->check(CLI::IsMember({"auto", "off"}))
+      ->capture_default_str();
+  app.add_option("--visibility", f.visibility,
+                 "Visibility logs (Type ContainerLog, `corral logs --logFilter system`) of "
+                 "workloads whose namespace or pod has no kubearmor-visibility annotation: a "
+                 "comma list of process, file, network, or none")
+      ->capture_default_str();
+  app.add_option("--host-visibility", f.host_visibility,
+                 "Visibility logs (Type HostLog) of the node's own processes: process or none")
       ->capture_default_str();
   app.add_option("--network-enforcer", f.network_enforcer,
                  "auto: enforce network (protocol) rules with cgroup/sock_create BPF programs "

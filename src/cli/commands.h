@@ -15,5 +15,8 @@ void add_get(CLI::App& app, int& exit_code);
 void add_annotate(CLI::App& app, int& exit_code);
 void add_logs(CLI::App& app, int& exit_code);
 void add_probe(CLI::App& app, int& exit_code);
+void add_profile(CLI::App& app, int& exit_code);
+void add_discover(CLI::App& app, int& exit_code);
+void add_contain(CLI::App& app, int& exit_code);
 
 } // namespace corral::cli

@@ -51,6 +51,9 @@ int main(int argc, char** argv) {
   corral::cli::add_get(app, exit_code);
   corral::cli::add_annotate(app, exit_code);
   corral::cli::add_logs(app, exit_code);
+  corral::cli::add_profile(app, exit_code);
+  corral::cli::add_discover(app, exit_code);
+  corral::cli::add_contain(app, exit_code);
   try {
     auto args = command_first(argc, argv);
     std::vector<char*> ptrs;

@@ -1707,6 +1707,10 @@ YAML
   pass "fromSource /bin/chown (= /usr/bin/chown): chown alerted, a copy of it by another name not"
 }
 
+# The system monitor (issue 10): visibility, profile, discover, contain.
+# shellcheck source=tests/runtime/monitor_cases.sh
+source "$here/monitor_cases.sh"
+
 # Kubernetes mode (issue 8): the kube_* cases.
 # shellcheck source=tests/runtime/kube_cases.sh
 source "$here/kube_cases.sh"
