@@ -400,9 +400,10 @@ int run(const Flags& f) {
   if (mon) {
     agent.set_extra_status([m = mon.get()](std::map<std::string, std::string>& out) {
       const auto st = m->stats();
-      const char* kinds[] = {"", "fork", "exec", "exit"};
+      const char* kinds[] = {"", "fork", "exec", "exit", "file", "network"};
+      static_assert(std::size(kinds) == monitor::kKinds);
       std::string events, dropped;
-      for (int k = 1; k < 4; ++k) {
+      for (size_t k = 1; k < monitor::kKinds; ++k) {
         events += std::string(k > 1 ? ", " : "") + kinds[k] + " " + std::to_string(st.events[k]);
         dropped += std::string(k > 1 ? ", " : "") + kinds[k] + " " + std::to_string(st.dropped[k]);
       }

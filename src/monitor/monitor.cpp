@@ -1,70 +1,45 @@
 #include "monitor/monitor.h"
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <deque>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include <bpf/libbpf.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "monitor.skel.h"
+#include "monitor/access.h"
+#include "monitor/proc.h"
 #include "shared/monitor.h"
 
 namespace corral::monitor {
+
+static_assert(kKinds == CORRAL_MONITOR_KINDS);
+static_assert(static_cast<int>(Kind::File) == CORRAL_MONITOR_FILE);
+static_assert(static_cast<int>(Kind::Network) == CORRAL_MONITOR_NETWORK);
+static_assert(kVisibleFile == CORRAL_MONITOR_VISIBLE_FILE);
+static_assert(kVisibleNetwork == CORRAL_MONITOR_VISIBLE_NETWORK);
+
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+constexpr int kBusyBatch = 64;
+constexpr auto kBatchPause = std::chrono::milliseconds(1);
 
-// argv as NUL-separated strings, shown space-separated.
-std::string args_of(const char* data, size_t len) {
-  std::string out(data, len);
-  while (!out.empty() && out.back() == '\0') out.pop_back();
-  for (char& c : out) c = c == '\0' ? ' ' : c;
-  return out;
-}
-
-uint64_t inode_of(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
-}
-
-// A process as /proc shows it now (for the processes that ran before the monitor).
-std::optional<Process> from_proc(int tgid) {
-  const std::string dir = "/proc/" + std::to_string(tgid);
-  const std::string stat = read_file(dir + "/stat");
-  const auto open = stat.find('('), close = stat.rfind(')');
-  if (open == std::string::npos || close == std::string::npos || close + 4 > stat.size())
-    return std::nullopt;
-  Process p;
-  p.tgid = tgid;
-  p.comm = stat.substr(open + 1, close - open - 1);
-  // After ") ": state, then ppid.
-  p.ppid = std::atoi(stat.c_str() + stat.find(' ', close + 2) + 1);
-  p.forked_by = p.ppid; // as far as /proc can tell
-  const std::string status = read_file(dir + "/status");
-  if (const auto u = status.find("\nUid:\t"); u != std::string::npos)
-    p.uid = static_cast<uint32_t>(std::strtoul(status.c_str() + u + 6, nullptr, 10));
-  if (const auto n = status.find("\nNSpid:\t"); n != std::string::npos) {
-    const auto end = status.find('\n', n + 1);
-    const auto last = status.rfind('\t', end);
-    p.nspid = std::atoi(status.c_str() + last + 1);
+// The size of a record of `kind` (the BPF side reserves exactly this much).
+size_t record_size(uint32_t kind) {
+  switch (kind) {
+  case CORRAL_MONITOR_EXEC: return sizeof(corral_monitor_exec);
+  case CORRAL_MONITOR_FILE: return sizeof(corral_monitor_file);
+  case CORRAL_MONITOR_NETWORK: return sizeof(corral_monitor_net);
+  default: return sizeof(corral_monitor_task);
   }
-  const std::string cmdline = read_file(dir + "/cmdline");
-  p.args = args_of(cmdline.data(), cmdline.size());
-  std::error_code ec;
-  p.exe = std::filesystem::read_symlink(dir + "/exe", ec).string();
-  p.pidns = inode_of(dir + "/ns/pid");
-  p.mntns = inode_of(dir + "/ns/mnt");
-  return p;
 }
 
 } // namespace
@@ -75,12 +50,17 @@ struct Monitor::Impl {
   ring_buffer* rb = nullptr;
   std::thread thread;
   std::atomic<bool> stopping{false};
-  mutable std::mutex mu;
+  mutable std::mutex mu; // the tree and the event counts
   std::unordered_map<int, Process> tree;
   std::deque<int> exited; // oldest first
-  std::array<uint64_t, 4> events{};
+  std::array<uint64_t, kKinds> events{};
+  std::mutex vis_mu;                              // what follows
+  std::unordered_map<uint64_t, unsigned> visible; // a copy of the BPF map `visible`
+  bpf_link* sys_enter = nullptr;                  // attached while `visible` is not empty
+  bpf_link* sys_exit = nullptr;
 
   ~Impl() {
+    detach_syscalls();
     if (rb != nullptr) ring_buffer__free(rb);
     if (skel != nullptr) monitor__destroy(skel);
   }
@@ -102,45 +82,67 @@ struct Monitor::Impl {
     }
   }
 
+  // The tree's entry for the record's process, brought up to date with it.
+  Process& update_locked(const corral_monitor_task& t, const void* data) {
+    const int tgid = static_cast<int>(t.tgid);
+    const auto [it, inserted] = tree.try_emplace(tgid);
+    Process& p = it->second;
+    if (t.kind == CORRAL_MONITOR_FORK) {
+      // A new process runs its parent's image until it execs.
+      const auto parent = tree.find(static_cast<int>(t.ppid));
+      p = parent != tree.end() ? parent->second : Process{};
+      p.exited = false;
+      p.exit_code = 0;
+      p.forked_by = static_cast<int>(t.ppid);
+    } else if (inserted && (t.kind == CORRAL_MONITOR_FILE || t.kind == CORRAL_MONITOR_NETWORK)) {
+      // Its fork was not seen (it started between the seed and the attach, or the ring
+      // buffer was full): /proc still has its image.
+      if (auto seen = from_proc(tgid)) p = std::move(*seen);
+    }
+    p.tgid = tgid;
+    p.ppid = static_cast<int>(t.ppid);
+    p.nspid = static_cast<int>(t.nspid);
+    p.uid = t.uid;
+    p.cgroup = t.cgroup;
+    p.pidns = t.pidns;
+    p.mntns = t.mntns;
+    p.comm.assign(t.comm, strnlen(t.comm, sizeof t.comm));
+    if (t.kind == CORRAL_MONITOR_EXEC) {
+      const auto* x = static_cast<const corral_monitor_exec*>(data);
+      p.exe.assign(x->path, strnlen(x->path, std::min<size_t>(x->path_len, sizeof x->path)));
+      p.args = args_of(x->args, std::min<size_t>(x->args_len, sizeof x->args));
+      p.tty.assign(x->tty, strnlen(x->tty, sizeof x->tty));
+    }
+    if (t.kind == CORRAL_MONITOR_EXIT) {
+      p.exited = true;
+      p.exit_code = t.exit_code;
+      exited.push_back(tgid);
+    }
+    return p;
+  }
+
   int handle(const void* data, size_t size) {
     if (size < sizeof(corral_monitor_task)) return 0;
     const auto* t = static_cast<const corral_monitor_task*>(data);
-    Event ev{static_cast<Kind>(t->kind), {}};
+    if (t->kind == 0 || t->kind >= kKinds || size < record_size(t->kind)) return 0;
+    const bool report = static_cast<bool>(options.on_event);
+    Event ev;
+    ev.kind = static_cast<Kind>(t->kind);
     {
       std::lock_guard lock(mu);
-      if (t->kind < events.size()) ++events[t->kind];
-      const int tgid = static_cast<int>(t->tgid);
-      Process& p = tree[tgid];
-      if (t->kind == CORRAL_MONITOR_FORK) {
-        // A new process runs its parent's image until it execs.
-        const auto parent = tree.find(static_cast<int>(t->ppid));
-        p = parent != tree.end() ? parent->second : Process{};
-        p.exited = false;
-        p.exit_code = 0;
-        p.forked_by = static_cast<int>(t->ppid);
-      }
-      p.tgid = tgid;
-      p.ppid = static_cast<int>(t->ppid);
-      p.nspid = static_cast<int>(t->nspid);
-      p.uid = t->uid;
-      p.cgroup = t->cgroup;
-      p.pidns = t->pidns;
-      p.mntns = t->mntns;
-      p.comm.assign(t->comm, strnlen(t->comm, sizeof t->comm));
-      if (t->kind == CORRAL_MONITOR_EXEC && size >= sizeof(corral_monitor_exec)) {
-        const auto* x = static_cast<const corral_monitor_exec*>(data);
-        p.exe.assign(x->path, strnlen(x->path, std::min<size_t>(x->path_len, sizeof x->path)));
-        p.args = args_of(x->args, std::min<size_t>(x->args_len, sizeof x->args));
-      }
-      if (t->kind == CORRAL_MONITOR_EXIT) {
-        p.exited = true;
-        p.exit_code = t->exit_code;
-        exited.push_back(tgid);
-        forget_exited_locked();
-      }
-      ev.process = p;
+      ++events[t->kind];
+      const Process& p = update_locked(*t, data);
+      if (report) ev.process = p;
+      // After the copy: with a reused tgid at the front of `exited`, p itself may go.
+      if (t->kind == CORRAL_MONITOR_EXIT) forget_exited_locked();
     }
-    if (options.on_event) options.on_event(ev);
+    if (!report) return 0;
+    ev.tid = static_cast<int>(t->pid);
+    if (t->kind == CORRAL_MONITOR_FILE)
+      ev.file = file_access(*static_cast<const corral_monitor_file*>(data));
+    else if (t->kind == CORRAL_MONITOR_NETWORK)
+      ev.net = net_access(*static_cast<const corral_monitor_net*>(data));
+    options.on_event(ev);
     return 0;
   }
 
@@ -152,7 +154,35 @@ struct Monitor::Impl {
           options.log("monitor: reading its ring buffer failed: " + std::string(strerror(-n)));
         return;
       }
+      // In a storm, read in batches: the kernel wakes the reader (an irq_work, then a
+      // context switch) for each record that finds the ring empty (kernel/bpf/ringbuf.c,
+      // bpf_ringbuf_commit), so a reader that keeps up costs the writers a wakeup per event.
+      // After a full batch it pauses, and records gather without any wakeup. The pause adds
+      // at most kBatchPause of delay, only while busy; the ring holds ~20000 file events.
+      if (n >= kBusyBatch) std::this_thread::sleep_for(kBatchPause);
     }
+  }
+
+  // The raw syscall tracepoints run for every system call on the node: attached only while
+  // some cgroup is visible. sys_exit first and gone last, so that no call that sys_enter
+  // recorded misses its exit while both are attached.
+  Result<void> attach_syscalls() {
+    if (sys_enter != nullptr) return {};
+    sys_exit = bpf_program__attach(skel->progs.monitor_sys_exit);
+    if (sys_exit == nullptr) return errno_error("attach the monitor's tp_btf/sys_exit program");
+    sys_enter = bpf_program__attach(skel->progs.monitor_sys_enter);
+    if (sys_enter == nullptr) {
+      auto e = errno_error("attach the monitor's tp_btf/sys_enter program");
+      detach_syscalls();
+      return e;
+    }
+    return {};
+  }
+
+  void detach_syscalls() {
+    if (sys_enter != nullptr) bpf_link__destroy(sys_enter);
+    if (sys_exit != nullptr) bpf_link__destroy(sys_exit);
+    sys_enter = sys_exit = nullptr;
   }
 };
 
@@ -165,10 +195,15 @@ Monitor::~Monitor() {
 Result<std::unique_ptr<Monitor>> Monitor::start(Options options) {
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
-  impl->skel = monitor__open_and_load();
-  if (impl->skel == nullptr) {
-    return Error{"load the system monitor's BPF programs: " + std::string(strerror(errno)),
-                 "needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN) and a kernel with BTF"};
+  impl->skel = monitor__open();
+  if (impl->skel == nullptr) return errno_error("open the system monitor's BPF object");
+  // Attached on demand (set_visibility), not by monitor__attach.
+  bpf_program__set_autoattach(impl->skel->progs.monitor_sys_enter, false);
+  bpf_program__set_autoattach(impl->skel->progs.monitor_sys_exit, false);
+  if (const int err = monitor__load(impl->skel); err != 0) {
+    return Error{"load the system monitor's BPF programs: " + std::string(strerror(-err)),
+                 "needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN) and a kernel with BTF",
+                 -err};
   }
   // Seeded before the programs run: an event for a process seen in /proc updates it.
   impl->seed();
@@ -216,6 +251,41 @@ Stats Monitor::stats() const {
     }
   }
   return s;
+}
+
+Result<void> Monitor::set_visibility(uint64_t cgroup_id, unsigned mask) {
+  mask &= kVisibleFile | kVisibleNetwork;
+  Impl& i = *impl_;
+  std::lock_guard lock(i.vis_mu);
+  bpf_map* map = i.skel->maps.visible;
+  if (mask == 0) {
+    bpf_map__delete_elem(map, &cgroup_id, sizeof cgroup_id, 0); // ENOENT: it was not visible
+    i.visible.erase(cgroup_id);
+    if (i.visible.empty()) i.detach_syscalls();
+    return {};
+  }
+  if (auto r = i.attach_syscalls(); !r) return r;
+  const uint32_t value = mask;
+  if (const int rc =
+          bpf_map__update_elem(map, &cgroup_id, sizeof cgroup_id, &value, sizeof value, BPF_ANY);
+      rc != 0) {
+    if (i.visible.empty()) i.detach_syscalls();
+    return Error{"make cgroup " + std::to_string(cgroup_id) +
+                     " visible to the system monitor: " + strerror(-rc),
+                 rc == -E2BIG ? "its map holds 4096 cgroups (bpf/monitor.bpf.c, visible)" : "",
+                 -rc};
+  }
+  i.visible[cgroup_id] = mask;
+  return {};
+}
+
+void Monitor::clear_visibility() {
+  Impl& i = *impl_;
+  std::lock_guard lock(i.vis_mu);
+  for (const auto& [cgroup, mask] : i.visible)
+    bpf_map__delete_elem(i.skel->maps.visible, &cgroup, sizeof cgroup, 0);
+  i.visible.clear();
+  i.detach_syscalls();
 }
 
 } // namespace corral::monitor

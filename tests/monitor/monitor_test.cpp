@@ -1,39 +1,22 @@
 // The system monitor against the real kernel: a fork, exec and exit of this test's own child
-// are seen with the right parent, image, arguments and namespaces, and a process that ran
-// before the monitor is known from /proc.
-#include <chrono>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
-#include <vector>
+// are seen with the right parent, image, arguments, namespaces and terminal, and a process
+// that ran before the monitor is known from /proc. (File and network events:
+// visibility_test.cpp.)
+#include <cstdlib>
+#include <string>
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "monitor/monitor.h"
+#include "seen.h"
 
 namespace corral::monitor {
 namespace {
-
-struct Seen {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<Event> events;
-
-  // Waits for an event of `kind` for process `tgid`; returns it.
-  std::optional<Event> wait(Kind kind, int tgid) {
-    std::unique_lock lock(mu);
-    std::optional<Event> found;
-    cv.wait_for(lock, std::chrono::seconds(5), [&] {
-      for (const auto& e : events)
-        if (e.kind == kind && e.process.tgid == tgid) found = e;
-      return found.has_value();
-    });
-    return found;
-  }
-};
 
 uint64_t inode_of(const char* path) {
   struct stat st {};
@@ -42,13 +25,7 @@ uint64_t inode_of(const char* path) {
 
 TEST(Monitor, SeesAChildsForkExecAndExitWithItsParentAndArguments) {
   Seen seen;
-  Monitor::Options o;
-  o.on_event = [&seen](const Event& e) {
-    std::lock_guard lock(seen.mu);
-    seen.events.push_back(e);
-    seen.cv.notify_all();
-  };
-  auto m = Monitor::start(o);
+  auto m = Monitor::start(seen.options());
   ASSERT_TRUE(m.ok()) << m.error().to_string();
   // Known before the monitor started: this test itself, from /proc.
   const auto self = (*m)->process(::getpid());
@@ -92,6 +69,51 @@ TEST(Monitor, SeesAChildsForkExecAndExitWithItsParentAndArguments) {
   const auto stats = (*m)->stats();
   EXPECT_GE(stats.events[static_cast<int>(Kind::Exec)], 1u);
   EXPECT_EQ(stats.dropped[static_cast<int>(Kind::Exec)], 0u);
+}
+
+// Runs /bin/true in a new session; with `tty`, that terminal is made the session's
+// controlling one first. Returns the child's pid after it exited 0, or -1.
+pid_t run_true_in_session(const char* tty) {
+  const pid_t child = ::fork();
+  if (child < 0) return -1;
+  if (child == 0) {
+    if (::setsid() < 0) ::_exit(120);
+    if (tty != nullptr) {
+      const int fd = ::open(tty, O_RDWR);
+      if (fd < 0 || ::ioctl(fd, TIOCSCTTY, 0) != 0) ::_exit(121);
+    }
+    ::execl("/bin/true", "true", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  int status = 0;
+  if (::waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return -1;
+  return child;
+}
+
+TEST(Monitor, AnExecCarriesItsControllingTerminal) {
+  Seen seen;
+  auto m = Monitor::start(seen.options());
+  ASSERT_TRUE(m.ok()) << m.error().to_string();
+  const int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  ASSERT_GE(master, 0);
+  ASSERT_EQ(::grantpt(master), 0);
+  ASSERT_EQ(::unlockpt(master), 0);
+  const std::string slave = ::ptsname(master); // "/dev/pts/N": the kernel names it "ptsN"
+  const std::string expected = "pts" + slave.substr(slave.rfind('/') + 1);
+
+  const pid_t with = run_true_in_session(slave.c_str());
+  const pid_t without = run_true_in_session(nullptr);
+  ::close(master);
+  ASSERT_GT(with, 0);
+  ASSERT_GT(without, 0);
+  const auto exec = seen.wait(Kind::Exec, with);
+  ASSERT_TRUE(exec.has_value()) << "no exec event for " << with;
+  EXPECT_EQ(exec->process.tty, expected);
+  EXPECT_EQ(exec->process.exe, "/bin/true");
+  const auto bare = seen.wait(Kind::Exec, without);
+  ASSERT_TRUE(bare.has_value()) << "no exec event for " << without;
+  EXPECT_EQ(bare->process.tty, "");
 }
 
 } // namespace
