@@ -1,12 +1,15 @@
 #include "agent/activity.h"
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include "core/strings.h"
 #include "events/format.h"
+#include "policy/network.h"
 #include "proc/proc.h"
 
 namespace corral::agent {
@@ -44,6 +47,22 @@ std::string program_of(int pid, const std::string& given, const std::string& roo
   if (const auto exe = proc::read_program(pid); exe && !exe->ends_with(" (deleted)"))
     return proc::strip_root(*exe, root_prefix);
   return given;
+}
+
+// O_* of an open, as KubeArmor's Data shows them: "O_RDONLY", "O_WRONLY|O_CREAT|O_TRUNC".
+std::string open_flags(int flags) {
+  std::string out = (flags & O_ACCMODE) == O_WRONLY ? "O_WRONLY"
+                    : (flags & O_ACCMODE) == O_RDWR ? "O_RDWR"
+                                                    : "O_RDONLY";
+  const std::pair<int, const char*> more[] = {{O_CREAT, "O_CREAT"},
+                                              {O_TRUNC, "O_TRUNC"},
+                                              {O_APPEND, "O_APPEND"},
+                                              {O_EXCL, "O_EXCL"},
+                                              {O_DIRECTORY, "O_DIRECTORY"}};
+  for (const auto& [bit, name] : more) {
+    if ((flags & bit) != 0) out += std::string("|") + name;
+  }
+  return out;
 }
 
 uint64_t inode_of(const std::string& path) {
@@ -182,41 +201,111 @@ events::Alert Activity::log_of(const Watched* w, const monitor::Process& p,
 }
 
 void Activity::on_event(const monitor::Event& e) {
-  if (e.kind != monitor::Kind::Exec) return;
+  if (e.kind != monitor::Kind::Exec && e.kind != monitor::Kind::File &&
+      e.kind != monitor::Kind::Network)
+    return;
   const monitor::Process& p = e.process;
   std::shared_ptr<const Watched> w;
   {
     std::lock_guard lock(mu_);
     w = find_locked(p);
   }
-  const bool log =
-      w ? (w->visibility & kSeeProcess) != 0 : (options_.host_visibility & kSeeProcess) != 0;
+  const unsigned bit = e.kind == monitor::Kind::Exec   ? kSeeProcess
+                       : e.kind == monitor::Kind::File ? kSeeFile
+                                                       : kSeeNetwork;
+  const bool log = ((w ? w->visibility : options_.host_visibility) & bit) != 0;
   if (!w && !log) return;
   const std::string root = w ? w->root_prefix : "/";
   const int64_t now = now_micros();
-  const std::string program = program_of(p.tgid, p.exe, root);
-  if (w) {
-    std::lock_guard lock(mu_);
-    record_locked(*w, &WorkloadActivity::processes, program, "", now / 1000000);
+  events::Alert a;
+  if (e.kind == monitor::Kind::Exec) {
+    const std::string program = program_of(p.tgid, p.exe, root);
+    if (w) {
+      std::lock_guard lock(mu_);
+      record_locked(*w, &WorkloadActivity::processes, program, "", now / 1000000);
+    }
+    if (!log || options_.hub == nullptr) return;
+    a = log_of(w.get(), p, now);
+    // The caller: the process that started this one (its parent then), as the tree knows it.
+    const int parent = p.forked_by != 0 ? p.forked_by : p.ppid;
+    if (const auto pp = options_.process ? options_.process(parent) : std::nullopt) {
+      a.parent_process_name = pp->exe.starts_with("/") ? proc::strip_root(pp->exe, root) : pp->exe;
+      a.source = a.parent_process_name;
+      if (const auto args = args_after_argv0(pp->args); !args.empty()) a.source += " " + args;
+      if (pp->pidns == p.pidns) a.ppid = pp->nspid;
+    }
+    a.process_name = program;
+    a.operation = "Process";
+    a.resource = p.exe;
+    if (const auto args = args_after_argv0(p.args); !args.empty()) a.resource += " " + args;
+    a.data = "syscall=SYS_EXECVE";
+    a.tty = p.tty;
+  } else if (e.file) {
+    const auto& f = *e.file;
+    // A relative path: the file opened, as its new fd names it (else as given).
+    std::string path = f.path;
+    if (!path.starts_with("/") && f.result >= 0) {
+      if (const auto l = proc::read_link(proc::proc_path(e.tid, "fd/" + std::to_string(f.result))))
+        path = proc::strip_root(*l, root);
+    }
+    if (w) {
+      std::lock_guard lock(mu_);
+      record_locked(*w, &WorkloadActivity::files, path, "", now / 1000000);
+    }
+    if (!log || options_.hub == nullptr) return;
+    a = log_of(w.get(), p, now);
+    a.operation = "File";
+    a.resource = path;
+    a.data = "syscall=SYS_OPEN flags=" + open_flags(f.flags);
+    if (f.result < 0) a.result = std::strerror(-f.result);
+  } else if (e.net) {
+    const auto& n = *e.net;
+    const char* op = n.op == monitor::NetAccess::Op::Connect ? "connect"
+                     : n.op == monitor::NetAccess::Op::Bind  ? "bind"
+                                                             : "accept";
+    std::string protocols;
+    for (const auto name :
+         policy::socket_names(policy::socket_name_set(n.family, n.type, n.protocol)))
+      if (!name.empty()) protocols += (protocols.empty() ? "" : ",") + std::string(name);
+    const std::string peer = n.address.empty() ? std::string()
+                             : n.address.find(':') != std::string::npos
+                                 ? "[" + n.address + "]:" + std::to_string(n.port)
+                                 : n.address + ":" + std::to_string(n.port);
+    if (w) {
+      std::lock_guard lock(mu_);
+      record_locked(*w, &WorkloadActivity::network,
+                    (protocols.empty() ? std::string("other") : protocols) + " " + op +
+                        (peer.empty() ? "" : " " + peer),
+                    protocols, now / 1000000);
+    }
+    if (!log || options_.hub == nullptr) return;
+    a = log_of(w.get(), p, now);
+    a.operation = "Network";
+    a.resource =
+        policy::socket_resource(n.family, n.type, n.protocol) +
+        (peer.empty()
+             ? ""
+             : std::string(n.op == monitor::NetAccess::Op::Bind ? " localaddr=" : " remoteaddr=") +
+                   peer);
+    a.data = std::string("syscall=SYS_") + (n.op == monitor::NetAccess::Op::Connect ? "CONNECT"
+                                            : n.op == monitor::NetAccess::Op::Bind  ? "BIND"
+                                                                                    : "ACCEPT");
+    if (n.result < 0) a.result = std::strerror(-n.result);
+  } else {
+    return;
   }
-  if (!log || options_.hub == nullptr) return;
-  auto a = log_of(w.get(), p, now);
-  // The caller: the process that started this one (its parent then), as the tree knows it.
-  const int parent = p.forked_by != 0 ? p.forked_by : p.ppid;
-  if (const auto pp = options_.process ? options_.process(parent) : std::nullopt) {
-    a.parent_process_name = pp->exe.starts_with("/") ? proc::strip_root(pp->exe, root) : pp->exe;
-    a.source = a.parent_process_name;
-    if (const auto args = args_after_argv0(pp->args); !args.empty()) a.source += " " + args;
-    if (pp->pidns == p.pidns) a.ppid = pp->nspid;
+  if (e.kind != monitor::Kind::Exec) {
+    a.process_name = p.exe.starts_with("/") ? proc::strip_root(p.exe, root) : p.exe;
+    a.source = a.process_name;
+    if (const auto args = args_after_argv0(p.args); !args.empty()) a.source += " " + args;
+    a.tty = p.tty;
+    if (const auto pp = options_.process ? options_.process(p.ppid) : std::nullopt) {
+      a.parent_process_name = pp->exe.starts_with("/") ? proc::strip_root(pp->exe, root) : pp->exe;
+      if (pp->pidns == p.pidns) a.ppid = pp->nspid;
+    }
   }
-  a.process_name = program;
-  a.operation = "Process";
-  a.resource = p.exe;
-  if (const auto args = args_after_argv0(p.args); !args.empty()) a.resource += " " + args;
-  a.data = "syscall=SYS_EXECVE";
   if (const auto cwd = proc::read_link(proc::proc_path(p.tgid, "cwd")))
     a.cwd = proc::strip_root(*cwd, root);
-  a.tty = proc::read_tty(p.tgid);
   options_.hub->publish(std::move(a));
 }
 

@@ -332,6 +332,13 @@ int run(const Flags& f) {
   ao.host_name = config.host_name;
   ao.host_visibility = *host_visibility;
   ao.process = [&mon](int tgid) { return mon ? mon->process(tgid) : std::nullopt; };
+  ao.kernel_visibility = [&mon](uint64_t cgroup, unsigned mask) {
+    if (!mon) return;
+    const unsigned k = ((mask & agent::kSeeFile) != 0 ? monitor::kVisibleFile : 0u) |
+                       ((mask & agent::kSeeNetwork) != 0 ? monitor::kVisibleNetwork : 0u);
+    if (auto r = mon->set_visibility(cgroup, k); !r)
+      log("visibility of cgroup " + std::to_string(cgroup) + ": " + r.error().to_string());
+  };
   std::unique_ptr<agent::Activity> activity;
   if (f.monitor != "off") {
     monitor::Monitor::Options mo;
@@ -347,7 +354,7 @@ int run(const Flags& f) {
             const auto space = p->args.find(' ');
             return enforce::fanotify::Remembered{
                 p->exe, space == std::string::npos ? std::string() : p->args.substr(space + 1),
-                p->forked_by, p->nspid};
+                p->forked_by, p->nspid, p->tty};
           });
     } else {
       log("running without the system monitor: " + m.error().to_string());

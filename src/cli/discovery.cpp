@@ -99,7 +99,8 @@ Result<Model> model_of(const api::WorkloadProfile& p, const DiscoveredPolicy& d)
     for (const auto& [dir, info] : dirs) {
       if (!kept.empty() && dir.starts_with(kept)) continue;
       kept = dir;
-      m.dirs.push_back({dir, std::to_string(info.first) + " opens, e.g. " + info.second});
+      m.dirs.push_back({dir, std::to_string(info.first) + (info.first == 1 ? " open" : " opens") +
+                                 ", e.g. " + info.second});
     }
   } else {
     m.notes.push_back("No file rules: file opens were not recorded (annotate "

@@ -8,6 +8,8 @@
 
 #include <sys/stat.h>
 
+#include "proc/proc.h"
+
 namespace corral::monitor {
 namespace {
 
@@ -30,18 +32,6 @@ std::string args_of(const char* data, size_t len) {
   return out;
 }
 
-std::string tty_name(unsigned tty_nr) {
-  // proc(5): tty_nr has the minor in bits 31-20 and 7-0, the major in bits 15-8.
-  const unsigned major = (tty_nr >> 8) & 0xfff;
-  const unsigned minor = (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00);
-  // Documentation/admin-guide/devices.txt: 136-143 are the Unix98 pty slaves (/dev/pts/N,
-  // "ptsN" in the kernel); 4 holds the virtual consoles (0-63) and the serial ports (64-).
-  if (major >= 136 && major <= 143) return "pts" + std::to_string((major - 136) * 256 + minor);
-  if (major == 4 && minor > 0 && minor < 64) return "tty" + std::to_string(minor);
-  if (major == 4 && minor >= 64) return "ttyS" + std::to_string(minor - 64);
-  return {};
-}
-
 std::optional<Process> from_proc(int tgid) {
   const std::string dir = "/proc/" + std::to_string(tgid);
   const std::string stat = read_file(dir + "/stat");
@@ -54,7 +44,7 @@ std::optional<Process> from_proc(int tgid) {
   // After ") ": state, ppid, pgrp, session, tty_nr (proc(5)).
   unsigned tty_nr = 0;
   if (std::sscanf(stat.c_str() + close + 2, "%*c %d %*d %*d %u", &p.ppid, &tty_nr) == 2)
-    p.tty = tty_name(tty_nr);
+    p.tty = proc::tty_name(tty_nr);
   p.forked_by = p.ppid; // as far as /proc can tell
   const std::string status = read_file(dir + "/status");
   if (const auto u = status.find("\nUid:\t"); u != std::string::npos)

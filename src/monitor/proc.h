@@ -16,8 +16,4 @@ std::optional<Process> from_proc(int tgid);
 // argv as NUL-separated strings (/proc/<pid>/cmdline, the exec event), shown space-separated.
 std::string args_of(const char* data, size_t len);
 
-// A terminal's name as the kernel's tty_struct.name has it ("pts3", "tty1", "ttyS0") from
-// /proc/<pid>/stat's tty_nr; "" for none or a device we do not name.
-std::string tty_name(unsigned tty_nr);
-
 } // namespace corral::monitor

@@ -118,12 +118,18 @@ std::string read_tty(int pid) {
   if (paren == std::string::npos) return {};
   const auto fields = split(trim(std::string_view(*text).substr(paren + 1)), ' ');
   if (fields.size() < 5) return {};
-  const unsigned long nr = std::strtoul(fields[4].c_str(), nullptr, 10);
-  const unsigned long major = (nr >> 8) & 0xfff;
-  const unsigned long minor = (nr & 0xff) | ((nr >> 12) & 0xfff00);
+  return tty_name(static_cast<unsigned>(std::strtoul(fields[4].c_str(), nullptr, 10)));
+}
+
+std::string tty_name(unsigned tty_nr) {
+  // proc(5): tty_nr has the minor in bits 31-20 and 7-0, the major in bits 15-8.
+  const unsigned major = (tty_nr >> 8) & 0xfff;
+  const unsigned minor = (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00);
+  // Documentation/admin-guide/devices.txt: 136-143 are the Unix98 pty slaves (/dev/pts/N,
+  // "ptsN" in the kernel); 4 holds the virtual consoles (1-63) and the serial ports (64-).
   if (major >= 136 && major <= 143) return "pts" + std::to_string((major - 136) * 256 + minor);
-  if (major == 4 && minor < 64) return "tty" + std::to_string(minor);
-  if (major == 4) return "ttyS" + std::to_string(minor - 64);
+  if (major == 4 && minor > 0 && minor < 64) return "tty" + std::to_string(minor);
+  if (major == 4 && minor >= 64) return "ttyS" + std::to_string(minor - 64);
   return {};
 }
 

@@ -45,5 +45,8 @@ std::optional<ProcStatus> read_status(int tid);
 std::string read_args(int pid);
 // The controlling terminal as KubeArmor names it ("pts0"), or "".
 std::string read_tty(int pid);
+// A terminal's name as the kernel's tty_struct.name has it ("pts3", "tty1", "ttyS0") from
+// /proc/<pid>/stat's tty_nr; "" for none or a device not named here.
+std::string tty_name(unsigned tty_nr);
 
 } // namespace corral::proc

@@ -5,12 +5,14 @@
 # system_logs ID: container ID's visibility logs, one JSON object a line.
 system_logs() { corral logs --json --logFilter system --container "$1"; }
 
-# await_log ID SINCE RESOURCE: waits up to 10 s for a visibility log of ID, newer than its
-# SINCE-th, whose Resource is RESOURCE; sets ALERT to it (check_alert reads it).
+# await_log ID SINCE RESOURCE [PROCESS]: waits up to 10 s for a visibility log of ID, newer
+# than its SINCE-th, whose Resource is RESOURCE (and ProcessName PROCESS); sets ALERT to it
+# (check_alert reads it).
 await_log() {
   local i
   for ((i = 0; i < 100; i++)); do
-    ALERT=$(system_logs "$1" | tail -n +"$(($2 + 1))" | jq -c --arg r "$3" 'select(.Resource == $r)' | head -n 1)
+    ALERT=$(system_logs "$1" | tail -n +"$(($2 + 1))" |
+      jq -c --arg r "$3" --arg p "${4:-}" 'select(.Resource == $r and ($p == "" or .ProcessName == $p))' | head -n 1)
     [[ -n $ALERT ]] && return 0
     sleep 0.1
   done
@@ -59,6 +61,22 @@ case_visibility() {
   await_log "$a" "$m" "/usr/bin/ls /etc"
   check_alert ProcessName=/usr/bin/ls ParentProcessName=/usr/bin/bash
   pass "visibility process: ContainerLog with workload, parent, source and arguments"
+
+  # Files and network, when asked: the opens and connects of the workload, in logs and in
+  # its profile.
+  expect_cli 0 "annotated" annotate ns "$CORRAL_RT_NS" kubearmor-visibility=process,file,network --overwrite
+  m=$(system_logs "$a" | wc -l)
+  expect_run 0 "rc=1" "$a" bash -c '/usr/bin/cat /etc/passwd >/dev/null; (echo >/dev/tcp/127.0.0.1/1) 2>/dev/null; echo rc=$?'
+  # (runc's exec opens /etc/passwd in the container too: that is its own log.)
+  await_log "$a" "$m" /etc/passwd /usr/bin/cat
+  check_alert Operation=File ParentProcessName=/usr/bin/bash Data="syscall=SYS_OPEN flags=O_RDONLY" Result=Passed
+  await_log "$a" "$m" "domain=AF_INET type=SOCK_STREAM protocol=6 remoteaddr=127.0.0.1:1"
+  check_alert Operation=Network ProcessName=/usr/bin/bash Data=syscall=SYS_CONNECT Result="Connection refused"
+  corral profile --json --container "$a" |
+    jq -e '.workloads[0] | (.files | map(.name) | index("/etc/passwd")) != null and
+      (.network | map(.name) | index("tcp connect 127.0.0.1:1")) != null' >/dev/null ||
+    fail "profile lacks the open or the connect: $(corral profile --once --container "$a")"
+  pass "visibility file,network: File and Network logs with process and result; in the profile"
 
   # Another container of the namespace is seen too; a pod-less container of another
   # namespace is not (its namespace has no annotation).

@@ -78,16 +78,17 @@ Actor read_actor(int tid, const std::string& root_prefix) {
 void read_process(int pid, const std::string& root_prefix, Actor& who) {
   who.exe = exe_of(pid, root_prefix);
   who.args = read_args(pid);
+  who.tty = read_tty(pid);
   // Gone (or exiting: its exe link may outlive its command line).
   if ((who.exe.empty() || who.args.empty()) && recall()) {
     if (auto r = recall()(pid); r && (who.exe.empty() || r->exe == who.exe)) {
       who.exe = std::move(r->exe);
       who.args = std::move(r->args);
+      if (who.tty.empty()) who.tty = std::move(r->tty);
     }
   }
   if (const auto cwd = read_link("/proc/" + std::to_string(pid) + "/cwd"))
     who.cwd = strip_root(*cwd, root_prefix);
-  who.tty = read_tty(pid);
 }
 
 events::Alert make_alert(const workload::Workload& w, const Actor& who, const policy::Verdict& v,

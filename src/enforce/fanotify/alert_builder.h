@@ -29,6 +29,7 @@ struct Remembered {
   std::string args;  // its arguments, argv[0] left out (as Actor::args)
   int forked_by = 0; // host pid of the process that started it (before any reparenting)
   int nspid = 0;     // its pid in its own pid namespace
+  std::string tty;   // its controlling terminal at its last exec ("pts0"), "" when none
 };
 using Recall = std::function<std::optional<Remembered>(int pid)>;
 // Set once at start, before the first event; read_process asks it for a process /proc no
