@@ -304,8 +304,12 @@ void Activity::on_event(const monitor::Event& e) {
       if (pp->pidns == p.pidns) a.ppid = pp->nspid;
     }
   }
-  if (const auto cwd = proc::read_link(proc::proc_path(p.tgid, "cwd")))
-    a.cwd = proc::strip_root(*cwd, root);
+  // The working directory of an exec (file and network logs go without: a readlink for each
+  // of them would halve the pipeline's rate).
+  if (e.kind == monitor::Kind::Exec) {
+    if (const auto cwd = proc::read_link(proc::proc_path(p.tgid, "cwd")))
+      a.cwd = proc::strip_root(*cwd, root);
+  }
   options_.hub->publish(std::move(a));
 }
 
