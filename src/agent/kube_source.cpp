@@ -84,6 +84,9 @@ policy::ParseResult parse_object(const json& object, policy::Kind kind) {
               {"metadata", {{"name", str(object, "metadata", "name")}}}};
   if (const auto ns = str(object, "metadata", "namespace"); !ns.empty())
     doc["metadata"]["namespace"] = ns;
+  // The one annotation the policy format reads (a per-policy dry run, docs/policy.md).
+  if (const auto mode = labels(object, "annotations"); mode.count("kubearmor-policy") > 0)
+    doc["metadata"]["annotations"]["kubearmor-policy"] = mode.at("kubearmor-policy");
   if (object.contains("spec")) doc["spec"] = object["spec"];
   const std::string where =
       std::string(to_string(kind)) + "/" +

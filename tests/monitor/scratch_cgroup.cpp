@@ -11,23 +11,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "probe/probe.h"
+
 namespace corral::testing {
 
 std::string find_cgroup2() {
-  std::ifstream f("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(f, line)) {
-    // "36 35 0:31 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw" (proc(5)); the
-    // mount points of cgroup mounts have no characters that mountinfo escapes.
-    const auto dash = line.find(" - ");
-    if (dash == std::string::npos) continue;
-    std::istringstream pre(line.substr(0, dash)), post(line.substr(dash + 3));
-    std::string id, parent, dev, root, mountpoint, fstype;
-    pre >> id >> parent >> dev >> root >> mountpoint;
-    post >> fstype;
-    if (fstype == "cgroup2") return mountpoint;
-  }
-  return {};
+  return probe::find_cgroup2(nullptr);
 }
 
 Result<std::unique_ptr<ScratchCgroup>> ScratchCgroup::make(const std::string& name) {

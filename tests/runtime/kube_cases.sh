@@ -316,3 +316,35 @@ case_kube_faults() {
 _policies_are() { [[ $(workload_field "$1" policies) == "$2" ]]; }
 _kube_field() { corral get status -o json | jq -r ".kubernetes.$1 // 0"; }
 _kube_state() { [[ $(corral get status -o json | jq -r .kubernetes.state) == "$1" ]]; }
+
+# corral contain in Kubernetes mode (issue 10): the policy and the namespace annotation are
+# written through the API (a kubeconfig), as kubectl would; --undo restores the objects.
+case_kube_contain() {
+  kube_setup
+  kube_pod web-1 "$KUBE_NODE" app=nginx
+  local c=$POD_CID out before_ns
+  corral_rt_wait_for 10 corral_rt_http "$c" || fail "nginx does not answer"
+  await_listed "$c"
+  expect_run 0 "ok" "$c" bash -c 'echo ok'
+  before_ns=$(k get ns default -o json | jq -S -c '.metadata.annotations // {}')
+  out=$(corral contain web-1 -n default --observe 2s --yes --kubeconfig "$tmp/api/kubeconfig" 2>&1) ||
+    fail "contain failed: $out"
+  [[ $out == *"is contained"* ]] || fail "contain: $out"
+  k get ksp -n default corral-contain-nginx -o json |
+    jq -e '.metadata.annotations["corral.io/contained-workload"] == "default/nginx" and
+      (.metadata.annotations["kubearmor-policy"] == null) and .spec.selector.matchLabels.app == "nginx"' >/dev/null ||
+    fail "the policy in the API: $(k get ksp -n default -o yaml)"
+  [[ $(k get ns default -o json | jq -r '.metadata.annotations["kubearmor-file-posture"]') == block ]] ||
+    fail "namespace default: $(k get ns default -o yaml)"
+  corral_rt_wait_for 5 _is_proven "$c" || fail "$c is not proven enforced: $(corral get workloads -o wide)"
+  expect_run 126 "$(denied_exec /usr/sbin/chroot)" "$c" bash -c chroot
+  [[ $(corral_rt_http "$c") == "hello from nginx" ]] || fail "nginx stopped serving"
+  pass "kube contain: KubeArmorPolicy and namespace annotation written through the API; chroot denied, nginx serves"
+
+  expect_cli 0 "undone" contain --undo web-1 -n default --kubeconfig "$tmp/api/kubeconfig"
+  [[ $(k get ksp -n default -o json | jq '.items | length') == 0 ]] || fail "policies left: $(k get ksp -A)"
+  [[ $(k get ns default -o json | jq -S -c '.metadata.annotations // {}') == "$before_ns" ]] ||
+    fail "namespace annotations after undo: $(k get ns default -o json | jq -c .metadata.annotations)"
+  expect_run 0 "ok" "$c" bash -c '/usr/sbin/chroot --version >/dev/null && echo ok'
+  pass "kube contain --undo: the API's objects as before; chroot runs again"
+}
