@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <bpf/libbpf.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "monitor.skel.h"
@@ -29,8 +30,10 @@ static_assert(kVisibleNetwork == CORRAL_MONITOR_VISIBLE_NETWORK);
 
 namespace {
 
-constexpr int kBusyBatch = 64;
 constexpr auto kBatchPause = std::chrono::milliseconds(1);
+
+// Set while this thread consumes the ring buffer (its callbacks may ask process()).
+thread_local bool consuming = false;
 
 // The size of a record of `kind` (the BPF side reserves exactly this much).
 size_t record_size(uint32_t kind) {
@@ -50,7 +53,8 @@ struct Monitor::Impl {
   ring_buffer* rb = nullptr;
   std::thread thread;
   std::atomic<bool> stopping{false};
-  mutable std::mutex mu; // the tree and the event counts
+  mutable std::mutex consume_mu; // one consumer of the ring buffer at a time
+  mutable std::mutex mu;         // the tree and the event counts
   std::unordered_map<int, Process> tree;
   std::deque<int> exited; // oldest first
   std::array<uint64_t, kKinds> events{};
@@ -146,20 +150,38 @@ struct Monitor::Impl {
     return 0;
   }
 
+  // Reads what the ring buffer holds now; returns the number of records or -errno.
+  int consume() {
+    std::lock_guard lock(consume_mu);
+    consuming = true;
+    const int n = ring_buffer__consume(rb);
+    consuming = false;
+    return n;
+  }
+
   void run() {
+    epoll_event ev{};
     while (!stopping.load()) {
-      const int n = ring_buffer__poll(rb, 100);
-      if (n < 0 && n != -EINTR) {
+      const int ready = ::epoll_wait(ring_buffer__epoll_fd(rb), &ev, 1, 100);
+      if (ready < 0 && errno != EINTR) {
+        if (options.log)
+          options.log("monitor: waiting for its ring buffer failed: " +
+                      std::string(strerror(errno)));
+        return;
+      }
+      const int n = consume();
+      if (n < 0) {
         if (options.log)
           options.log("monitor: reading its ring buffer failed: " + std::string(strerror(-n)));
         return;
       }
-      // In a storm, read in batches: the kernel wakes the reader (an irq_work, then a
-      // context switch) for each record that finds the ring empty (kernel/bpf/ringbuf.c,
-      // bpf_ringbuf_commit), so a reader that keeps up costs the writers a wakeup per event.
-      // After a full batch it pauses, and records gather without any wakeup. The pause adds
-      // at most kBatchPause of delay, only while busy; the ring holds ~20000 file events.
-      if (n >= kBusyBatch) std::this_thread::sleep_for(kBatchPause);
+      // Read in batches: the kernel wakes the reader (an irq_work, then a context switch)
+      // for each record that finds the ring empty (kernel/bpf/ringbuf.c,
+      // bpf_ringbuf_commit), so a reader that keeps up costs every exec, fork and exit a
+      // wakeup. After reading it pauses, and records gather without any wakeup: at most
+      // ~1000 wakeups a second, at most kBatchPause of delay (process() reads the ring
+      // itself when asked for a process it does not know yet).
+      if (n > 0) std::this_thread::sleep_for(kBatchPause);
     }
   }
 
@@ -229,10 +251,17 @@ void Monitor::stop() {
 }
 
 std::optional<Process> Monitor::process(int tgid) const {
-  std::lock_guard lock(impl_->mu);
-  const auto it = impl_->tree.find(tgid);
-  if (it == impl_->tree.end()) return std::nullopt;
-  return it->second;
+  for (int pass = 0;; ++pass) {
+    {
+      std::lock_guard lock(impl_->mu);
+      const auto it = impl_->tree.find(tgid);
+      if (it != impl_->tree.end()) return it->second;
+    }
+    // Not known yet: its fork may wait in the ring buffer (read in batches). Read it now,
+    // unless this is the reading thread itself (an on_event callback).
+    if (pass > 0 || consuming || impl_->rb == nullptr) return std::nullopt;
+    impl_->consume();
+  }
 }
 
 Stats Monitor::stats() const {
