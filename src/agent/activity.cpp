@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "core/strings.h"
+#include "enforce/fanotify/workload_facts.h"
 #include "events/format.h"
 #include "policy/network.h"
 #include "proc/proc.h"
@@ -395,6 +396,17 @@ void add_running(const workload::Workload& w, WorkloadActivity& a) {
         seen_now(a.files, proc::strip_root(*target, root), "", now);
       }
     }
+  }
+}
+
+void mark_changed(const workload::Workload& w, WorkloadActivity& a) {
+  const auto start =
+      w.init_pid != 0 ? enforce::fanotify::process_start_ns(w.init_pid) : std::nullopt;
+  if (!start || w.root_path.empty()) return;
+  for (auto& [path, seen] : a.processes) {
+    struct stat st {};
+    if (!path.starts_with("/") || ::stat((w.root_path + path).c_str(), &st) != 0) continue;
+    seen.changed = enforce::fanotify::ctime_ns(st.st_ctim.tv_sec, st.st_ctim.tv_nsec) > *start;
   }
 }
 

@@ -41,6 +41,7 @@ struct Seen {
   uint64_t count = 0;
   int64_t first = 0, last = 0;
   std::string protocol; // network items: tcp, udp, icmp, raw, ...
+  bool changed = false; // processes: the file is not as the image shipped it (mark_changed)
 };
 
 struct WorkloadActivity {
@@ -99,5 +100,9 @@ private:
 // namespace): programs, mapped files and open files, and sockets with their protocols.
 // Fills `a` as if seen once now (count 0 for items first seen here).
 void add_running(const workload::Workload& w, WorkloadActivity& a);
+
+// Marks the programs whose file (inside the workload's root) was created, changed or moved
+// in after the workload started: a program the attacker wrote is never one to allow.
+void mark_changed(const workload::Workload& w, WorkloadActivity& a);
 
 } // namespace corral::agent

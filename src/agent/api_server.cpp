@@ -154,6 +154,7 @@ public:
         i->set_first(s.first);
         i->set_last(s.last);
         i->set_protocol(s.protocol);
+        i->set_changed(s.changed);
       }
     };
     for (const auto& v : agent_.workloads(req->namespace_())) {
@@ -166,6 +167,7 @@ public:
         if (auto got = activity_->activity(w.id, req->since())) a = std::move(*got);
       }
       if (req->running()) add_running(w, a);
+      mark_changed(w, a);
       auto* p = reply->add_workloads();
       fill_workload(v, p->mutable_workload());
       add(a.processes, p->mutable_processes());

@@ -520,8 +520,15 @@ int contain(const Options& o) {
   const auto enforced = policy_yaml(*w, d);
   const auto enforced_json = policy_json(*w, d);
 
-  std::cout << "1/4 discovered what " << info.name() << " runs: " << w->processes_size()
+  const auto allowed = std::count_if(w->processes().begin(), w->processes().end(),
+                                     [](const api::SeenItem& s) { return !s.changed(); });
+  std::cout << "1/4 discovered what " << info.name() << " runs: " << allowed
             << " programs allowed (corral discover " << info.name() << " shows the policy)\n";
+  for (const auto& s : w->processes()) {
+    if (s.changed())
+      std::cout << "    left out: " << s.name()
+                << " (created or changed after the workload started, not from its image)\n";
+  }
   Contained mine{d.name, info.namespace_(), "", info.id(), previous, true, info.pod()};
   if (!writer->apply(d.name, info.namespace_(), *dry, *dry_json)) {
     (void)writer->remove(mine); // written but not taken (Kubernetes): taken back
@@ -565,7 +572,7 @@ int contain(const Options& o) {
   if (!o.yes && !confirm("switch " + info.name() + " to block?")) return back_out("not confirmed");
   if (!writer->apply(d.name, info.namespace_(), *enforced, *enforced_json))
     return back_out("switching to block failed");
-  std::cout << "4/4 " << info.name() << " is contained: only its " << w->processes_size()
+  std::cout << "4/4 " << info.name() << " is contained: only its " << allowed
             << " programs may start; running processes keep running\n"
             << "undo: corral contain --undo " << o.workload
             << (o.namespace_name.empty() ? "" : " -n " + o.namespace_name) << "\n";

@@ -80,6 +80,11 @@ Result<Model> model_of(const api::WorkloadProfile& p, const DiscoveredPolicy& d)
                     clock_time(p.since()) + ".");
   for (const auto& s : p.processes()) {
     if (!s.name().starts_with("/")) continue;
+    if (s.changed()) { // written after the start: the attacker's, or an update; never allowed
+      m.notes.push_back("Left out: " + s.name() + " (" + seen_note(s, nullptr) +
+                        "): created or changed after the workload started, not from its image.");
+      continue;
+    }
     m.processes.push_back({s.name(), seen_note(s, nullptr)});
   }
   if (m.processes.empty()) {

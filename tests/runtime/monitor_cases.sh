@@ -174,6 +174,10 @@ spec:
 YAML
   expect_cli 0 "configured" apply -f "$tmp/other.yaml"
   expect_cli 0 "annotated" annotate ns "$CORRAL_RT_NS" kubearmor-network-posture=audit
+  # The attacker's program, written into the workload and running when contain starts: left
+  # out of the allow-list (not from the image), never killed, never started again.
+  cp "$tmp/rootfs/usr/bin/sleep" "$tmp/rootfs/tmp/dropped"
+  expect_run 0 "started" "$c" bash -c '/tmp/dropped 1000 </dev/null >/dev/null 2>&1 & echo started'
   sleep 1 # a few loop rounds for the monitor
   before=$(agent_state)
 
@@ -183,6 +187,8 @@ YAML
   out=$(corral contain "$c" --observe 5s --yes 2>&1) || fail "contain failed: $out"
   [[ $out == *"would deny: Process /usr/bin/cat"* ]] || fail "contain did not show the would-be denial: $out"
   [[ $out == *"is contained"* ]] || fail "contain: $out"
+  [[ $out == *"left out: /tmp/dropped (created or changed after the workload started"* ]] ||
+    fail "contain did not leave the dropped program out: $out"
   local loop_pid=${CORRAL_RT_PIDS[$c]}
   kill -0 "$loop_pid" || fail "the shell loop was killed"
   local n1 n2
@@ -192,6 +198,8 @@ YAML
   ((n2 > n1)) || fail "the loop's sleep does not run any more ($n1, then $n2)"
   expect_run 126 "$(denied_exec /usr/bin/cat)" "$c" bash -c '/usr/bin/cat /etc/hostname'
   expect_run 126 "$(denied_exec /usr/bin/ls)" "$c" bash -c '/usr/bin/ls /'
+  expect_run 126 "$(denied_exec /tmp/dropped)" "$c" bash -c '/tmp/dropped 1'
+  pgrep -f '^/tmp/dropped 1000' >/dev/null || fail "the running dropped program was killed"
   [[ $(workload_field "$c" file_posture) == block ]] || fail "posture after contain"
   pass "contain: the running loop keeps running (sleep still starts), cat and ls are denied"
 
