@@ -36,8 +36,10 @@ corral_rt_run nginx "$dir/nginx" app=nginx -- /usr/sbin/nginx
 corral_rt_wait_for 10 corral_rt_http nginx || corral_rt_die "nginx does not answer"
 printf 'nginx answers: %s' "$(corral_rt_http nginx)"
 
-step "Find what the workload runs (the seed's 'ps aux' step)"
-ps -o pid,user,args --ppid "${CORRAL_RT_PIDS[nginx]}" --pid "${CORRAL_RT_PIDS[nginx]}"
+step "Find what the workload runs (the seed's 'ps aux' step, from the system monitor)"
+show "${corral[@]}" profile -n default --container nginx --once
+show "${corral[@]}" discover nginx -n default
+echo "(corral contain nginx -n default does the rest in one command; the seed's steps follow)"
 
 step "Seed step: set the namespace's default posture to block"
 show "${corral[@]}" annotate ns default kubearmor-file-posture=block --overwrite
