@@ -6,6 +6,7 @@
 #include <iostream>
 #include <mutex>
 #include <thread>
+#include <tuple>
 
 #include <CLI/CLI.hpp>
 #include <grp.h>
@@ -260,9 +261,19 @@ int run(const Flags& f) {
   config.host_name = node_name(f);
   const auto visibility = agent::parse_visibility(f.visibility);
   const auto host_visibility = agent::parse_visibility(f.host_visibility);
-  if (!visibility || !host_visibility) {
-    return log("--visibility " + f.visibility + " / --host-visibility " + f.host_visibility +
-               ": invalid (hint: a comma list of process, file, network, capabilities, or none)"),
+  for (const auto& [flag, value, parsed] :
+       {std::tuple{"--visibility", f.visibility, visibility.has_value()},
+        std::tuple{"--host-visibility", f.host_visibility, host_visibility.has_value()}}) {
+    if (!parsed) {
+      return log(std::string(flag) + " " + value +
+                 ": invalid (hint: a comma list of process, file, network, or none)"),
+             1;
+    }
+  }
+  if ((*host_visibility & ~agent::kSeeProcess) != 0) {
+    return log("--host-visibility " + f.host_visibility +
+               ": only process (the node's own file and network calls are not recorded; "
+               "hint: --host-visibility process)"),
            1;
   }
   config.default_visibility = *visibility;
