@@ -17,6 +17,8 @@ packages=(
   containerd runc nginx-light bash dash coreutils util-linux curl jq iproute2 procps
   # the CRD schema test (tests/kubernetes)
   python3 python3-yaml python3-jsonschema
+  # a KubeArmor client in a second language (tests/runtime/feeder_client.py)
+  python3-grpcio python3-grpc-tools
 )
 
 if [[ $(id -u) -ne 0 ]]; then

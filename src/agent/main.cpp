@@ -16,6 +16,7 @@
 #include "agent/agent.h"
 #include "agent/api_server.h"
 #include "agent/fd_holder.h"
+#include "agent/feeder.h"
 #include "agent/held_rules.h"
 #include "agent/host_namespaces.h"
 #include "agent/kernel_limits.h"
@@ -57,6 +58,7 @@ struct Flags {
   bool test_no_host_cgroupns = false; // tests only: stay in the container's cgroup namespace
   std::string monitor = "auto";
   std::string visibility = "none", host_visibility = "none";
+  std::string grpc_listen; // KubeArmor's feeder.LogService on the network; "" = off
   std::string kubernetes = "auto";
   std::string kubeconfig;
   std::string node_name;
@@ -496,6 +498,15 @@ int run(const Flags& f) {
   auto api =
       agent::ApiServer::make(f.api_socket, agent, **hub, now_micros() / 1000000, activity.get());
   if (!api) return log(api.error().to_string()), 1;
+  std::unique_ptr<agent::FeederServer> feeder;
+  if (!f.grpc_listen.empty()) {
+    auto fs = agent::FeederServer::start(
+        {f.grpc_listen, config.cluster_name, config.host_name, log}, **hub);
+    if (!fs) return log(fs.error().to_string()), 1;
+    feeder = std::move(*fs);
+    log("serving feeder.LogService (KubeArmor's event API) on " + f.grpc_listen + " (port " +
+        std::to_string(feeder->port()) + ")");
+  }
   log(std::string("corrald ") + kVersion + " serving unix:" + f.api_socket + ", enforcer " +
       (*enforcer ? std::string((*enforcer)->name()) +
                        ((*enforcer)->exec_backstop() ? " with the exec backstop" : "")
@@ -510,6 +521,7 @@ int run(const Flags& f) {
   }
   log(std::string("stopping on ") + strsignal(sig));
   (*api)->shutdown();
+  if (feeder) feeder->shutdown();
   if (kube) kube->stop();
   (*source)->stop();
   // A stop (not a crash): enforcement ends with the agent, so the holder goes too.
@@ -595,6 +607,11 @@ int main(int argc, char** argv) {
                  "the kernel allows it, so that alerts name callers that already exited; off")
       ->check(CLI::IsMember({"auto", "off"}))
       ->capture_default_str();
+  app.add_option("--grpc-listen", f.grpc_listen,
+                 "Serve KubeArmor's event API (feeder.LogService: WatchAlerts, WatchLogs, "
+                 "WatchMessages, HealthCheck; and grpc.health.v1) on HOST:PORT, so KubeArmor's "
+                 "clients read this agent; KubeArmor's port is 32767. Off by default (plaintext: "
+                 "bind it to a private address)");
   app.add_option("--visibility", f.visibility,
                  "Visibility logs (Type ContainerLog, `corral logs --logFilter system`) of "
                  "workloads whose namespace or pod has no kubearmor-visibility annotation: a "

@@ -1707,6 +1707,10 @@ YAML
   pass "fromSource /bin/chown (= /usr/bin/chown): chown alerted, a copy of it by another name not"
 }
 
+# KubeArmor's event API on the network (issue 11).
+# shellcheck source=tests/runtime/feeder_cases.sh
+source "$here/feeder_cases.sh"
+
 # The system monitor (issue 10): visibility, profile, discover, contain.
 # shellcheck source=tests/runtime/monitor_cases.sh
 source "$here/monitor_cases.sh"

@@ -1,0 +1,51 @@
+# shellcheck shell=bash
+# KubeArmor's event API on the network (issue 11): sourced by agent_e2e_test.sh.
+
+# feeder_port: the port the agent's feeder.LogService listens on (from its log).
+feeder_port() {
+  sed -n 's/.*serving feeder.LogService .* (port \([0-9]*\)).*/\1/p' "$tmp/agent/corrald.log" | tail -n 1
+}
+
+# A client generated from the project's proto in a second language (Python, Debian's
+# python3-grpcio and python3-grpc-tools) reads alerts and logs: KubeArmor's wire format.
+case_feeder_python() {
+  local py=/usr/bin/python3
+  "$py" -c 'import grpc, grpc_tools' 2>/dev/null ||
+    skip "python3-grpcio and python3-grpc-tools are not installed (scripts/setup.sh installs them)"
+  setup --grpc-listen 127.0.0.1:0 --visibility process
+  local c=feed-$$ port pid
+  port=$(feeder_port)
+  [[ -n $port ]] || fail "the agent does not say where feeder.LogService listens: $(tail -n 5 "$tmp/agent/corrald.log")"
+  mkdir -p "$tmp/py"
+  "$py" -m grpc_tools.protoc -I"$src_dir/proto/api" --python_out="$tmp/py" --grpc_python_out="$tmp/py" \
+    "$src_dir/proto/api/kubearmor.proto" || fail "grpc_tools.protoc failed"
+  corral_rt_run "$c" "$tmp/rootfs" app=feed -- sleep 1000000
+  await_listed "$c"
+  block_policy "$tmp/p.yaml" feed-block feed /usr/bin/id
+
+  "$py" "$here/feeder_client.py" "$tmp/py" "127.0.0.1:$port" alerts 1 20 >"$tmp/alerts.out" 2>&1 &
+  pid=$!
+  bg_pids+=("$pid")
+  corral_rt_wait_for 10 grep -q ready "$tmp/alerts.out" || fail "the Python client: $(cat "$tmp/alerts.out")"
+  sleep 1 # its stream open
+  expect_cli 0 "configured" apply -f "$tmp/p.yaml"
+  expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c /usr/bin/id
+  wait "$pid" || fail "the Python client got no alert: $(cat "$tmp/alerts.out")"
+  ALERT=$(grep -v '^ready$' "$tmp/alerts.out" | head -n 1)
+  check_alert PolicyName=feed-block Action=Block Operation=Process Resource=/usr/bin/id \
+    ContainerID="$c" Result="Permission denied" Enforcer=fanotify Type=MatchedPolicy \
+    ProcessName=/usr/bin/id ParentProcessName=/usr/bin/bash
+  pass "feeder: a Python client generated from kubearmor.proto reads the alert (KubeArmor's field numbers, HealthCheck, grpc.health.v1)"
+
+  expect_cli 0 "annotated" annotate ns "$CORRAL_RT_NS" kubearmor-visibility=process
+  "$py" "$here/feeder_client.py" "$tmp/py" "127.0.0.1:$port" logs 1 20 >"$tmp/logs.out" 2>&1 &
+  pid=$!
+  bg_pids+=("$pid")
+  corral_rt_wait_for 10 grep -q ready "$tmp/logs.out" || fail "the Python client: $(cat "$tmp/logs.out")"
+  sleep 1
+  expect_run 0 "" "$c" bash -c '/usr/bin/ls /'
+  wait "$pid" || fail "the Python client got no log: $(cat "$tmp/logs.out")"
+  ALERT=$(grep -v '^ready$' "$tmp/logs.out" | head -n 1)
+  check_alert Type=ContainerLog Operation=Process ContainerID="$c"
+  pass "feeder: WatchLogs (filter system) streams the visibility logs"
+}
