@@ -1,10 +1,17 @@
 // corral logs — the agent's events, with karmor's flags and output.
 #include <iostream>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
 
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "events/filter.h"
 #include "events/format.h"
 #include "events/proto_convert.h"
+#include "kubearmor.grpc.pb.h"
 
 namespace corral::cli {
 namespace {
@@ -14,9 +21,89 @@ struct Options {
   std::string log_filter = "policy";
   bool json = false;
   std::string socket;
+  std::string grpc; // HOST:PORT of an agent's or relay's feeder.LogService
 };
 
+void print(const events::Alert& a, bool json) {
+  if (json) {
+    std::cout << events::to_json(a).dump() << std::endl;
+  } else {
+    std::cout << events::to_text(a) << std::endl;
+  }
+}
+
+// Over the network, from KubeArmor's event API (an agent's --grpc-listen, or a relay): its
+// streams carry only new events; the filters apply here. Ends after --limit events, or when
+// the server ends the streams.
+int run_grpc(const Options& o) {
+  auto channel = grpc::CreateChannel(o.grpc, grpc::InsecureChannelCredentials());
+  auto stub = feeder::LogService::NewStub(channel);
+  events::Filter f;
+  f.log_filter = o.log_filter;
+  f.namespace_name = o.req.namespace_();
+  f.pod = o.req.pod();
+  f.container = o.req.container();
+  f.operation = o.req.operation();
+  f.resource = o.req.resource();
+  f.source = o.req.source();
+  const int limit = o.req.limit();
+  std::mutex mu;
+  int printed = 0;
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  const auto cancel_all = [&] {
+    for (auto& c : contexts) c->TryCancel();
+  };
+  // Prints one event; false once --limit is reached (every stream is then cancelled).
+  const auto take = [&](const events::Alert& a) {
+    if (!f.matches(a)) return true;
+    std::lock_guard lock(mu);
+    if (limit > 0 && printed >= limit) return false;
+    print(a, o.json);
+    if (limit > 0 && ++printed >= limit) {
+      cancel_all();
+      return false;
+    }
+    return true;
+  };
+  feeder::RequestMessage req;
+  std::vector<std::thread> readers;
+  std::vector<grpc::Status> results(2);
+  const bool alerts = o.log_filter != "system", logs = o.log_filter != "policy";
+  for (int i = 0; i < 2; ++i) contexts.push_back(std::make_unique<grpc::ClientContext>());
+  if (alerts) {
+    readers.emplace_back([&] {
+      req.set_filter("policy");
+      auto r = stub->WatchAlerts(contexts[0].get(), req);
+      feeder::Alert a;
+      while (r->Read(&a) && take(events::from_proto(a))) {
+      }
+      results[0] = r->Finish();
+    });
+  }
+  if (logs) {
+    readers.emplace_back([&] {
+      feeder::RequestMessage lr;
+      lr.set_filter("system");
+      auto r = stub->WatchLogs(contexts[1].get(), lr);
+      feeder::Log l;
+      while (r->Read(&l) && take(events::from_proto(l))) {
+      }
+      results[1] = r->Finish();
+    });
+  }
+  for (auto& t : readers) t.join();
+  for (const auto& st : results) {
+    if (!st.ok() && st.error_code() != grpc::StatusCode::CANCELLED) {
+      std::cerr << "corral logs: " << o.grpc << ": " << st.error_message()
+                << " (hint: is an agent started with --grpc-listen, or a relay, there?)\n";
+      return 1;
+    }
+  }
+  return 0;
+}
+
 int run(Options& o) {
+  if (!o.grpc.empty()) return run_grpc(o);
   o.req.set_filter(o.log_filter);
   auto stub = connect(o.socket, "logs");
   if (!stub) return 1;
@@ -25,12 +112,7 @@ int run(Options& o) {
   auto reader = stub->Watch(&ctx, o.req);
   api::Event ev;
   while (reader->Read(&ev)) {
-    const auto a = ev.has_alert() ? events::from_proto(ev.alert()) : events::from_proto(ev.log());
-    if (o.json) {
-      std::cout << events::to_json(a).dump() << std::endl;
-    } else {
-      std::cout << events::to_text(a) << std::endl;
-    }
+    print(ev.has_alert() ? events::from_proto(ev.alert()) : events::from_proto(ev.log()), o.json);
   }
   const auto status = reader->Finish();
   return status.ok() ? 0 : report(status, "logs", o.socket);
@@ -60,8 +142,12 @@ void add_logs(CLI::App& app, int& exit_code) {
       "--limit", [o](int n) { o->req.set_limit(n); }, "Only the newest N stored events");
   cmd->add_flag_function(
       "--follow", [o](int64_t) { o->req.set_follow(true); }, "Keep streaming new events");
+  cmd->add_option("--grpc", o->grpc,
+                  "Read KubeArmor's event API over the network (HOST:PORT of an agent's "
+                  "--grpc-listen): new events only, until --limit N of them");
   add_socket_option(cmd, o->socket);
   cmd->footer("Examples: corral logs -n default\n"
+              "          corral logs --grpc 10.0.0.5:32767 --logFilter all --json\n"
               "          corral logs --json --follow --operation Process");
   cmd->callback([o, &exit_code] { exit_code = run(*o); });
 }

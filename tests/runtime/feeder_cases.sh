@@ -27,10 +27,16 @@ case_feeder_python() {
   pid=$!
   bg_pids+=("$pid")
   corral_rt_wait_for 10 grep -q ready "$tmp/alerts.out" || fail "the Python client: $(cat "$tmp/alerts.out")"
-  sleep 1 # its stream open
+  # And corral's own client over the network (corral logs --grpc), with a filter.
+  timeout 20 "$CORRAL_RT_BIN/corral" logs --grpc "127.0.0.1:$port" --json --limit 1 --container "$c" \
+    --operation Process >"$tmp/cli-grpc.out" 2>&1 &
+  local cli_pid=$!
+  bg_pids+=("$cli_pid")
+  sleep 1 # their streams open
   expect_cli 0 "configured" apply -f "$tmp/p.yaml"
   expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c /usr/bin/id
   wait "$pid" || fail "the Python client got no alert: $(cat "$tmp/alerts.out")"
+  wait "$cli_pid" || fail "corral logs --grpc: $(cat "$tmp/cli-grpc.out")"
   ALERT=$(grep -v '^ready$' "$tmp/alerts.out" | head -n 1)
   check_alert PolicyName=feed-block Action=Block Operation=Process Resource=/usr/bin/id \
     ContainerID="$c" Result="Permission denied" Enforcer=fanotify Type=MatchedPolicy \
@@ -48,4 +54,8 @@ case_feeder_python() {
   ALERT=$(grep -v '^ready$' "$tmp/logs.out" | head -n 1)
   check_alert Type=ContainerLog Operation=Process ContainerID="$c"
   pass "feeder: WatchLogs (filter system) streams the visibility logs"
+  ALERT=$(head -n 1 "$tmp/cli-grpc.out")
+  check_alert PolicyName=feed-block Resource=/usr/bin/id ContainerID="$c" Action=Block
+  expect_cli 1 "is an agent started with --grpc-listen" logs --grpc 127.0.0.1:1 --limit 1
+  pass "feeder: corral logs --grpc reads the alert over the network, with its filters; nothing there: a clear error"
 }
