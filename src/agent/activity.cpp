@@ -22,12 +22,6 @@ int64_t now_micros() {
       .count();
 }
 
-std::string labels_text(const policy::Labels& labels) {
-  std::string out;
-  for (const auto& [k, v] : labels) out += (out.empty() ? "" : ",") + k + "=" + v;
-  return out;
-}
-
 // argv[1..] of a space-joined argv.
 std::string args_after_argv0(const std::string& args) {
   const auto space = args.find(' ');
@@ -115,7 +109,7 @@ void Activity::set_workloads(const std::vector<WatchedWorkload>& watched) {
     w->w = v.w;
     w->visibility = v.visibility;
     w->root_prefix = proc::read_link(v.w.root_path).value_or("/");
-    w->labels = labels_text(v.w.labels);
+    w->labels = v.w.labels_text();
     if (v.w.cgroup_id != 0) {
       by_cgroup[v.w.cgroup_id] = w;
       const unsigned k = v.visibility & (kSeeFile | kSeeNetwork);
@@ -183,14 +177,7 @@ events::Alert Activity::log_of(const Watched* w, const monitor::Process& p,
   a.updated_time = events::rfc3339_micros(now_micros);
   a.cluster_name = options_.cluster_name;
   a.host_name = options_.host_name;
-  if (w != nullptr) {
-    a.namespace_name = w->w.namespace_name;
-    a.pod_name = w->w.pod;
-    a.labels = w->labels;
-    a.container_id = w->w.id;
-    a.container_name = w->w.name;
-    a.container_image = w->w.image;
-  }
+  if (w != nullptr) w->w.identify(a, w->labels);
   a.type = w != nullptr ? "ContainerLog" : "HostLog";
   a.host_pid = p.tgid;
   a.host_ppid = p.ppid;

@@ -1,10 +1,6 @@
 #include "monitor/proc.h"
 
 #include <cstdio>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include <sys/stat.h>
 
@@ -12,11 +8,6 @@
 
 namespace corral::monitor {
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 uint64_t inode_of(const std::string& path) {
   struct stat st {};
@@ -33,8 +24,7 @@ std::string args_of(const char* data, size_t len) {
 }
 
 std::optional<Process> from_proc(int tgid) {
-  const std::string dir = "/proc/" + std::to_string(tgid);
-  const std::string stat = read_file(dir + "/stat");
+  const std::string stat = proc::read_proc_file(proc::proc_path(tgid, "stat")).value_or("");
   const auto open = stat.find('('), close = stat.rfind(')');
   if (open == std::string::npos || close == std::string::npos || close + 4 > stat.size())
     return std::nullopt;
@@ -46,20 +36,16 @@ std::optional<Process> from_proc(int tgid) {
   if (std::sscanf(stat.c_str() + close + 2, "%*c %d %*d %*d %u", &p.ppid, &tty_nr) == 2)
     p.tty = proc::tty_name(tty_nr);
   p.forked_by = p.ppid; // as far as /proc can tell
-  const std::string status = read_file(dir + "/status");
-  if (const auto u = status.find("\nUid:\t"); u != std::string::npos)
-    p.uid = static_cast<uint32_t>(std::strtoul(status.c_str() + u + 6, nullptr, 10));
-  if (const auto n = status.find("\nNSpid:\t"); n != std::string::npos) {
-    const auto end = status.find('\n', n + 1);
-    const auto last = status.rfind('\t', end);
-    p.nspid = std::atoi(status.c_str() + last + 1);
+  if (const auto st = proc::read_status(tgid)) {
+    p.uid = st->uid;
+    p.nspid = st->ns_pid;
   }
-  const std::string cmdline = read_file(dir + "/cmdline");
+  const std::string cmdline =
+      proc::read_proc_file(proc::proc_path(tgid, "cmdline"), 1 << 20).value_or("");
   p.args = args_of(cmdline.data(), cmdline.size());
-  std::error_code ec;
-  p.exe = std::filesystem::read_symlink(dir + "/exe", ec).string();
-  p.pidns = inode_of(dir + "/ns/pid");
-  p.mntns = inode_of(dir + "/ns/mnt");
+  p.exe = proc::read_link(proc::proc_path(tgid, "exe")).value_or("");
+  p.pidns = inode_of(proc::proc_path(tgid, "ns/pid"));
+  p.mntns = inode_of(proc::proc_path(tgid, "ns/mnt"));
   // The cgroup v2 id is the inode of the process's cgroup directory; /proc only names the
   // directory relative to an unknown mount, so it stays 0 until the process's first event.
   return p;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "events/alert.h"
 #include "policy/selector.h"
 
 namespace corral::workload {
@@ -28,6 +29,24 @@ struct Workload {
   uint64_t cgroup_id = 0;
   uint64_t pidns_inode = 0;
   uint64_t mntns_inode = 0;
+
+  // Its labels as an event's Labels field: "k=v,k=v".
+  [[nodiscard]] std::string labels_text() const {
+    std::string out;
+    for (const auto& [k, v] : labels) out += (out.empty() ? "" : ",") + k + "=" + v;
+    return out;
+  }
+
+  // An event's fields that name this workload; `labels_field` is labels_text(), which callers
+  // stamping many events compute once.
+  void identify(events::Alert& a, std::string labels_field) const {
+    a.namespace_name = namespace_name;
+    a.pod_name = pod;
+    a.labels = std::move(labels_field);
+    a.container_id = id;
+    a.container_name = name;
+    a.container_image = image;
+  }
 
   [[nodiscard]] policy::Workload policy_view() const {
     policy::Workload w;

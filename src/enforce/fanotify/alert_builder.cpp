@@ -32,12 +32,6 @@ std::string rfc3339(std::chrono::system_clock::time_point t, int64_t* unix_secon
   return buf;
 }
 
-std::string labels_of(const workload::Workload& w) {
-  std::string out;
-  for (const auto& [k, v] : w.labels) out += (out.empty() ? "" : ",") + k + "=" + v;
-  return out;
-}
-
 Recall& recall() {
   static Recall r;
   return r;
@@ -95,12 +89,7 @@ events::Alert make_alert(const workload::Workload& w, const Actor& who, const po
                          const AlertEvent& e) {
   events::Alert a;
   a.updated_time = rfc3339(std::chrono::system_clock::now(), &a.timestamp);
-  a.namespace_name = w.namespace_name;
-  a.pod_name = w.pod;
-  a.labels = labels_of(w);
-  a.container_id = w.id;
-  a.container_name = w.name;
-  a.container_image = w.image;
+  w.identify(a, w.labels_text());
   a.host_pid = who.tgid;
   a.host_ppid = who.ppid;
   a.pid = who.ns_pid;
