@@ -19,6 +19,8 @@ packages=(
   python3 python3-yaml python3-jsonschema
   # a KubeArmor client in a second language (tests/runtime/feeder_client.py)
   python3-grpcio python3-grpc-tools
+  # metrics served over HTTP, and their parser in the tests (Prometheus text format)
+  libcpp-httplib-dev python3-prometheus-client
 )
 
 if [[ $(id -u) -ne 0 ]]; then
