@@ -16,7 +16,6 @@
 #include "agent/agent.h"
 #include "agent/api_server.h"
 #include "agent/fd_holder.h"
-#include "agent/feeder.h"
 #include "agent/held_rules.h"
 #include "agent/host_namespaces.h"
 #include "agent/kernel_limits.h"
@@ -28,6 +27,7 @@
 #include "enforce/fanotify/alert_builder.h"
 #include "enforce/fanotify/fanotify_enforcer.h"
 #include "events/format.h"
+#include "feed/server.h"
 #include "monitor/monitor.h"
 #include "workload/containerd/containerd_source.h"
 
@@ -59,6 +59,7 @@ struct Flags {
   std::string monitor = "auto";
   std::string visibility = "none", host_visibility = "none";
   std::string grpc_listen; // KubeArmor's feeder.LogService on the network; "" = off
+  feed::TlsFiles grpc_tls;
   std::string kubernetes = "auto";
   std::string kubeconfig;
   std::string node_name;
@@ -498,14 +499,19 @@ int run(const Flags& f) {
   auto api =
       agent::ApiServer::make(f.api_socket, agent, **hub, now_micros() / 1000000, activity.get());
   if (!api) return log(api.error().to_string()), 1;
-  std::unique_ptr<agent::FeederServer> feeder;
+  std::unique_ptr<feed::Server> feeder;
   if (!f.grpc_listen.empty()) {
-    auto fs = agent::FeederServer::start(
-        {f.grpc_listen, config.cluster_name, config.host_name, log}, **hub);
+    auto fs = feed::Server::start(
+        {f.grpc_listen, "--grpc-listen", config.cluster_name, config.host_name, f.grpc_tls, log},
+        **hub);
     if (!fs) return log(fs.error().to_string()), 1;
     feeder = std::move(*fs);
-    log("serving feeder.LogService (KubeArmor's event API) on " + f.grpc_listen + " (port " +
-        std::to_string(feeder->port()) + ")");
+    log("serving feeder.LogService (KubeArmor's event API) and corral.api.Events on " +
+        f.grpc_listen + " (port " + std::to_string(feeder->port()) + ", " +
+        (f.grpc_tls.cert.empty() ? "plaintext"
+         : f.grpc_tls.ca.empty() ? "TLS"
+                                 : "mTLS: clients need a certificate") +
+        ")");
   }
   log(std::string("corrald ") + kVersion + " serving unix:" + f.api_socket + ", enforcer " +
       (*enforcer ? std::string((*enforcer)->name()) +
@@ -610,8 +616,15 @@ int main(int argc, char** argv) {
   app.add_option("--grpc-listen", f.grpc_listen,
                  "Serve KubeArmor's event API (feeder.LogService: WatchAlerts, WatchLogs, "
                  "WatchMessages, HealthCheck; and grpc.health.v1) on HOST:PORT, so KubeArmor's "
-                 "clients read this agent; KubeArmor's port is 32767. Off by default (plaintext: "
-                 "bind it to a private address)");
+                 "clients read this agent; KubeArmor's port is 32767; and corral.api.Events, the "
+                 "same events with sequence numbers for corral-relay. Off by default; plaintext "
+                 "unless --grpc-tls-cert/--grpc-tls-key are given");
+  app.add_option("--grpc-tls-cert", f.grpc_tls.cert,
+                 "The --grpc-listen server's certificate chain (PEM): serve TLS");
+  app.add_option("--grpc-tls-key", f.grpc_tls.key, "Its private key (PEM)");
+  app.add_option("--grpc-tls-ca", f.grpc_tls.ca,
+                 "mTLS: clients must present a certificate this CA (PEM) signed; a client "
+                 "without one is refused");
   app.add_option("--visibility", f.visibility,
                  "Visibility logs (Type ContainerLog, `corral logs --logFilter system`) of "
                  "workloads whose namespace or pod has no kubearmor-visibility annotation: a "

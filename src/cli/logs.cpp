@@ -11,6 +11,7 @@
 #include "events/filter.h"
 #include "events/format.h"
 #include "events/proto_convert.h"
+#include "feed/follower.h"
 #include "kubearmor.grpc.pb.h"
 
 namespace corral::cli {
@@ -22,7 +23,20 @@ struct Options {
   bool json = false;
   std::string socket;
   std::string grpc; // HOST:PORT of an agent's or relay's feeder.LogService
+  feed::TlsFiles tls;
 };
+
+events::Filter filter_of(const Options& o) {
+  events::Filter f;
+  f.log_filter = o.log_filter;
+  f.namespace_name = o.req.namespace_();
+  f.pod = o.req.pod();
+  f.container = o.req.container();
+  f.operation = o.req.operation();
+  f.resource = o.req.resource();
+  f.source = o.req.source();
+  return f;
+}
 
 void print(const events::Alert& a, bool json) {
   if (json) {
@@ -32,20 +46,18 @@ void print(const events::Alert& a, bool json) {
   }
 }
 
-// Over the network, from KubeArmor's event API (an agent's --grpc-listen, or a relay): its
-// streams carry only new events; the filters apply here. Ends after --limit events, or when
+// From KubeArmor's own event API (feeder.LogService: a KubeArmor agent or relay): its
+// streams carry only new events, the filters apply here. Ends after --limit events, or when
 // the server ends the streams.
-int run_grpc(const Options& o) {
-  auto channel = grpc::CreateChannel(o.grpc, grpc::InsecureChannelCredentials());
+int run_feeder(const Options& o) {
+  auto creds = feed::channel_credentials(o.tls, "--tls");
+  if (!creds) {
+    std::cerr << "corral logs: " << creds.error().to_string() << "\n";
+    return 1;
+  }
+  auto channel = grpc::CreateChannel(o.grpc, *creds);
   auto stub = feeder::LogService::NewStub(channel);
-  events::Filter f;
-  f.log_filter = o.log_filter;
-  f.namespace_name = o.req.namespace_();
-  f.pod = o.req.pod();
-  f.container = o.req.container();
-  f.operation = o.req.operation();
-  f.resource = o.req.resource();
-  f.source = o.req.source();
+  const events::Filter f = filter_of(o);
   const int limit = o.req.limit();
   std::mutex mu;
   int printed = 0;
@@ -102,6 +114,37 @@ int run_grpc(const Options& o) {
   return 0;
 }
 
+// Over the network, from corral.api.Events (an agent's --grpc-listen, or a relay): new
+// events, and after a broken stream (either side restarting) what the server still buffers
+// past the last event had from each node: nothing twice, nothing skipped. Ends after --limit
+// events. A KubeArmor agent (no corral.api.Events) is read through feeder.LogService.
+int run_grpc(const Options& o) {
+  const events::Filter f = filter_of(o);
+  const int limit = o.req.limit();
+  int printed = 0;
+  feed::Follower follower({o.grpc, o.tls, "--tls", o.log_filter, true,
+                           [](const std::string& m) { std::cerr << "corral logs: " << m << "\n"; },
+                           std::chrono::milliseconds(2000)});
+  feed::Positions positions;
+  std::string error;
+  const auto end = follower.run(
+      positions,
+      [&](events::Alert&& a) {
+        if (!f.matches(a)) return true;
+        print(a, o.json);
+        return limit <= 0 || ++printed < limit;
+      },
+      false, &error);
+  if (end == feed::Follower::End::kUnimplemented) return run_feeder(o);
+  if (end != feed::Follower::End::kStopped) {
+    std::cerr << "corral logs: " << error
+              << " (hint: is an agent started with --grpc-listen, or a relay, there? TLS: "
+                 "--tls-ca, and --tls-cert/--tls-key where clients need a certificate)\n";
+    return 1;
+  }
+  return 0;
+}
+
 int run(Options& o) {
   if (!o.grpc.empty()) return run_grpc(o);
   o.req.set_filter(o.log_filter);
@@ -143,8 +186,13 @@ void add_logs(CLI::App& app, int& exit_code) {
   cmd->add_flag_function(
       "--follow", [o](int64_t) { o->req.set_follow(true); }, "Keep streaming new events");
   cmd->add_option("--grpc", o->grpc,
-                  "Read KubeArmor's event API over the network (HOST:PORT of an agent's "
-                  "--grpc-listen): new events only, until --limit N of them");
+                  "Read events over the network (HOST:PORT of an agent's --grpc-listen or of "
+                  "corral-relay; a KubeArmor agent works too): new events, until --limit N of "
+                  "them; a broken stream is resumed without repeats or gaps");
+  cmd->add_option("--tls-ca", o->tls.ca, "--grpc: the server's CA (PEM): connect with TLS");
+  cmd->add_option("--tls-cert", o->tls.cert,
+                  "--grpc: this client's certificate (PEM), for a server that requires one");
+  cmd->add_option("--tls-key", o->tls.key, "--grpc: its private key (PEM)");
   add_socket_option(cmd, o->socket);
   cmd->footer("Examples: corral logs -n default\n"
               "          corral logs --grpc 10.0.0.5:32767 --logFilter all --json\n"

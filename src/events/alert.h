@@ -26,6 +26,11 @@ struct Alert {
   std::string action;
   std::string result; // Passed | Permission denied
   std::string cwd, tty;
+  // The node's sequence number (0: not yet published). It orders one node's events and is
+  // how corral-relay and `corral logs --grpc` resume without duplicates or gaps: it grows
+  // across agent restarts (the hub starts numbering above the microseconds clock and above
+  // what its events file holds). Not part of KubeArmor's messages; the events file keeps it.
+  uint64_t seq = 0;
 
   [[nodiscard]] bool is_alert() const { return !policy_name.empty(); }
 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <fstream>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -45,7 +46,13 @@ void write_all(int fd, const std::string& data) {
 
 Result<std::unique_ptr<EventHub>> EventHub::make(size_t capacity, const FileOptions& file) {
   std::unique_ptr<EventHub> hub(new EventHub(capacity));
+  // Numbers start above the clock in microseconds: an agent makes far fewer than a million
+  // events a second, so a restarted agent's numbers are above its predecessor's.
+  hub->node_seq_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count());
   if (!file.path.empty()) {
+    hub->reload(file.path);
     auto fd = open_events_file(file);
     if (!fd) return fd.error();
     hub->file_ = std::move(*fd);
@@ -63,17 +70,46 @@ EventHub::~EventHub() {
   if (writer_.joinable()) writer_.join();
 }
 
+void EventHub::reload(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return;
+  // Only the tail can hold the newest `capacity_` alerts (a line is well under 4 KiB).
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  const std::streamoff keep =
+      static_cast<std::streamoff>(std::min<size_t>(capacity_, 16384)) * 4096;
+  std::string line;
+  in.seekg(size > keep ? size - keep : 0);
+  if (size > keep) std::getline(in, line); // a partial line
+  std::deque<Alert> tail;
+  while (std::getline(in, line)) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_object() || !j.contains("Seq") || !j["Seq"].is_number_unsigned()) continue;
+    Alert a = from_json(j);
+    a.seq = j["Seq"].get<uint64_t>();
+    if (!a.is_alert()) continue;
+    node_seq_ = std::max(node_seq_, a.seq);
+    tail.push_back(std::move(a));
+    if (tail.size() > capacity_) tail.pop_front();
+  }
+  for (auto& a : tail) {
+    alerts_.events.push_back(Stored{next_seq_++, std::move(a)});
+    ++alerts_.published;
+  }
+}
+
 void EventHub::publish(Alert&& a) {
   const bool alert = a.is_alert();
+  std::unique_lock lock(mu_);
+  if (a.seq == 0) a.seq = ++node_seq_;
   if (alert && writer_.joinable()) {
     {
-      std::lock_guard lock(file_mu_);
+      std::lock_guard file_lock(file_mu_);
       pending_.push_back(a);
     }
     file_cv_.notify_one();
   }
   {
-    std::lock_guard lock(mu_);
     Ring& ring = alert ? alerts_ : logs_;
     ring.events.push_back(Stored{next_seq_++, std::move(a)});
     ++ring.published;
@@ -82,6 +118,7 @@ void EventHub::publish(Alert&& a) {
       ++ring.evicted;
     }
   }
+  lock.unlock();
   cv_.notify_all();
 }
 
@@ -95,7 +132,11 @@ void EventHub::write_loop() {
       if (batch.empty() && stopping_) return;
     }
     std::string text;
-    for (const auto& a : batch) text += to_json(a).dump() + '\n';
+    for (const auto& a : batch) {
+      auto j = to_json(a);
+      j["Seq"] = a.seq; // what a restarted agent continues from (Alert::seq)
+      text += j.dump() + '\n';
+    }
     write_all(file_.get(), text);
     batch.clear();
   }
@@ -114,6 +155,43 @@ std::vector<const EventHub::Ring*> EventHub::rings_for(const Filter& f) const {
   if (f.log_filter == "policy") return {&alerts_};
   if (f.log_filter == "system") return {&logs_};
   return {&alerts_, &logs_};
+}
+
+bool EventHub::reads(const Filter& f, int ring) {
+  return ring == 0 ? f.log_filter != "system" : f.log_filter != "policy";
+}
+
+EventHub::Cursor EventHub::first() const {
+  std::lock_guard lock(mu_);
+  return Cursor{0, {alerts_.evicted, logs_.evicted}};
+}
+
+EventHub::Cursor EventHub::end() const {
+  std::lock_guard lock(mu_);
+  return Cursor{next_seq_ - 1, {alerts_.published, logs_.published}};
+}
+
+std::vector<Alert> EventHub::read(Cursor* c, const Filter& f, uint64_t* missed) const {
+  std::vector<Stored> found;
+  *missed = 0;
+  {
+    std::lock_guard lock(mu_);
+    const Ring* rings[2] = {&alerts_, &logs_};
+    for (int i = 0; i < 2; ++i) {
+      if (reads(f, i)) {
+        if (rings[i]->evicted > c->seen[i]) *missed += rings[i]->evicted - c->seen[i];
+        collect(*rings[i], c->seq, f, &found);
+      }
+      c->seen[i] = rings[i]->published;
+    }
+    c->seq = next_seq_ - 1;
+  }
+  std::sort(found.begin(), found.end(),
+            [](const Stored& a, const Stored& b) { return a.seq < b.seq; });
+  std::vector<Alert> out;
+  out.reserve(found.size());
+  for (auto& s : found) out.push_back(std::move(s.event));
+  return out;
 }
 
 std::vector<Alert> EventHub::newest(const Filter& f, size_t limit, uint64_t* last) const {

@@ -34,7 +34,8 @@ public:
     // of an existing file are corrected too: an earlier agent created it 0644.
     std::optional<gid_t> group;
   };
-  // `capacity` alerts and as many logs are kept in memory.
+  // `capacity` alerts and as many logs are kept in memory. The newest `capacity` alerts of
+  // an existing events file are read back (an agent restart keeps what it buffered).
   static Result<std::unique_ptr<EventHub>> make(size_t capacity, const FileOptions& file);
   static Result<std::unique_ptr<EventHub>> make(size_t capacity, const std::string& jsonl_path) {
     return make(capacity, FileOptions{jsonl_path, std::nullopt});
@@ -49,6 +50,18 @@ public:
   // the sequence number to continue from with since().
   std::vector<Alert> newest(const Filter& f, size_t limit, uint64_t* last) const;
   std::vector<Alert> since(uint64_t after, const Filter& f, uint64_t* last) const;
+  // A reader's place: the hub sequence read up to, and how many events each ring (alerts,
+  // logs) had published by then — what tells evictions the reader never saw.
+  struct Cursor {
+    uint64_t seq = 0;
+    uint64_t seen[2] = {0, 0};
+  };
+  [[nodiscard]] Cursor first() const; // before every stored event
+  [[nodiscard]] Cursor end() const;   // after every stored event
+  // The events after `*c` matching `f`, oldest first; moves `*c` past them. `*missed`
+  // receives how many events (of the rings `f` reads) were evicted before this reader read
+  // them: a reader slower than the events, by more than a ring holds.
+  std::vector<Alert> read(Cursor* c, const Filter& f, uint64_t* missed) const;
   // Waits until an event newer than `seq` exists; false on timeout.
   bool wait(uint64_t seq, std::chrono::milliseconds timeout) const;
 
@@ -61,6 +74,7 @@ public:
 private:
   explicit EventHub(size_t capacity) : capacity_(capacity) {}
   void write_loop();
+  void reload(const std::string& path); // the newest alerts of an existing events file
 
   struct Stored {
     uint64_t seq;
@@ -73,12 +87,14 @@ private:
   // The events of `ring` newer than `after`, matching `f`, appended to `out`.
   static void collect(const Ring& ring, uint64_t after, const Filter& f, std::vector<Stored>* out);
   std::vector<const Ring*> rings_for(const Filter& f) const;
+  static bool reads(const Filter& f, int ring); // ring 0: alerts, 1: logs
 
   const size_t capacity_;
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   Ring alerts_, logs_;
-  uint64_t next_seq_ = 1; // sequence of the next event
+  uint64_t next_seq_ = 1; // hub sequence of the next event (this process's order)
+  uint64_t node_seq_ = 0; // the last Alert::seq given (see Alert::seq)
 
   Fd file_;
   std::mutex file_mu_;
