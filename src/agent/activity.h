@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "agent/agent.h"
+#include "agent/metrics.h"
 #include "core/result.h"
 #include "events/hub.h"
 #include "monitor/monitor.h"
@@ -58,6 +59,7 @@ class Activity {
 public:
   struct Options {
     events::EventHub* hub = nullptr;
+    metrics::EventCounts* counts = nullptr; // counts every log published (--metrics-listen)
     std::string cluster_name, host_name;
     unsigned host_visibility = 0; // HostLog for processes outside every workload
     // Asks the kernel for file/network events of a cgroup (monitor::set_visibility).

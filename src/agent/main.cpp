@@ -20,6 +20,7 @@
 #include "agent/host_namespaces.h"
 #include "agent/kernel_limits.h"
 #include "agent/kube_source.h"
+#include "agent/metrics_server.h"
 #include "core/memory.h"
 #include "core/version.h"
 #include "enforce/capabilities/capability_enforcer.h"
@@ -64,6 +65,8 @@ struct Flags {
   std::string kubeconfig;
   std::string node_name;
   std::string serviceaccount_dir = "/var/run/secrets/kubernetes.io/serviceaccount";
+  // Prometheus metrics over HTTP (agent/metrics_server.h); "" = off.
+  std::string metrics_listen;
 };
 
 // Kubernetes mode (agent/kube_source.h): on when asked, or (auto) when a kubeconfig is
@@ -121,22 +124,26 @@ int64_t now_micros() {
       .count();
 }
 
-// Where every backend's alerts go: stamped with the cluster and node, then published.
-enforce::AlertSink alert_sink(events::EventHub& hub, const agent::AgentConfig& c) {
-  return [&hub, cluster = c.cluster_name, host = c.host_name](events::Alert&& a) {
+// Where every backend's alerts go: stamped with the cluster and node, counted (when metrics
+// are served), then published.
+enforce::AlertSink alert_sink(events::EventHub& hub, const agent::AgentConfig& c,
+                              agent::metrics::EventCounts* counts) {
+  return [&hub, counts, cluster = c.cluster_name, host = c.host_name](events::Alert&& a) {
     a.cluster_name = cluster;
     a.host_name = host;
+    if (counts != nullptr) counts->count(a);
     hub.publish(std::move(a));
   };
 }
 
 Result<std::unique_ptr<enforce::FanotifyEnforcer>>
 make_enforcer(const Flags& f, events::EventHub& hub, const agent::AgentConfig& c,
-              agent::FdHolderClient* holder, agent::HeldRulesStore* held, Fd kept_backstop) {
+              agent::metrics::EventCounts* counts, agent::FdHolderClient* holder,
+              agent::HeldRulesStore* held, Fd kept_backstop) {
   if (f.enforcer == "none") return std::unique_ptr<enforce::FanotifyEnforcer>();
   enforce::FanotifyEnforcer::Options o;
   // Runs on the enforcement thread after the kernel was answered.
-  o.sink = alert_sink(hub, c);
+  o.sink = alert_sink(hub, c, counts);
   o.log = log;
   o.reply_bound = std::chrono::milliseconds(f.reply_bound_ms);
   o.responder_threads = f.responder_threads;
@@ -181,11 +188,11 @@ make_enforcer(const Flags& f, events::EventHub& hub, const agent::AgentConfig& c
 // run here. Under auto it is kept also when it cannot run: its coverage says why.
 std::unique_ptr<enforce::CgroupNetEnforcer>
 make_network_enforcer(const Flags& f, events::EventHub& hub, const agent::AgentConfig& c,
-                      agent::FdHolderClient* holder,
+                      agent::metrics::EventCounts* counts, agent::FdHolderClient* holder,
                       enforce::cgroupnet::NetPrograms::Links kept_links) {
   if (f.network_enforcer == "off") return nullptr;
   enforce::CgroupNetEnforcer::Options o;
-  o.sink = alert_sink(hub, c);
+  o.sink = alert_sink(hub, c, counts);
   o.log = log;
   o.state_dir = f.state_dir;
   o.kept_links = std::move(kept_links);
@@ -203,10 +210,11 @@ make_network_enforcer(const Flags& f, events::EventHub& hub, const agent::AgentC
 // The capabilities backend (enforce/capabilities): where this kernel lets no program fail a
 // capability check it audits, and kills only when the operator asked for it.
 std::unique_ptr<enforce::CapabilityEnforcer>
-make_capabilities(const Flags& f, events::EventHub& hub, const agent::AgentConfig& c) {
+make_capabilities(const Flags& f, events::EventHub& hub, const agent::AgentConfig& c,
+                  agent::metrics::EventCounts* counts) {
   if (f.enforcer == "none") return nullptr;
   enforce::CapabilityEnforcer::Options o;
-  o.sink = alert_sink(hub, c);
+  o.sink = alert_sink(hub, c, counts);
   o.log = log;
   o.kill_blocked = f.kill_on_blocked_capability;
   auto e = enforce::CapabilityEnforcer::make(std::move(o));
@@ -295,6 +303,12 @@ int run(const Flags& f) {
   }
   auto hub = events::EventHub::make(f.ring_size, file);
   if (!hub) return log(hub.error().to_string()), 1;
+  // Events by type, operation and action, counted where they are published (--metrics-listen).
+  std::unique_ptr<agent::metrics::EventCounts> counts;
+  if (!f.metrics_listen.empty()) {
+    if (auto r = agent::parse_listen(f.metrics_listen); !r) return log(r.error().to_string()), 1;
+    counts = std::make_unique<agent::metrics::EventCounts>();
+  }
   // What the API said is cached apart from what `corral apply` stored in standalone mode.
   auto store = agent::StateStore::make(*kube_config ? f.state_dir + "/kubernetes" : f.state_dir);
   if (!store) return log(store.error().to_string()), 1;
@@ -342,6 +356,7 @@ int run(const Flags& f) {
   // What workloads do: visibility logs and profiles, from the monitor's events.
   agent::Activity::Options ao;
   ao.hub = hub->get();
+  ao.counts = counts.get();
   ao.cluster_name = config.cluster_name;
   ao.host_name = config.host_name;
   ao.host_visibility = *host_visibility;
@@ -375,14 +390,16 @@ int run(const Flags& f) {
       activity.reset();
     }
   }
-  auto enforcer = make_enforcer(f, **hub, config, holder.get(), &held, std::move(kept_backstop));
+  auto enforcer =
+      make_enforcer(f, **hub, config, counts.get(), holder.get(), &held, std::move(kept_backstop));
   if (!enforcer) return log(enforcer.error().to_string()), 1;
   if (*enforcer && !kept.empty()) {
     for (auto& k : kept) (*enforcer)->adopt(k.id, std::move(k.fd), k.meta);
     log("took back " + std::to_string(kept.size()) + " enforcing groups from the fd holder");
   }
 
-  auto net = make_network_enforcer(f, **hub, config, holder.get(), std::move(kept_net));
+  auto net =
+      make_network_enforcer(f, **hub, config, counts.get(), holder.get(), std::move(kept_net));
   if (!net && f.network_enforcer == "cgroup-bpf") return 1;
 
   // A holder that dies is replaced, and handed every group (and BPF link) again.
@@ -406,12 +423,15 @@ int run(const Flags& f) {
   std::vector<enforce::Enforcer*> backends;
   if (*enforcer) backends.push_back(enforcer->get());
   if (net) backends.push_back(net.get());
-  auto capabilities = make_capabilities(f, **hub, config);
+  auto capabilities = make_capabilities(f, **hub, config, counts.get());
   if (capabilities) backends.push_back(capabilities.get());
   std::unique_ptr<enforce::CompositeEnforcer> composite;
   if (!backends.empty()) composite = std::make_unique<enforce::CompositeEnforcer>(backends);
   agent::Agent agent(config, **store, composite.get(), log);
-  agent.set_alert_sink([&hub](events::Alert&& a) { (*hub)->publish(std::move(a)); });
+  agent.set_alert_sink([&hub, c = counts.get()](events::Alert&& a) {
+    if (c != nullptr) c->count(a);
+    (*hub)->publish(std::move(a));
+  });
   agent.set_kubernetes(kube_config->has_value());
   if (activity) {
     agent.set_watch_sink([a = activity.get()](const std::vector<agent::WatchedWorkload>& w) {
@@ -513,6 +533,15 @@ int run(const Flags& f) {
                                  : "mTLS: clients need a certificate") +
         ")");
   }
+  std::unique_ptr<agent::MetricsServer> metrics;
+  if (!f.metrics_listen.empty()) {
+    auto ms = agent::MetricsServer::start({f.metrics_listen, log},
+                                          {&agent, hub->get(), mon.get(), counts.get()});
+    if (!ms) return log(ms.error().to_string()), 1;
+    metrics = std::move(*ms);
+    log("serving metrics (Prometheus text format, GET /metrics) on " + f.metrics_listen +
+        " (port " + std::to_string(metrics->port()) + ")");
+  }
   log(std::string("corrald ") + kVersion + " serving unix:" + f.api_socket + ", enforcer " +
       (*enforcer ? std::string((*enforcer)->name()) +
                        ((*enforcer)->exec_backstop() ? " with the exec backstop" : "")
@@ -528,6 +557,7 @@ int run(const Flags& f) {
   log(std::string("stopping on ") + strsignal(sig));
   (*api)->shutdown();
   if (feeder) feeder->shutdown();
+  if (metrics) metrics->shutdown();
   if (kube) kube->stop();
   (*source)->stop();
   // A stop (not a crash): enforcement ends with the agent, so the holder goes too.
@@ -625,6 +655,12 @@ int main(int argc, char** argv) {
   app.add_option("--grpc-tls-ca", f.grpc_tls.ca,
                  "mTLS: clients must present a certificate this CA (PEM) signed; a client "
                  "without one is refused");
+  app.add_option("--metrics-listen", f.metrics_listen,
+                 "Serve the agent's metrics in the Prometheus text format (GET /metrics) on "
+                 "HOST:PORT (port 0: any free port, logged): events by type, operation and "
+                 "action, permission events answered, on error and timed out, the decision "
+                 "latency, ring-buffer drops, workloads, policies. Off by default (plain HTTP: "
+                 "bind it to a private address)");
   app.add_option("--visibility", f.visibility,
                  "Visibility logs (Type ContainerLog, `corral logs --logFilter system`) of "
                  "workloads whose namespace or pod has no kubearmor-visibility annotation: a "

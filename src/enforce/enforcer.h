@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/histogram.h"
 #include "core/result.h"
 #include "events/alert.h"
 #include "policy/ruleset.h"
@@ -25,7 +26,10 @@ struct Counters {
   uint64_t timeouts_allowed = 0; // not decided within the bound -> undecidable verdict: allow
   uint64_t timeouts_denied = 0;  // ... deny (allow-list, posture block)
   uint64_t leftovers = 0;        // left pending by a crashed agent, answered by this one
-  uint64_t enforced = 0;         // workloads currently enforced
+  // From reading a permission event to writing its answer (the primary backend's: the
+  // others answer no permission events).
+  LatencyHistogram::Snapshot decision_latency;
+  uint64_t enforced = 0; // workloads currently enforced
   // Backend details (0 where a backend has no such thing):
   uint64_t cached = 0;          // allows cached in the kernel (fanotify: inode ignore marks)
   uint64_t cache_marks = 0;     // of those, still in place (fanotify: count against max_user_marks)

@@ -34,6 +34,12 @@ TEST_F(FanotifyTest, ADecisionBeyondTheBoundUnderPostureBlockIsDenied) {
   EXPECT_EQ(slow.exec_errno, EPERM) << "exit " << slow.exit_code << ": " << slow.output;
   EXPECT_GE(counters().timeouts_denied, 1U);
   EXPECT_EQ(counters().timeouts_allowed, 0U);
+  // The watchdog's answer is timed too (corral_permission_decision_seconds): from the read,
+  // at least the bound, so beyond the 50 ms bucket.
+  const auto latency = counters().decision_latency;
+  EXPECT_EQ(latency.cumulative.back(), latency.count);
+  EXPECT_GE(latency.count - latency.cumulative[11], 1U);
+  EXPECT_EQ(LatencyHistogram::kBoundsNs[11], 50'000'000U);
   // An allowed program stuck the same way is denied too (the watchdog cannot judge it) ...
   ASSERT_TRUE(eventually([&] { return slept == 1; }));
   armed = true;

@@ -1710,6 +1710,8 @@ YAML
 # KubeArmor's event API on the network (issue 11).
 # shellcheck source=tests/runtime/feeder_cases.sh
 source "$here/feeder_cases.sh"
+# shellcheck source=tests/runtime/metrics_cases.sh
+source "$here/metrics_cases.sh"
 
 # The system monitor (issue 10): visibility, profile, discover, contain.
 # shellcheck source=tests/runtime/monitor_cases.sh

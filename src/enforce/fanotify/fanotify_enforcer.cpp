@@ -492,6 +492,7 @@ Counters FanotifyEnforcer::counters() const {
   c.timeouts_allowed = stats_->timeouts_allowed;
   c.timeouts_denied = stats_->timeouts_denied;
   c.leftovers = stats_->leftovers;
+  c.decision_latency = stats_->decision_latency.snapshot();
   c.cached = stats_->cached;
   c.interpreters = stats_->interpreters;
   c.write_unknown = stats_->write_unknown;

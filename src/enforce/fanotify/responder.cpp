@@ -66,6 +66,7 @@ struct Worker {
   bool active = false;
   bool timed_out = false; // the watchdog answered for this batch
   std::chrono::steady_clock::time_point start;
+  std::chrono::steady_clock::time_point read_at; // when the batch was read off the group
   std::thread thread;
 };
 
@@ -216,8 +217,9 @@ void Responder::serve(Worker& w, int group_fd) {
   }
   alignas(fanotify_event_metadata) std::array<char, kBatchBytes> buf{};
   const ssize_t len = ::read(g->fd(), buf.data(), buf.size());
+  const auto read_at = std::chrono::steady_clock::now();
   // EAGAIN: the watchdog took what was queued; EBADF/EOF: shut down.
-  if (len > 0) handle_batch(w, g, buf.data(), len);
+  if (len > 0) handle_batch(w, g, buf.data(), len, read_at);
   // Back in the set, behind every group that became ready meanwhile. ENOENT: removed (the
   // number stays reserved by `g` until it is released, so it names no other file).
   epoll_event ev{};
@@ -227,7 +229,7 @@ void Responder::serve(Worker& w, int group_fd) {
 }
 
 void Responder::handle_batch(Worker& w, const std::shared_ptr<Group>& group, const char* buf,
-                             ssize_t len) {
+                             ssize_t len, std::chrono::steady_clock::time_point read_at) {
   Group& g = *group;
   const auto events = parse_events(buf, len, log_);
   auto* journal = options_.journal;
@@ -244,6 +246,7 @@ void Responder::handle_batch(Worker& w, const std::shared_ptr<Group>& group, con
     }
     w.group = group;
     w.start = std::chrono::steady_clock::now();
+    w.read_at = read_at;
     w.timed_out = false;
     w.active = true;
   }
@@ -273,16 +276,18 @@ bool Responder::answer(Worker& w, size_t slot, bool allow) {
   std::lock_guard lock(mu_);
   auto& s = w.slots[slot];
   if (s.answered) return false;
-  write_answer(w.group ? w.group->fd() : -1, s.fd, allow);
+  write_answer(w.group ? w.group->fd() : -1, s.fd, allow, w.read_at);
   s.answered = true;
   s.allowed = allow;
   return true;
 }
 
-void Responder::write_answer(int group_fd, int event_fd, bool allow) {
+void Responder::write_answer(int group_fd, int event_fd, bool allow,
+                             std::chrono::steady_clock::time_point read_at) {
   // Counted first: whoever waits for the process to finish then sees the count.
   ++stats_.events;
   if (!allow) ++stats_.denied;
+  stats_.decision_latency.observe(std::chrono::steady_clock::now() - read_at);
   const fanotify_response r{event_fd, static_cast<uint32_t>(allow ? FAN_ALLOW : FAN_DENY)};
   if (::write(group_fd, &r, sizeof r) != static_cast<ssize_t>(sizeof r) && errno != EBADF) {
     // Only a bug gets here (ENOENT: no such pending event); closing the group would
@@ -327,7 +332,7 @@ void Responder::time_out_locked(Worker& w) {
     if (s.answered) continue;
     const bool allow = w.group->undecidable(category_of(s.mask)).allow;
     ++(allow ? stats_.timeouts_allowed : stats_.timeouts_denied);
-    write_answer(w.group->fd(), s.fd, allow);
+    write_answer(w.group->fd(), s.fd, allow, w.read_at);
     s.answered = true;
     s.allowed = allow;
   }
@@ -338,11 +343,12 @@ void Responder::drain_with_undecidable(const std::shared_ptr<Group>& g) {
   for (int i = 0; i < kDrainReads; ++i) {
     const ssize_t len = ::read(g->fd(), buf.data(), buf.size());
     if (len <= 0) break;
+    const auto read_at = std::chrono::steady_clock::now();
     for (const auto& e : parse_events(buf.data(), len, log_)) {
       if (options_.journal != nullptr) options_.journal->saw_fd(e.fd);
       const bool allow = g->undecidable(category_of(e.mask)).allow;
       ++(allow ? stats_.timeouts_allowed : stats_.timeouts_denied);
-      write_answer(g->fd(), e.fd, allow);
+      write_answer(g->fd(), e.fd, allow, read_at);
       ::close(e.fd);
     }
   }

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "core/fd.h"
+#include "core/histogram.h"
 #include "core/result.h"
 #include "enforce/fanotify/group.h"
 #include "enforce/fanotify/journal.h"
@@ -51,6 +52,8 @@ struct Stats {
   std::atomic<uint64_t> cached{0}, interpreters{0}, write_unknown{0};
   // Ignore marks of the groups still open (cached counts every one ever placed).
   std::atomic<uint64_t> cache_marks{0};
+  // From reading an event off the group to writing its answer (whoever answers it).
+  LatencyHistogram decision_latency;
 };
 
 class Responder;
@@ -115,12 +118,15 @@ private:
   void start_worker_locked();
   void worker_loop(Worker& w);
   void serve(Worker& w, int group_fd);
-  void handle_batch(Worker& w, const std::shared_ptr<Group>& group, const char* buf, ssize_t len);
+  void handle_batch(Worker& w, const std::shared_ptr<Group>& group, const char* buf, ssize_t len,
+                    std::chrono::steady_clock::time_point read_at);
   void watchdog_loop();
   void time_out_locked(Worker& w);
   void drain_with_undecidable(const std::shared_ptr<Group>& g);
   bool answer(Worker& w, size_t slot, bool allow);
-  void write_answer(int group_fd, int event_fd, bool allow);
+  // `read_at`: when the event was read off the group (its decision latency ends here).
+  void write_answer(int group_fd, int event_fd, bool allow,
+                    std::chrono::steady_clock::time_point read_at);
   [[nodiscard]] size_t journal_slot(const Worker& w, size_t i) const;
 
   const Options options_;
