@@ -298,6 +298,7 @@ void Activity::on_event(const monitor::Event& e) {
     if (const auto cwd = proc::read_link(proc::proc_path(p.tgid, "cwd")))
       a.cwd = proc::strip_root(*cwd, root);
   }
+  if (options_.tee) options_.tee(a);
   options_.hub->publish(std::move(a));
 }
 
