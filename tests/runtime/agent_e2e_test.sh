@@ -1711,6 +1711,10 @@ YAML
 # shellcheck source=tests/runtime/feeder_cases.sh
 source "$here/feeder_cases.sh"
 
+# OTLP/HTTP export (issue 11).
+# shellcheck source=tests/runtime/otlp_cases.sh
+source "$here/otlp_cases.sh"
+
 # The system monitor (issue 10): visibility, profile, discover, contain.
 # shellcheck source=tests/runtime/monitor_cases.sh
 source "$here/monitor_cases.sh"
