@@ -9,6 +9,9 @@ otlp_arrived() {
   ((n >= $1))
 }
 
+# otlp_counter NAME: the agent's otlp_NAME counter in `corral get status`.
+otlp_counter() { corral get status -o json | jq -r --arg k "otlp_$1" '.counters[$k] // "absent"'; }
+
 # A local OTLP/HTTP receiver (Python's http.server on loopback) answers the first request 503,
 # then 200: the agent's denials arrive there exactly once, in OTLP's JSON encoding, with the
 # fields `corral logs --json` shows. A wrong endpoint stops corrald before it starts anything.
@@ -58,9 +61,9 @@ case_otlp() {
   # The first batch is answered 503 and sent again (Retry-After: 1).
   corral_rt_wait_for 20 otlp_arrived 3 ||
     fail "the receiver did not get the 3 denials: $(cut -c1-300 "$rx/requests.jsonl")"
-  [[ $(get_status otlp_exported) -ge 3 && $(get_status otlp_retries) -ge 1 &&
-    $(get_status otlp_failed_requests) -ge 1 && $(get_status otlp_dropped) == 0 ]] ||
-    fail "corral get status: $(corral get status -o json | jq -c 'with_entries(select(.key | startswith("otlp")))')"
+  [[ $(otlp_counter exported) -ge 3 && $(otlp_counter retries) -ge 1 &&
+    $(otlp_counter failed_requests) -ge 1 && $(otlp_counter dropped) == 0 ]] ||
+    fail "corral get status: $(corral get status -o json | jq -c '.counters')"
   # Stopped before the final check: a batch sent twice would be there too.
   corral_rt_stop_corrald TERM
   grep -q "OTLP export to http://127.0.0.1:$port/v1/logs: [0-9]* exported, 0 dropped" "$tmp/agent/corrald.log" ||
