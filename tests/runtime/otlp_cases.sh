@@ -9,12 +9,24 @@ otlp_arrived() {
   ((n >= $1))
 }
 
+# otlp_log_arrived ID: the receiver accepted a process log (Type ContainerLog, INFO) of
+# container ID, under a resource naming the container.
+otlp_log_arrived() {
+  jq -e --arg c "$1" 'select(.status == 200) | .body.resourceLogs[]
+    | select(any(.resource.attributes[]; .key == "container.id" and .value.stringValue == $c))
+    | .scopeLogs[].logRecords[] | select(.severityNumber == 9 and .severityText == "INFO")
+    | .attributes | select(any(.[]; .key == "Type" and .value.stringValue == "ContainerLog"))
+    | select(any(.[]; .key == "Operation" and .value.stringValue == "Process"))' \
+    "$rx/requests.jsonl" >/dev/null
+}
+
 # otlp_counter NAME: the agent's otlp_NAME counter in `corral get status`.
 otlp_counter() { corral get status -o json | jq -r --arg k "otlp_$1" '.counters[$k] // "absent"'; }
 
 # A local OTLP/HTTP receiver (Python's http.server on loopback) answers the first request 503,
 # then 200: the agent's denials arrive there exactly once, in OTLP's JSON encoding, with the
-# fields `corral logs --json` shows. A wrong endpoint stops corrald before it starts anything.
+# fields `corral logs --json` shows; visibility logs too. A wrong endpoint stops corrald
+# before it starts anything.
 case_otlp() {
   local py=/usr/bin/python3 c=otlp-$$ rx port i rc bad
   [[ -x $py ]] || skip "$py is not installed"
@@ -64,6 +76,11 @@ case_otlp() {
   [[ $(otlp_counter exported) -ge 3 && $(otlp_counter retries) -ge 1 &&
     $(otlp_counter failed_requests) -ge 1 && $(otlp_counter dropped) == 0 ]] ||
     fail "corral get status: $(corral get status -o json | jq -c '.counters')"
+  # Visibility logs go too (INFO), with their workload as the resource.
+  expect_cli 0 "annotated" annotate ns "$CORRAL_RT_NS" kubearmor-visibility=process
+  expect_run 0 "" "$c" bash -c '/usr/bin/ls /'
+  corral_rt_wait_for 20 otlp_log_arrived "$c" ||
+    fail "no ContainerLog record of $c at the receiver: $(tail -c 600 "$rx/requests.jsonl")"
   # Stopped before the final check: a batch sent twice would be there too.
   corral_rt_stop_corrald TERM
   grep -q "OTLP export to http://127.0.0.1:$port/v1/logs: [0-9]* exported, 0 dropped" "$tmp/agent/corrald.log" ||

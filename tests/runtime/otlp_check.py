@@ -29,7 +29,8 @@ def digits(v):
 def check_any_value(v, where):
     if not isinstance(v, dict) or len(v) != 1 or next(iter(v)) not in ANY_VALUE_KINDS:
         fail(f"{where}: not an AnyValue object: {v!r}")
-    if "intValue" in v and not digits(v["intValue"].lstrip("-")):
+    if "intValue" in v and not (isinstance(v["intValue"], str) and
+                                digits(v["intValue"].removeprefix("-"))):
         fail(f"{where}: intValue must be a string of digits (int64 in proto3 JSON): {v!r}")
     if "arrayValue" in v:
         for i, e in enumerate(v["arrayValue"].get("values", [])):
