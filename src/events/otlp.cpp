@@ -33,6 +33,20 @@ uint64_t unix_nanos_now() {
                                    .count());
 }
 
+// The records a 2xx answer says were rejected (ExportLogsServiceResponse.partialSuccess,
+// OTLP/HTTP spec); whatever the receiver wrote, never an exception.
+uint64_t rejected_records(const std::string& body, std::string* message) {
+  const auto j = nlohmann::json::parse(body, nullptr, false);
+  if (!j.is_object() || !j.contains("partialSuccess") || !j["partialSuccess"].is_object()) return 0;
+  const auto& p = j["partialSuccess"];
+  if (p.contains("errorMessage") && p["errorMessage"].is_string())
+    *message = p["errorMessage"].get<std::string>();
+  if (!p.contains("rejectedLogRecords")) return 0;
+  const auto& v = p["rejectedLogRecords"]; // int64: a string in JSON, a number from some
+  if (v.is_string()) return std::strtoull(v.get<std::string>().c_str(), nullptr, 10);
+  return v.is_number_unsigned() ? v.get<uint64_t>() : 0;
+}
+
 } // namespace
 
 Result<std::string> otlp_logs_url(const std::string& endpoint) {
@@ -233,26 +247,17 @@ void OtlpExporter::run() {
 
 void OtlpExporter::send(const std::vector<Alert>& batch) {
   const OtlpIdentity id{options_.service_name, options_.host_name, options_.cluster_name};
-  const std::string body = otlp_logs_request(batch, id, unix_nanos_now()).dump();
+  const std::string body = otlp_logs_body(batch, id, unix_nanos_now());
   std::mt19937 rng(std::random_device{}());
   milliseconds backoff = kFirstBackoff;
   while (true) {
     const auto r = client_->post(body);
     if (r.code == CURLE_OK && r.status >= 200 && r.status < 300) {
-      // A partial success names the records the receiver rejected (OTLP/HTTP spec).
-      uint64_t rejected = 0;
-      const auto j = nlohmann::json::parse(r.body, nullptr, false);
-      if (j.is_object() && j.contains("partialSuccess")) {
-        const auto& p = j["partialSuccess"];
-        const auto v = p.value("rejectedLogRecords", nlohmann::json());
-        rejected = v.is_string() ? std::strtoull(v.get<std::string>().c_str(), nullptr, 10)
-                   : v.is_number_unsigned() ? v.get<uint64_t>()
-                                            : 0;
-        rejected = std::min<uint64_t>(rejected, batch.size());
-        if (rejected > 0)
-          report("the receiver rejected " + std::to_string(rejected) +
-                 " records: " + p.value("errorMessage", std::string()));
-      }
+      std::string message;
+      const uint64_t rejected =
+          std::min<uint64_t>(rejected_records(r.body, &message), batch.size());
+      if (rejected > 0)
+        report("the receiver rejected " + std::to_string(rejected) + " records: " + message);
       const std::lock_guard lock(mu_);
       stats_.exported += batch.size() - rejected;
       stats_.dropped += rejected;
@@ -277,8 +282,10 @@ void OtlpExporter::send(const std::vector<Alert>& batch) {
     // Jitter (50..100% of the backoff) keeps many agents from retrying in step.
     auto wait = milliseconds(
         std::uniform_int_distribution<int64_t>(backoff.count() / 2, backoff.count())(rng));
+    // The receiver's Retry-After, bounded both ways (a 0 would make a busy loop).
     if (r.retry_after_s >= 0)
-      wait = std::chrono::seconds(std::min<long>(r.retry_after_s, kMaxRetryAfter.count()));
+      wait = std::max<milliseconds>(kFirstBackoff, std::chrono::seconds(std::min<long>(
+                                                       r.retry_after_s, kMaxRetryAfter.count())));
     backoff = std::min(backoff * 2, kMaxBackoff);
     const auto until = Clock::now() + wait;
     std::unique_lock lock(mu_);

@@ -43,6 +43,11 @@ nlohmann::json otlp_logs_request(std::span<const Alert> batch, const OtlpIdentit
 // Timestamp (seconds), else 0 (OTLP: unknown).
 uint64_t otlp_time_unix_nanos(const Alert& a);
 
+// That request as the bytes sent: text that is not UTF-8 (a command line can hold any bytes)
+// is replaced with U+FFFD, as JSON must be UTF-8.
+std::string otlp_logs_body(std::span<const Alert> batch, const OtlpIdentity& identity,
+                           uint64_t observed_unix_nanos);
+
 // Where records are POSTed: an http(s) URL without a path (or "/") gets OTLP's /v1/logs,
 // as OTLP exporters do with a base endpoint; a URL with a path is used as it is.
 Result<std::string> otlp_logs_url(const std::string& endpoint);

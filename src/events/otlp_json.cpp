@@ -130,4 +130,10 @@ json otlp_logs_request(std::span<const Alert> batch, const OtlpIdentity& identit
   return {{"resourceLogs", resource_logs}};
 }
 
+std::string otlp_logs_body(std::span<const Alert> batch, const OtlpIdentity& identity,
+                           uint64_t observed_unix_nanos) {
+  return otlp_logs_request(batch, identity, observed_unix_nanos)
+      .dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 } // namespace corral::events

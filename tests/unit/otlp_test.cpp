@@ -95,6 +95,15 @@ TEST(OtlpJson, ValueTypesFollowTheJsonEncoding) {
   for (const auto& kv : attrs) ASSERT_EQ(kv.at("value").size(), 1U) << kv.dump();
 }
 
+TEST(OtlpJson, BytesThatAreNotUtf8AreReplaced) {
+  Alert a = denial("web", "app");
+  a.source = "/bin/echo \xff\xfe";
+  const std::vector<Alert> batch = {a};
+  const std::string body = otlp_logs_body(batch, {}, 1); // no exception
+  const json r = json::parse(body)["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0];
+  EXPECT_EQ(attribute(r["attributes"], "Source")["stringValue"], "/bin/echo \uFFFD\uFFFD");
+}
+
 TEST(OtlpJson, TimeFallsBackToTimestamp) {
   Alert a;
   a.timestamp = 12;
