@@ -299,6 +299,7 @@ void Activity::on_event(const monitor::Event& e) {
       a.cwd = proc::strip_root(*cwd, root);
   }
   if (options_.counts != nullptr) options_.counts->count(a);
+  if (options_.tee) options_.tee(a);
   options_.hub->publish(std::move(a));
 }
 

@@ -60,6 +60,8 @@ public:
   struct Options {
     events::EventHub* hub = nullptr;
     metrics::EventCounts* counts = nullptr; // counts every log published (--metrics-listen)
+    // Each log, also handed here before it is published (corrald: the OTLP exporter).
+    std::function<void(const events::Alert&)> tee;
     std::string cluster_name, host_name;
     unsigned host_visibility = 0; // HostLog for processes outside every workload
     // Asks the kernel for file/network events of a cgroup (monitor::set_visibility).

@@ -28,6 +28,7 @@
 #include "enforce/fanotify/alert_builder.h"
 #include "enforce/fanotify/fanotify_enforcer.h"
 #include "events/format.h"
+#include "events/otlp.h"
 #include "feed/server.h"
 #include "monitor/monitor.h"
 #include "workload/containerd/containerd_source.h"
@@ -61,6 +62,7 @@ struct Flags {
   std::string visibility = "none", host_visibility = "none";
   std::string grpc_listen; // KubeArmor's feeder.LogService on the network; "" = off
   feed::TlsFiles grpc_tls;
+  std::string otlp_endpoint; // an OTLP/HTTP receiver of every event; "" = off
   std::string kubernetes = "auto";
   std::string kubeconfig;
   std::string node_name;
@@ -124,16 +126,35 @@ int64_t now_micros() {
       .count();
 }
 
-// Where every backend's alerts go: stamped with the cluster and node, counted (when metrics
-// are served), then published.
+// With --otlp-endpoint every published event is also offered to the exporter (it never
+// blocks). Set in run() before any publisher starts; the exporter outlives them all.
+events::OtlpExporter* otlp_exporter = nullptr;
+
+// Every event's way out: counted (when metrics are served), offered to the OTLP exporter (when
+// one is configured), then published to the hub.
+void publish(events::EventHub& hub, agent::metrics::EventCounts* counts, events::Alert&& a) {
+  if (counts != nullptr) counts->count(a);
+  if (otlp_exporter != nullptr) otlp_exporter->offer(a);
+  hub.publish(std::move(a));
+}
+
+// Where every backend's alerts go: stamped with the cluster and node, then published.
 enforce::AlertSink alert_sink(events::EventHub& hub, const agent::AgentConfig& c,
                               agent::metrics::EventCounts* counts) {
   return [&hub, counts, cluster = c.cluster_name, host = c.host_name](events::Alert&& a) {
     a.cluster_name = cluster;
     a.host_name = host;
-    if (counts != nullptr) counts->count(a);
-    hub.publish(std::move(a));
+    publish(hub, counts, std::move(a));
   };
+}
+
+// What `corral get status` shows of the OTLP export.
+void otlp_status(const events::OtlpExporter& e, std::map<std::string, std::string>& out) {
+  const auto st = e.stats();
+  out["otlp_exported"] = std::to_string(st.exported);
+  out["otlp_dropped"] = std::to_string(st.dropped);
+  out["otlp_failed_requests"] = std::to_string(st.failed_requests);
+  out["otlp_retries"] = std::to_string(st.retries);
 }
 
 Result<std::unique_ptr<enforce::FanotifyEnforcer>>
@@ -243,6 +264,9 @@ std::unique_ptr<agent::FdHolderClient> connect_holder(const Flags& f) {
 }
 
 int run(const Flags& f) {
+  // A wrong endpoint is refused before anything starts.
+  if (auto u = events::otlp_logs_url(f.otlp_endpoint); !f.otlp_endpoint.empty() && !u)
+    return log("--otlp-endpoint " + u.error().to_string()), 1;
   // First, on the only thread (setns applies to the calling one; the threads and the fd
   // holder started below inherit it): the node's view of cgroups, where the container runtime
   // gave the agent a cgroup namespace of its own (agent/host_namespaces.h).
@@ -303,6 +327,19 @@ int run(const Flags& f) {
   }
   auto hub = events::EventHub::make(f.ring_size, file);
   if (!hub) return log(hub.error().to_string()), 1;
+  std::unique_ptr<events::OtlpExporter> otlp;
+  if (!f.otlp_endpoint.empty()) {
+    events::OtlpExporter::Options oo;
+    oo.endpoint = f.otlp_endpoint;
+    oo.host_name = config.host_name;
+    oo.cluster_name = config.cluster_name;
+    oo.log = log;
+    auto o = events::OtlpExporter::start(std::move(oo));
+    if (!o) return log("--otlp-endpoint " + o.error().to_string()), 1;
+    otlp = std::move(*o);
+    otlp_exporter = otlp.get();
+    log("exporting events as OTLP log records to " + otlp->url());
+  }
   // Events by type, operation and action, counted where they are published (--metrics-listen).
   std::unique_ptr<agent::metrics::EventCounts> counts;
   if (!f.metrics_listen.empty()) {
@@ -360,6 +397,9 @@ int run(const Flags& f) {
   ao.cluster_name = config.cluster_name;
   ao.host_name = config.host_name;
   ao.host_visibility = *host_visibility;
+  ao.tee = [](const events::Alert& a) {
+    if (otlp_exporter != nullptr) otlp_exporter->offer(a);
+  };
   ao.process = [&mon](int tgid) { return mon ? mon->process(tgid) : std::nullopt; };
   ao.kernel_visibility = [&mon](uint64_t cgroup, unsigned mask) {
     if (!mon) return;
@@ -428,18 +468,19 @@ int run(const Flags& f) {
   std::unique_ptr<enforce::CompositeEnforcer> composite;
   if (!backends.empty()) composite = std::make_unique<enforce::CompositeEnforcer>(backends);
   agent::Agent agent(config, **store, composite.get(), log);
-  agent.set_alert_sink([&hub, c = counts.get()](events::Alert&& a) {
-    if (c != nullptr) c->count(a);
-    (*hub)->publish(std::move(a));
-  });
+  agent.set_alert_sink(
+      [&hub, c = counts.get()](events::Alert&& a) { publish(**hub, c, std::move(a)); });
   agent.set_kubernetes(kube_config->has_value());
   if (activity) {
     agent.set_watch_sink([a = activity.get()](const std::vector<agent::WatchedWorkload>& w) {
       a->set_workloads(w);
     });
   }
-  if (mon) {
-    agent.set_extra_status([m = mon.get()](std::map<std::string, std::string>& out) {
+  if (mon || otlp) {
+    agent.set_extra_status([m = mon.get(),
+                            o = otlp.get()](std::map<std::string, std::string>& out) {
+      if (o != nullptr) otlp_status(*o, out);
+      if (m == nullptr) return;
       const auto st = m->stats();
       const char* kinds[] = {"", "fork", "exec", "exit", "file", "network"};
       static_assert(std::size(kinds) == monitor::kKinds);
@@ -560,6 +601,13 @@ int run(const Flags& f) {
   if (metrics) metrics->shutdown();
   if (kube) kube->stop();
   (*source)->stop();
+  if (otlp) {
+    otlp->stop(); // sends what is buffered, within its bound
+    const auto st = otlp->stats();
+    log("OTLP export to " + otlp->url() + ": " + std::to_string(st.exported) + " exported, " +
+        std::to_string(st.dropped) + " dropped, " + std::to_string(st.failed_requests) +
+        " failed requests, " + std::to_string(st.retries) + " retries");
+  }
   // A stop (not a crash): enforcement ends with the agent, so the holder goes too.
   if (holder) holder->quit();
   return 0;
@@ -661,6 +709,12 @@ int main(int argc, char** argv) {
                  "action, permission events answered, on error and timed out, the decision "
                  "latency, ring-buffer drops, workloads, policies. Off by default (plain HTTP: "
                  "bind it to a private address)");
+  app.add_option("--otlp-endpoint", f.otlp_endpoint,
+                 "Also send every alert and log as an OpenTelemetry log record (OTLP/HTTP, JSON "
+                 "encoding) to this receiver, e.g. http://otel-collector:4318 (a URL without a "
+                 "path gets /v1/logs; https is verified). Batched, retried with backoff; never "
+                 "slows enforcement: what a full buffer cannot hold is dropped and counted "
+                 "(`corral get status`). Off by default");
   app.add_option("--visibility", f.visibility,
                  "Visibility logs (Type ContainerLog, `corral logs --logFilter system`) of "
                  "workloads whose namespace or pod has no kubearmor-visibility annotation: a "

@@ -1713,6 +1713,10 @@ source "$here/feeder_cases.sh"
 # shellcheck source=tests/runtime/metrics_cases.sh
 source "$here/metrics_cases.sh"
 
+# OTLP/HTTP export (issue 11).
+# shellcheck source=tests/runtime/otlp_cases.sh
+source "$here/otlp_cases.sh"
+
 # The system monitor (issue 10): visibility, profile, discover, contain.
 # shellcheck source=tests/runtime/monitor_cases.sh
 source "$here/monitor_cases.sh"
