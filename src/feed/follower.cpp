@@ -80,6 +80,7 @@ Follower::End Follower::run(Positions& positions, const std::function<bool(event
       default: break;
       }
     }
+    if (!more) ctx.TryCancel(); // Finish() would wait for the server to end the stream
     const grpc::Status st = reader->Finish();
     {
       std::lock_guard lock(mu_);

@@ -53,7 +53,7 @@ std::set<std::string> read_agents_file(const std::string& path, bool* told) {
   *told = false;
   std::string line;
   while (std::getline(in, line)) {
-    const auto t = trim(line.substr(0, line.find('#')));
+    const std::string_view t = trim(std::string_view(line).substr(0, line.find('#')));
     if (!t.empty()) out.emplace(t);
   }
   return out;

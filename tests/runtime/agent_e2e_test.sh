@@ -37,6 +37,7 @@ source "$here/lib.sh"
 
 tmp=
 bg_pids=() # background processes this script started (ctr exec loops)
+netns=()   # network namespaces this script created (ip netns)
 cleanup() {
   local rc=$?
   local p
@@ -66,6 +67,7 @@ cleanup() {
   fi
   # An overlayfs root of the test's own: detached before its directories are removed.
   if [[ -n $overlay_mount ]]; then umount -l "$overlay_mount" 2>/dev/null || true; fi
+  for p in "${netns[@]}"; do ip netns del "$p" 2>/dev/null || true; done
   (exit "$rc") # corral_rt_cleanup reads the status it is called with
   corral_rt_cleanup
   exit "$rc"
@@ -1714,6 +1716,8 @@ source "$here/feeder_cases.sh"
 source "$here/metrics_cases.sh"
 
 # OTLP/HTTP export (issue 11).
+# shellcheck source=tests/runtime/relay_cases.sh
+source "$here/relay_cases.sh"
 # shellcheck source=tests/runtime/otlp_cases.sh
 source "$here/otlp_cases.sh"
 

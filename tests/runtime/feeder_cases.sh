@@ -3,7 +3,7 @@
 
 # feeder_port: the port the agent's feeder.LogService listens on (from its log).
 feeder_port() {
-  sed -n 's/.*serving feeder.LogService .* (port \([0-9]*\)).*/\1/p' "$tmp/agent/corrald.log" | tail -n 1
+  sed -n 's/.*serving feeder.LogService .* (port \([0-9]*\)[,)].*/\1/p' "$tmp/agent/corrald.log" | tail -n 1
 }
 
 # A client generated from the project's proto in a second language (Python, Debian's
