@@ -18,7 +18,7 @@ packages=(
   # the CRD schema test (tests/kubernetes)
   python3 python3-yaml python3-jsonschema
   # a KubeArmor client in a second language (tests/runtime/feeder_client.py)
-  python3-grpcio python3-grpc-tools
+  python3-grpcio python3-grpc-tools openssl
   # metrics served over HTTP, and their parser in the tests (Prometheus text format)
   libcpp-httplib-dev python3-prometheus-client
 )

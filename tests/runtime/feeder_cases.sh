@@ -59,3 +59,47 @@ case_feeder_python() {
   expect_cli 1 "is an agent started with --grpc-listen" logs --grpc 127.0.0.1:1 --limit 1
   pass "feeder: corral logs --grpc reads the alert over the network, with its filters; nothing there: a clear error"
 }
+
+# mTLS: with --grpc-tls-ca the agent refuses a client without a certificate (during the
+# handshake), and serves one whose certificate its CA signed.
+case_feeder_mtls() {
+  command -v openssl >/dev/null || skip "openssl is not installed (scripts/setup.sh installs it)"
+  corral_rt_mktemp tmp
+  local pki=$tmp/pki
+  mkdir -p "$pki"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=corral-test-ca \
+    -keyout "$pki/ca.key" -out "$pki/ca.crt" 2>/dev/null || fail "openssl: CA"
+  local who
+  for who in server client; do
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=$who" -keyout "$pki/$who.key" \
+      -out "$pki/$who.csr" 2>/dev/null || fail "openssl: $who key"
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$pki/$who.ext"
+    openssl x509 -req -in "$pki/$who.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+      -days 1 -extfile "$pki/$who.ext" -out "$pki/$who.crt" 2>/dev/null || fail "openssl: $who cert"
+  done
+  corral_rt_start_containerd "$tmp/containerd" || fail "cannot start containerd"
+  corral_rt_start_corrald "$tmp/agent" --grpc-listen 127.0.0.1:0 --grpc-tls-cert "$pki/server.crt" \
+    --grpc-tls-key "$pki/server.key" --grpc-tls-ca "$pki/ca.crt"
+  corral_rt_build_rootfs "$tmp/rootfs" bash sleep id
+  local c=mtls-$$ port
+  port=$(feeder_port)
+  [[ -n $port ]] || fail "no feeder port: $(tail -n 3 "$tmp/agent/corrald.log")"
+  grep -q "mTLS: clients need a certificate" "$tmp/agent/corrald.log" || fail "the agent does not say it requires client certificates"
+  expect_cli 1 "is an agent started with --grpc-listen" logs --grpc "127.0.0.1:$port" --tls-ca "$pki/ca.crt" --limit 1
+  expect_cli 1 "" logs --grpc "127.0.0.1:$port" --limit 1 # plaintext to a TLS server
+  pass "mTLS: a client without a certificate (and a plaintext one) is refused"
+  corral_rt_run "$c" "$tmp/rootfs" app=mtls -- sleep 1000000
+  await_listed "$c"
+  block_policy "$tmp/p.yaml" mtls-block mtls /usr/bin/id
+  expect_cli 0 "configured" apply -f "$tmp/p.yaml"
+  timeout 20 "$CORRAL_RT_BIN/corral" logs --grpc "localhost:$port" --tls-ca "$pki/ca.crt" \
+    --tls-cert "$pki/client.crt" --tls-key "$pki/client.key" --json --limit 1 >"$tmp/out" 2>&1 &
+  local pid=$!
+  bg_pids+=("$pid")
+  sleep 1
+  expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c /usr/bin/id
+  wait "$pid" || fail "corral logs with a client certificate: $(cat "$tmp/out")"
+  ALERT=$(head -n 1 "$tmp/out")
+  check_alert PolicyName=mtls-block Resource=/usr/bin/id Action=Block
+  pass "mTLS: a client with a certificate the CA signed reads the alert"
+}
