@@ -8,7 +8,7 @@
 # canary execs a file of the workload, chrooted into the workload's root).
 #
 # Usage: scripts/build-image.sh [--bin-dir DIR] [--output FILE] [--tag NAME:TAG] [--keep-debug]
-#   --bin-dir     where corrald and corral are (default: build/bin)
+#   --bin-dir     where corrald, corral and corral-relay are (default: build/bin)
 #   --output      the archive to write (default: build/corrald-image.tar)
 #   --tag         the image's name (default: corral/corrald:dev, deploy/kubernetes/daemonset.yaml's)
 #   --keep-debug  keep the binaries' debug sections (stripped from the image's copies by default)
@@ -40,8 +40,8 @@ die() {
 for b in tar gzip sha256sum jq ldd; do
   command -v "$b" >/dev/null || die "$b is not installed (run scripts/setup.sh)"
 done
-for b in corrald corral; do
-  [[ -x $bin_dir/$b ]] || die "$bin_dir/$b is missing: build it (cmake --build build --target corrald corral) or pass --bin-dir"
+for b in corrald corral corral-relay; do
+  [[ -x $bin_dir/$b ]] || die "$bin_dir/$b is missing: build it (cmake --build build --target corrald corral corral-relay) or pass --bin-dir"
 done
 
 # The name containerd and Kubernetes look the image up by: a reference without a registry
@@ -92,7 +92,7 @@ printf 'root:x:0:\n' >"$root/etc/group"
 printf 'passwd: files\ngroup: files\n' >"$root/etc/nsswitch.conf"
 
 libs=()
-for b in corrald corral; do
+for b in corrald corral corral-relay; do
   cp "$bin_dir/$b" "$root/usr/bin/$b"
   if ((!keep_debug)) && command -v strip >/dev/null; then strip --strip-debug "$root/usr/bin/$b"; fi
   # ldd prints "name => /path (addr)" for a library and "/path (addr)" for the interpreter.
@@ -172,5 +172,5 @@ human() { numfmt --to=iec-i --suffix=B "$1"; }
 echo "wrote $output ($(human "$(stat -c %s "$output")")): image $ref, $arch"
 echo "  manifest $manifest"
 echo "  layer    $layer ($(human "$(size_of "$layer")") gzip'd, $(human "$(stat -c %s "$work/layer.tar")") unpacked):" \
-  "corrald, corral, ${#libs[@]} libraries (ld.so: /${interp#"$root"/})"
+  "corrald, corral, corral-relay, ${#libs[@]} libraries (ld.so: /${interp#"$root"/})"
 echo "  import:  ctr -n k8s.io images import $output"

@@ -20,6 +20,7 @@
 #include "core/strings.h"
 #include "core/version.h"
 #include "events/format.h"
+#include "events/otlp.h"
 #include "feed/follower.h"
 #include "feed/server.h"
 
@@ -32,7 +33,7 @@ struct Flags {
   std::string agents_file, agents_dns;
   std::string listen = "0.0.0.0:32767";
   feed::TlsFiles tls, agent_tls;
-  std::string json_file;
+  std::string json_file, otlp_endpoint;
   size_t ring_size = 65536;
   std::string name, cluster_name = "default";
 };
@@ -140,7 +141,20 @@ int run(const Flags& f) {
   std::map<std::string, Agent> agents;
   bool file_told = false, dns_told = false;
   std::set<std::string> from_file, from_dns;
-  auto take = [h = hub->get()](events::Alert&& a) {
+  std::unique_ptr<events::OtlpExporter> otlp;
+  if (!f.otlp_endpoint.empty()) {
+    events::OtlpExporter::Options oo;
+    oo.endpoint = f.otlp_endpoint;
+    oo.host_name = name; // each record's own node wins (the event's HostName)
+    oo.cluster_name = f.cluster_name;
+    oo.log = log;
+    auto o = events::OtlpExporter::start(std::move(oo));
+    if (!o) return log("--otlp-endpoint " + o.error().to_string()), 2;
+    otlp = std::move(*o);
+    log("exporting the merged events as OTLP log records to " + otlp->url());
+  }
+  auto take = [h = hub->get(), x = otlp.get()](events::Alert&& a) {
+    if (x != nullptr) x->offer(a);
     h->publish(std::move(a));
     return true;
   };
@@ -181,6 +195,12 @@ int run(const Flags& f) {
   for (auto& [target, a] : agents) a.follower->stop();
   for (auto& [target, a] : agents) a.thread.join();
   (*server)->shutdown();
+  if (otlp) {
+    otlp->stop();
+    const auto st = otlp->stats();
+    log("OTLP: " + std::to_string(st.exported) + " exported, " + std::to_string(st.dropped) +
+        " dropped");
+  }
   return 0;
 }
 
@@ -207,6 +227,9 @@ int main(int argc, char** argv) {
   app.add_option("--json-file", f.json_file,
                  "Append every alert as a JSON line (KubeArmor's field names, and Seq); after a "
                  "restart the relay resumes each node after what this file holds");
+  app.add_option("--otlp-endpoint", f.otlp_endpoint,
+                 "Also export the merged events as OTLP/HTTP log records (JSON) to this URL "
+                 "(a base URL gets /v1/logs), as corrald --otlp-endpoint does");
   app.add_option("--ring-size", f.ring_size, "Alerts, and as many logs, kept in memory")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{1} << 24));

@@ -19,7 +19,8 @@ node_stop() { kill -TERM "${node_pid[$1]}" && wait "${node_pid[$1]}" 2>/dev/null
 
 relay_start() { # relay_start LISTEN
   "$CORRAL_RT_BIN/corral-relay" --listen "$1" --agent 10.213.1.2:32767 \
-    --agents-file "$tmp/agents" --json-file "$tmp/relay.jsonl" >>"$tmp/relay.log" 2>&1 &
+    --agents-file "$tmp/agents" --json-file "$tmp/relay.jsonl" \
+    --otlp-endpoint "http://127.0.0.1:$(<"$tmp/otlp.port")" >>"$tmp/relay.log" 2>&1 &
   relay_pid=$!
   bg_pids+=("$!")
 }
@@ -62,6 +63,9 @@ case_relay_multinode() {
     CORRAL_SOCKET="$tmp/n$i/corral.sock" "$CORRAL_RT_BIN/corral" apply -f "$tmp/p.yaml" >/dev/null ||
       fail "apply on agent $i"
   done
+  /usr/bin/python3 "$here/otlp_receiver.py" "$tmp/otlp.port" "$tmp/otlp.requests" 2>"$tmp/otlp.err" &
+  bg_pids+=("$!")
+  corral_rt_wait_for 10 test -s "$tmp/otlp.port" || fail "the OTLP receiver did not start: $(cat "$tmp/otlp.err")"
   printf '# agents 2 and 3\n10.213.2.2:32767\n10.213.3.2:32767\n' >"$tmp/agents"
   relay_start 127.0.0.1:0
   corral_rt_wait_for 10 grep -q "(port [0-9]*)" "$tmp/relay.log" || fail "relay: $(cat "$tmp/relay.log")"
@@ -100,6 +104,12 @@ case_relay_multinode() {
   (($(jq -r 'select(.PolicyName == "relay-audit") | "\(.HostName) \(.HostPID)"' "$tmp/relay.jsonl" | sort -u | wc -l) == 12 * n)) ||
     fail "the relay's --json-file lacks alerts"
   pass "relay: $((12 * n)) alerts from three agents exactly once across relay and agent restarts (agent 2's from its events file)"
-  relay_stop
+  relay_stop # flushes its OTLP batch
+  local otlp
+  otlp=$(jq -r 'select(.status == 200) | .body.resourceLogs[].scopeLogs[].logRecords[] |
+      [.attributes[] | {(.key): (.value.stringValue // .value.intValue)}] | add |
+      select(.PolicyName == "relay-audit") | "\(.HostName) \(.HostPID)"' "$tmp/otlp.requests" | sort -u | wc -l)
+  ((otlp == 12 * n)) || fail "the relay's OTLP export: $otlp of $((12 * n)) alerts at the receiver"
+  pass "relay: its OTLP export delivered every merged alert to the receiver"
   for i in 1 2 3; do node_stop "$i"; done
 }
