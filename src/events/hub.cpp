@@ -219,17 +219,10 @@ std::vector<Alert> EventHub::newest(const Filter& f, size_t limit, uint64_t* las
 }
 
 std::vector<Alert> EventHub::since(uint64_t after, const Filter& f, uint64_t* last) const {
-  std::vector<Stored> found;
-  {
-    std::lock_guard lock(mu_);
-    for (const Ring* r : rings_for(f)) collect(*r, after, f, &found);
-    *last = next_seq_ - 1;
-  }
-  std::sort(found.begin(), found.end(),
-            [](const Stored& a, const Stored& b) { return a.seq < b.seq; });
-  std::vector<Alert> out;
-  out.reserve(found.size());
-  for (auto& s : found) out.push_back(std::move(s.event));
+  Cursor c{after, {UINT64_MAX, UINT64_MAX}}; // evictions are not this caller's concern
+  uint64_t missed = 0;
+  auto out = read(&c, f, &missed);
+  *last = c.seq;
   return out;
 }
 
