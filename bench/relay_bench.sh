@@ -47,7 +47,7 @@ corral_rt_run mon "$dir/rootfs" app=mon -- sleep 1000000
 
 agent() { # agent FLAGS...: (re)starts the agent, returns once the container is listed
   corral_rt_stop_corrald TERM
-  : >"$dir/agent/corrald.log" 2>/dev/null || true
+  [[ ! -f $dir/agent/corrald.log ]] || : >"$dir/agent/corrald.log"
   corral_rt_start_corrald "$dir/agent" "$@"
   corral_rt_wait_for 10 bash -c "'${corral[0]}' get workloads | grep -q mon" ||
     corral_rt_die "the container is not listed"
