@@ -9,6 +9,14 @@
 #include "events/format.h"
 
 namespace corral::agent {
+
+uint64_t enforced_workloads(uint64_t hooked, const std::vector<WorkloadView>& workloads) {
+  const auto not_enforced = static_cast<uint64_t>(
+      std::count_if(workloads.begin(), workloads.end(), [](const WorkloadView& v) {
+        return v.not_enforced() && v.enforcer != "none";
+      }));
+  return hooked > not_enforced ? hooked - not_enforced : 0;
+}
 namespace {
 
 std::string now_rfc3339() {

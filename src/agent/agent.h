@@ -80,6 +80,10 @@ struct WorkloadView {
   [[nodiscard]] bool stale() const { return enforcement.starts_with("STALE"); }
 };
 
+// Workloads whose enforcer has hooks in place (`hooked`, its counters' `enforced`), less those
+// proven NOT ENFORCED: what `corral get status` and the metrics call enforced.
+uint64_t enforced_workloads(uint64_t hooked, const std::vector<WorkloadView>& workloads);
+
 class Agent {
 public:
   Agent(AgentConfig config, StateStore& store, enforce::Enforcer* enforcer,

@@ -241,13 +241,7 @@ public:
     if (const auto* e = agent_.enforcer()) {
       const auto n = e->counters();
       reply->set_enforcer(std::string(e->name()));
-      // Workloads with hooks in place, less those proven NOT ENFORCED.
-      reply->set_enforced(std::max<int32_t>(
-          0, static_cast<int32_t>(n.enforced) -
-                 static_cast<int32_t>(
-                     std::count_if(workloads.begin(), workloads.end(), [](const WorkloadView& v) {
-                       return v.not_enforced() && v.enforcer != "none";
-                     }))));
+      reply->set_enforced(static_cast<int32_t>(enforced_workloads(n.enforced, workloads)));
       reply->set_events(n.events);
       reply->set_denied(n.denied);
       reply->set_errors_allowed(n.errors_allowed);

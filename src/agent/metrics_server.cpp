@@ -30,12 +30,7 @@ void fill_enforcer(const Agent& agent, const std::vector<WorkloadView>& workload
   s.timeouts_allowed = n.timeouts_allowed;
   s.timeouts_denied = n.timeouts_denied;
   s.decision_latency = n.decision_latency;
-  // As `corral get status` counts them: hooks in place, less those proven NOT ENFORCED.
-  const auto not_enforced = static_cast<uint64_t>(
-      std::count_if(workloads.begin(), workloads.end(), [](const WorkloadView& v) {
-        return v.not_enforced() && v.enforcer != "none";
-      }));
-  s.workloads_enforced = n.enforced > not_enforced ? n.enforced - not_enforced : 0;
+  s.workloads_enforced = enforced_workloads(n.enforced, workloads);
 }
 
 } // namespace
