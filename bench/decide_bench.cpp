@@ -11,8 +11,11 @@ namespace {
 
 using namespace corral::policy;
 
-std::shared_ptr<const RuleSet> make_ruleset(int n) {
+// `locked`: the policy carries corral.dev/lock and a second, unlocked policy with one Block
+// rule selects the workload too, so that decide() judges each access twice (issue 12).
+std::shared_ptr<const RuleSet> make_ruleset(int n, bool locked = false) {
   auto p = std::make_shared<Policy>();
+  p->locked = locked;
   p->name = "bench";
   p->namespace_name = "default";
   for (int i = 0; i < n; ++i) {
@@ -41,7 +44,20 @@ std::shared_ptr<const RuleSet> make_ruleset(int n) {
   Workload w;
   Settings s;
   s.postures.file = Posture::Block;
-  return compile({p}, w, s);
+  std::vector<PolicyPtr> policies{p};
+  if (locked) {
+    auto q = std::make_shared<Policy>();
+    q->name = "other";
+    q->namespace_name = "default";
+    Rule r;
+    r.category = Category::File;
+    r.target = Target::Path;
+    r.value = "/data/other";
+    r.origin.field = "spec.file.matchPaths[0]";
+    q->rules.push_back(std::move(r));
+    policies.push_back(q);
+  }
+  return compile(policies, w, s);
 }
 
 // The n/2-th rule of each kind, so that the hit is neither first nor last.
@@ -53,9 +69,9 @@ std::string target(const std::string& kind, int n) {
   return "/usr/lib/x86_64-linux-gnu/libc.so.6"; // miss: falls to the default posture
 }
 
-void bm_decide(benchmark::State& state, const std::string& kind) {
+void bm_decide(benchmark::State& state, const std::string& kind, bool locked = false) {
   const int n = static_cast<int>(state.range(0));
-  const auto rs = make_ruleset(n);
+  const auto rs = make_ruleset(n, locked);
   const std::string path = target(kind, n);
   const Access access{Category::File, path, "/usr/bin/bash", false, true};
   const bool expect_rule = kind != "miss";
@@ -73,5 +89,9 @@ BENCHMARK_CAPTURE(bm_decide, exact_hit, std::string("exact"))->Arg(10)->Arg(1000
 BENCHMARK_CAPTURE(bm_decide, dir_hit, std::string("dir"))->Arg(10)->Arg(1000)->Arg(100000);
 BENCHMARK_CAPTURE(bm_decide, glob_hit, std::string("glob"))->Arg(10)->Arg(1000)->Arg(100000);
 BENCHMARK_CAPTURE(bm_decide, miss, std::string("miss"))->Arg(10)->Arg(1000)->Arg(100000);
+
+// A locked workload: the same lookups, each judged by all the rules and by the lock's alone.
+BENCHMARK_CAPTURE(bm_decide, locked_exact_hit, std::string("exact"), true)->Arg(10)->Arg(100000);
+BENCHMARK_CAPTURE(bm_decide, locked_miss, std::string("miss"), true)->Arg(10)->Arg(100000);
 
 BENCHMARK_MAIN();

@@ -10,7 +10,7 @@ packages=(
   libbpf-dev bpftool
   # libraries
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libcurl4-openssl-dev
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libcurl4-openssl-dev libssl-dev
   # containerd's API protos (compiled at build time, never copied into the repo)
   golang-github-containerd-containerd-dev golang-github-gogo-protobuf-dev
   # runtime tier: real containers, and what the demo's images are built from

@@ -124,11 +124,13 @@ Result<void> Agent::restore() {
   }
   log_("restored " + std::to_string(policies_.size()) + " policies and " +
        std::to_string(namespaces_.size()) + " namespace annotations");
+  baseline_locked(*state);
   reconcile_locked();
   return {};
 }
 
-Result<Agent::Outcome> Agent::apply(const std::vector<std::pair<std::string, std::string>>& files) {
+Result<Agent::Outcome> Agent::apply(const std::vector<std::pair<std::string, std::string>>& files,
+                                    const std::string& who) {
   const auto parsed = parse_all(files);
   if (!parsed.ok()) return invalid_input(parsed);
   Outcome out;
@@ -150,11 +152,21 @@ Result<Agent::Outcome> Agent::apply(const std::vector<std::pair<std::string, std
     written.push_back(p);
   }
   const std::string now = now_rfc3339();
+  const Snapshot before = snapshot_locked();
+  std::vector<PolicyChange> changes;
   for (const auto& p : parsed.policies) {
+    const auto prev = policies_.find(p->key());
+    const policy::Policy* old = prev != policies_.end() ? prev->second.policy.get() : nullptr;
+    if (old != nullptr && old->source == p->source) { // as kubectl: nothing to record
+      out.lines.push_back(label(*p) + " unchanged");
+      continue;
+    }
+    record_policy_locked(old, p.get(), who, changes);
     policies_[p->key()] = Applied{p, now};
     out.lines.push_back(label(*p) + " configured");
   }
   auto warnings = reconcile_locked("", &out.failed);
+  for (auto& c : changes) record_locked(std::move(c), before, warnings);
   out.warnings.insert(out.warnings.end(), warnings.begin(), warnings.end());
   for (const auto& p : parsed.policies) coverage_warnings(*p, out.warnings);
   for (const auto& p : parsed.policies) {
@@ -174,7 +186,7 @@ Agent::keys_of(const std::vector<std::pair<std::string, std::string>>& files) co
   return keys;
 }
 
-Result<Agent::Outcome> Agent::remove(const std::vector<std::string>& keys) {
+Result<Agent::Outcome> Agent::remove(const std::vector<std::string>& keys, const std::string& who) {
   std::lock_guard lock(mu_);
   for (const auto& k : keys) {
     if (policies_.count(k) == 0) {
@@ -183,20 +195,27 @@ Result<Agent::Outcome> Agent::remove(const std::vector<std::string>& keys) {
     }
   }
   Outcome out;
+  const Snapshot before = snapshot_locked();
+  std::vector<PolicyChange> changes;
   for (const auto& k : keys) {
     const auto& p = *policies_.at(k).policy;
     if (auto r = store_.delete_policy(p); !r) return r.error();
     out.lines.push_back(label(p) + " deleted");
+    record_policy_locked(&p, nullptr, who, changes);
     policies_.erase(k);
   }
   out.warnings = reconcile_locked("", &out.failed);
+  for (auto& c : changes) record_locked(std::move(c), before, out.warnings);
   return out;
 }
 
 Result<Agent::Outcome> Agent::annotate(const std::string& ns, const policy::Labels& set,
-                                       const std::vector<std::string>& remove, bool overwrite) {
+                                       const std::vector<std::string>& remove, bool overwrite,
+                                       const std::string& who) {
   std::lock_guard lock(mu_);
-  policy::Labels next = namespaces_[ns];
+  const auto known = namespaces_.find(ns);
+  const policy::Labels previous = known == namespaces_.end() ? policy::Labels{} : known->second;
+  policy::Labels next = previous;
   for (const auto& [k, v] : set) {
     if (auto r = check_annotation(k, v); !r) return r.error();
     const auto it = next.find(k);
@@ -208,11 +227,22 @@ Result<Agent::Outcome> Agent::annotate(const std::string& ns, const policy::Labe
     next[k] = v;
   }
   for (const auto& k : remove) next.erase(k);
-  if (auto r = store_.put_namespace(ns, next); !r) return r.error();
-  namespaces_[ns] = next;
   Outcome out;
+  if (next == previous) {
+    out.lines.push_back("namespace/" + ns + " unchanged");
+    return out;
+  }
+  if (auto r = store_.put_namespace(ns, next); !r) return r.error();
+  const Snapshot before = snapshot_locked();
+  if (next.empty())
+    namespaces_.erase(ns);
+  else
+    namespaces_[ns] = next;
   out.lines.push_back("namespace/" + ns + " annotated");
   out.warnings = reconcile_locked(ns, &out.failed);
+  auto change = describe_namespace_change(ns, previous, next);
+  change.source = who;
+  record_locked(std::move(change), before, out.warnings);
   const bool any = std::any_of(workloads_.begin(), workloads_.end(),
                                [&](const auto& kv) { return kv.second.w.namespace_name == ns; });
   if (!any) out.warnings.push_back("no workload runs in namespace " + ns + " now");
@@ -352,11 +382,13 @@ Agent::Outcome Agent::sync_policies(const std::vector<policy::PolicyPtr>& put,
   std::lock_guard lock(mu_);
   Outcome out;
   const std::string now = now_rfc3339();
-  bool changed = false;
+  const Snapshot before = snapshot_locked();
+  std::vector<PolicyChange> changes;
   std::set<std::string> listed = keep;
   for (const auto& p : put) {
     listed.insert(p->key());
     const auto src = sources.find(p->key());
+    const std::string source = src != sources.end() ? src->second : "kubernetes";
     auto it = policies_.find(p->key());
     // The same text again (a relist, a change of metadata only): the policy in force stays,
     // and with it every workload's compiled rules and kernel cache.
@@ -366,9 +398,10 @@ Agent::Outcome Agent::sync_policies(const std::vector<policy::PolicyPtr>& put,
     }
     if (auto r = store_.put_policy(*p); !r)
       log_("cache policy " + p->key() + ": " + r.error().to_string());
-    policies_[p->key()] = Applied{p, now, src != sources.end() ? src->second : "kubernetes"};
+    record_policy_locked(it != policies_.end() ? it->second.policy.get() : nullptr, p.get(), source,
+                         changes);
+    policies_[p->key()] = Applied{p, now, source};
     out.lines.push_back(label(*p) + " configured");
-    changed = true;
   }
   if (replace_kind) {
     for (auto it = policies_.begin(); it != policies_.end();) {
@@ -380,15 +413,17 @@ Agent::Outcome Agent::sync_policies(const std::vector<policy::PolicyPtr>& put,
       if (auto r = store_.delete_policy(p); !r)
         log_("uncache policy " + it->first + ": " + r.error().to_string());
       out.lines.push_back(label(p) + " deleted");
+      record_policy_locked(&p, nullptr, "kubernetes: no longer listed by the API", changes);
       it = policies_.erase(it);
-      changed = true;
     }
   }
-  if (changed) out.warnings = reconcile_locked("", &out.failed);
+  if (changes.empty()) return out;
+  out.warnings = reconcile_locked("", &out.failed);
+  for (auto& c : changes) record_locked(std::move(c), before, out.warnings);
   return out;
 }
 
-Agent::Outcome Agent::remove_policy(const std::string& key) {
+Agent::Outcome Agent::remove_policy(const std::string& key, const std::string& source) {
   std::lock_guard lock(mu_);
   Outcome out;
   const auto it = policies_.find(key);
@@ -396,13 +431,17 @@ Agent::Outcome Agent::remove_policy(const std::string& key) {
   if (auto r = store_.delete_policy(*it->second.policy); !r)
     log_("uncache policy " + key + ": " + r.error().to_string());
   out.lines.push_back(label(*it->second.policy) + " deleted");
+  const Snapshot before = snapshot_locked();
+  std::vector<PolicyChange> changes;
+  record_policy_locked(it->second.policy.get(), nullptr, source, changes);
   policies_.erase(it);
   out.warnings = reconcile_locked("", &out.failed);
+  for (auto& c : changes) record_locked(std::move(c), before, out.warnings);
   return out;
 }
 
-Agent::Outcome Agent::put_namespace_locked(const std::string& ns,
-                                           const policy::Labels& annotations) {
+Agent::Outcome Agent::put_namespace_locked(const std::string& ns, const policy::Labels& annotations,
+                                           const std::string& source) {
   Outcome out;
   policy::Labels next;
   for (const auto& [k, v] : annotations) {
@@ -414,9 +453,11 @@ Agent::Outcome Agent::put_namespace_locked(const std::string& ns,
     next[k] = v;
   }
   const auto it = namespaces_.find(ns);
-  if (it == namespaces_.end() ? next.empty() : it->second == next) return out;
+  const policy::Labels previous = it == namespaces_.end() ? policy::Labels{} : it->second;
+  if (previous == next) return out;
   if (auto r = store_.put_namespace(ns, next); !r)
     log_("cache namespace " + ns + ": " + r.error().to_string());
+  const Snapshot before = snapshot_locked();
   if (next.empty())
     namespaces_.erase(ns);
   else
@@ -424,27 +465,37 @@ Agent::Outcome Agent::put_namespace_locked(const std::string& ns,
   out.lines.push_back("namespace/" + ns + " annotated");
   auto w = reconcile_locked(ns, &out.failed);
   out.warnings.insert(out.warnings.end(), w.begin(), w.end());
+  auto change = describe_namespace_change(ns, previous, next);
+  change.source = source;
+  record_locked(std::move(change), before, w);
   return out;
 }
 
-Agent::Outcome Agent::set_namespace(const std::string& ns, const policy::Labels& annotations) {
+Agent::Outcome Agent::set_namespace(const std::string& ns, const policy::Labels& annotations,
+                                    const std::string& source) {
   std::lock_guard lock(mu_);
-  return put_namespace_locked(ns, annotations);
+  return put_namespace_locked(ns, annotations, source);
 }
 
-Agent::Outcome Agent::replace_namespaces(const std::map<std::string, policy::Labels>& all) {
+Agent::Outcome Agent::replace_namespaces(const std::map<std::string, policy::Labels>& all,
+                                         const std::map<std::string, std::string>& sources) {
   std::lock_guard lock(mu_);
   Outcome out;
   auto merge = [&out](Outcome&& o) {
     for (auto v : {&Outcome::lines, &Outcome::warnings, &Outcome::failed})
       (out.*v).insert((out.*v).end(), (o.*v).begin(), (o.*v).end());
   };
+  auto source = [&sources](const std::string& ns) {
+    const auto it = sources.find(ns);
+    return it != sources.end() ? it->second
+                               : std::string("kubernetes: no longer listed by the API");
+  };
   std::vector<std::string> gone;
   for (const auto& [ns, a] : namespaces_) {
     if (all.count(ns) == 0) gone.push_back(ns);
   }
-  for (const auto& ns : gone) merge(put_namespace_locked(ns, {}));
-  for (const auto& [ns, a] : all) merge(put_namespace_locked(ns, a));
+  for (const auto& ns : gone) merge(put_namespace_locked(ns, {}, source(ns)));
+  for (const auto& [ns, a] : all) merge(put_namespace_locked(ns, a, source(ns)));
   return out;
 }
 
@@ -493,8 +544,10 @@ std::vector<std::string> Agent::reconcile_locked(const std::string& only_namespa
   std::vector<std::string> warnings;
   for (auto& [id, e] : workloads_) {
     if (!only_namespace.empty() && e.w.namespace_name != only_namespace) continue;
-    auto w = reconcile_one_locked(e, failed);
-    warnings.insert(warnings.end(), w.begin(), w.end());
+    for (auto& m : reconcile_one_locked(e, failed)) { // once, though many workloads say it
+      if (std::find(warnings.begin(), warnings.end(), m) == warnings.end())
+        warnings.push_back(std::move(m));
+    }
   }
   watch_changed_locked();
   return warnings;
@@ -700,6 +753,110 @@ std::vector<WorkloadView> Agent::workloads(const std::string& ns) const {
     out.push_back(std::move(v));
   }
   return out;
+}
+
+Agent::Snapshot Agent::snapshot_locked() const {
+  Snapshot out;
+  for (const auto& [id, e] : workloads_) out[id] = e.wanted ? e.wanted : e.rules;
+  return out;
+}
+
+void Agent::record_policy_locked(const policy::Policy* before, const policy::Policy* after,
+                                 const std::string& source, std::vector<PolicyChange>& out) const {
+  PolicyChange c = describe_policy_change(before, after);
+  c.source = source;
+  const policy::Policy& p = after != nullptr ? *after : *before;
+  c.file = StateStore::policy_file(p);
+  if (after != nullptr) c.digest = sha256_hex(StateStore::policy_text(*after));
+  out.push_back(std::move(c));
+}
+
+void Agent::record_locked(PolicyChange c, const Snapshot& before,
+                          const std::vector<std::string>& warnings) {
+  for (const auto& [id, e] : workloads_) {
+    const auto was = before.find(id);
+    const auto& now = e.wanted ? e.wanted : e.rules;
+    if (was != before.end() && was->second != now && widens_exec(was->second.get(), now.get())) {
+      c.widens = true;
+      break;
+    }
+  }
+  // The rules a lock ignores, reported with the change that brought them or the lock.
+  std::vector<std::string> ignored;
+  for (const auto& w : warnings) {
+    const size_t at = w.find(" is ignored where the locked policy ");
+    if (at == std::string::npos) continue;
+    if (w.starts_with(c.kind + "/" + c.name + " ") ||
+        w.find("locked policy " + c.name + " ", at) != std::string::npos)
+      ignored.push_back(w.substr(0, at));
+  }
+  if (!ignored.empty()) c.summary += "; ignored by a lock: " + join(ignored, ", ");
+  if (c.kind == "Namespace") {
+    c.file = StateStore::namespace_file(c.name);
+    const auto it = namespaces_.find(c.name);
+    if (it != namespaces_.end())
+      c.digest = sha256_hex(StateStore::namespace_text(c.name, it->second));
+  }
+  AlertOrigin origin{config_.cluster_name, config_.host_name, 0};
+  if (history_ != nullptr) {
+    HistoryEntry h;
+    h.time = now_rfc3339();
+    h.source = c.source;
+    h.action = c.action;
+    h.object = c.object();
+    h.namespace_name = c.kind == "Namespace" ? c.name : c.namespace_name;
+    h.file = c.file;
+    h.digest = c.digest;
+    h.severity = c.severity();
+    h.summary = c.summary;
+    if (auto r = history_->append(std::move(h)); r)
+      origin.history_seq = r->seq;
+    else
+      log_("change log: " + r.error().to_string());
+  }
+  log_("policy change: " + c.action + " " + c.object() + " by " + c.source + " (severity " +
+       std::to_string(c.severity()) + "): " + c.summary);
+  if (alert_sink_) alert_sink_(change_alert(c, origin));
+}
+
+void Agent::baseline_locked(const StoredState& state) {
+  if (history_ == nullptr || !history_->empty()) return;
+  const std::string source = "agent start: stored state without a change log (baseline)";
+  auto add = [&](const std::string& file, const std::string& object, const std::string& ns,
+                 const std::string& text) {
+    HistoryEntry h{0,    now_rfc3339(),    source, "Added",    object, ns,
+                   file, sha256_hex(text), 5,      "baseline", "",     ""};
+    if (auto r = history_->append(std::move(h)); !r) log_("change log: " + r.error().to_string());
+  };
+  for (const auto& [path, text] : state.policies) {
+    auto parsed = policy::parse_policies(text, path);
+    if (parsed.policies.empty()) continue;
+    const auto& p = *parsed.policies.front();
+    add(StateStore::policy_file(p),
+        std::string(to_string(p.kind)) + "/" + p.namespace_name + "/" + p.name, p.namespace_name,
+        text);
+  }
+  for (const auto& [ns, a] : state.namespaces) {
+    if (!a.empty())
+      add(StateStore::namespace_file(ns), "Namespace//" + ns, ns,
+          StateStore::namespace_text(ns, a));
+  }
+}
+
+Result<std::vector<HistoryEntry>> Agent::history(const std::string& ns) const {
+  std::lock_guard lock(mu_);
+  auto all = read_history(store_.dir());
+  if (!all || ns.empty()) return all;
+  std::vector<HistoryEntry> out;
+  for (auto& e : *all) {
+    if (e.namespace_name == ns) out.push_back(std::move(e));
+  }
+  return out;
+}
+
+VerifyReport Agent::verify() const {
+  std::lock_guard lock(mu_); // no change is half written while the files are read
+  return verify_history(store_.dir());
 }
 
 } // namespace corral::agent

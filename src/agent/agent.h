@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "agent/history.h"
+#include "agent/policy_change.h"
 #include "agent/state_store.h"
 #include "core/result.h"
 #include "enforce/enforcer.h"
@@ -101,13 +103,16 @@ public:
   };
   // Validates every file first; on any error nothing is applied and the Error lists all
   // diagnostics, one per line.
-  Result<Outcome> apply(const std::vector<std::pair<std::string, std::string>>& files);
-  Result<Outcome> remove(const std::vector<std::string>& keys);
+  // `who` is the change's source in its PolicyChange alert and the change log.
+  Result<Outcome> apply(const std::vector<std::pair<std::string, std::string>>& files,
+                        const std::string& who = "local");
+  Result<Outcome> remove(const std::vector<std::string>& keys, const std::string& who = "local");
   // Keys of the policies the files define (for `corral delete -f`).
   Result<std::vector<std::string>>
   keys_of(const std::vector<std::pair<std::string, std::string>>& files) const;
   Result<Outcome> annotate(const std::string& ns, const policy::Labels& set,
-                           const std::vector<std::string>& remove, bool overwrite);
+                           const std::vector<std::string>& remove, bool overwrite,
+                           const std::string& who = "local");
   [[nodiscard]] policy::Labels annotations(const std::string& ns) const;
 
   // Kubernetes mode (agent/kube_source.h): the API server is the only source of policies
@@ -127,12 +132,14 @@ public:
                         std::optional<policy::Kind> replace_kind = {},
                         const std::set<std::string>& keep = {});
   // A policy deleted through the API (by Policy::key()); absent is not an error.
-  Outcome remove_policy(const std::string& key);
+  Outcome remove_policy(const std::string& key, const std::string& source = "kubernetes");
   // A namespace's annotations from the API, whole (an absent namespace: empty). Values
   // the agent does not understand are left out and reported; the rest applies.
-  Outcome set_namespace(const std::string& ns, const policy::Labels& annotations);
-  // The annotations of every namespace (a complete list).
-  Outcome replace_namespaces(const std::map<std::string, policy::Labels>& all);
+  Outcome set_namespace(const std::string& ns, const policy::Labels& annotations,
+                        const std::string& source = "kubernetes");
+  // The annotations of every namespace (a complete list); `sources` by namespace.
+  Outcome replace_namespaces(const std::map<std::string, policy::Labels>& all,
+                             const std::map<std::string, std::string>& sources = {});
   // The pods of this node (a complete list with replace_pods).
   void put_pod(const Pod& pod);
   void remove_pod(const std::string& uid);
@@ -156,8 +163,15 @@ public:
   void set_watch_sink(std::function<void(const std::vector<WatchedWorkload>&)> sink);
   // What kubearmor-visibility asks to see of `w` (agent/activity.h bits).
   [[nodiscard]] unsigned visibility(const workload::Workload& w) const;
-  // Where the agent's own alerts go (a workload it cannot enforce); may stay unset.
+  // Where the agent's own alerts go (a workload it cannot enforce, a policy change); may
+  // stay unset.
   void set_alert_sink(enforce::AlertSink sink) { alert_sink_ = std::move(sink); }
+  // Where every policy and namespace-annotation change is recorded (agent/history.h); may
+  // stay unset. Set before restore(): a state without a change log gets a baseline there.
+  void set_history(History* history) { history_ = history; }
+  // The change log (entries about namespace `ns`, or all), and its check against the state.
+  [[nodiscard]] Result<std::vector<HistoryEntry>> history(const std::string& ns) const;
+  [[nodiscard]] VerifyReport verify() const;
 
 private:
   // Hands the watch sink the running workloads (after any change to them).
@@ -191,7 +205,18 @@ private:
   [[nodiscard]] workload::Workload identify_locked(const workload::Workload& raw) const;
   // Re-identifies and reconciles the containers of pod `uid`.
   void reidentify_locked(const std::string& uid);
-  Outcome put_namespace_locked(const std::string& ns, const policy::Labels& annotations);
+  Outcome put_namespace_locked(const std::string& ns, const policy::Labels& annotations,
+                               const std::string& source);
+  // Each workload's latest rules (by id), to tell what a change widened.
+  using Snapshot = std::map<std::string, std::shared_ptr<const policy::RuleSet>>;
+  [[nodiscard]] Snapshot snapshot_locked() const;
+  // One change, after its reconcile: a PolicyChange alert and a change-log entry.
+  void record_locked(PolicyChange c, const Snapshot& before,
+                     const std::vector<std::string>& warnings);
+  void record_policy_locked(const policy::Policy* before, const policy::Policy* after,
+                            const std::string& source, std::vector<PolicyChange>& out) const;
+  // A baseline in an empty change log for what restore() found stored.
+  void baseline_locked(const StoredState& state);
   [[nodiscard]] std::string enforcement_of(const Entry& e) const;
 
   void alert_not_enforced(const workload::Workload& w, bool stale, const std::string& reason) const;
@@ -201,6 +226,7 @@ private:
   enforce::Enforcer* enforcer_; // null with --enforcer none
   std::function<void(const std::string&)> log_;
   enforce::AlertSink alert_sink_;
+  History* history_ = nullptr;
   std::function<void(const std::vector<WatchedWorkload>&)> watch_sink_;
   mutable std::mutex mu_;
   std::map<std::string, Applied> policies_;          // by Policy::key()

@@ -43,6 +43,12 @@ grpc::Status refuse_in_kubernetes(const std::string& what, const std::string& ku
                       "use kubectl: " + kubectl);
 }
 
+// A change's source as the CLI tells it ("uid 0 (corral apply)"); only root reaches the
+// socket (0600), so that is what an empty one from an older CLI means too.
+std::string who(const std::string& told, const char* command) {
+  return "local " + (told.empty() ? std::string("uid 0 (corral ") + command + ")" : told);
+}
+
 } // namespace
 
 class ApiServer::Service final : public api::Agent::Service {
@@ -54,7 +60,7 @@ public:
   grpc::Status Apply(grpc::ServerContext*, const api::ApplyRequest* req,
                      api::ApplyReply* reply) override {
     if (agent_.kubernetes()) return refuse_in_kubernetes("an apply", "kubectl apply -f FILE");
-    auto r = agent_.apply(files_of(req->files()));
+    auto r = agent_.apply(files_of(req->files()), who(req->who(), "apply"));
     release_free_memory(); // what parsing used, and the RuleSets replaced
     if (!r) return to_status(r.error());
     fill(*r, reply->mutable_configured(), reply->mutable_warnings());
@@ -90,7 +96,7 @@ public:
       if (p.kind != policy::Kind::Policy) p.namespace_name.clear();
       keys.push_back(p.key());
     }
-    auto r = agent_.remove(keys);
+    auto r = agent_.remove(keys, who(req->who(), "delete"));
     release_free_memory(); // the deleted policies and the RuleSets compiled from them
     if (!r) return grpc::Status(grpc::StatusCode::NOT_FOUND, r.error().message, r.error().hint);
     for (const auto& l : r->lines) *reply->add_deleted() = l;
@@ -194,12 +200,43 @@ public:
     }
     const policy::Labels set(req->set().begin(), req->set().end());
     const std::vector<std::string> remove(req->remove().begin(), req->remove().end());
-    auto r = agent_.annotate(req->namespace_(), set, remove, req->overwrite());
+    auto r = agent_.annotate(req->namespace_(), set, remove, req->overwrite(),
+                             who(req->who(), "annotate"));
     if (!r) return to_status(r.error());
     const auto now = agent_.annotations(req->namespace_());
     reply->mutable_annotations()->insert(now.begin(), now.end());
     for (const auto& w : r->warnings) *reply->add_warnings() = w;
     for (const auto& f : r->failed) *reply->add_failed() = f;
+    return grpc::Status::OK;
+  }
+
+  grpc::Status History(grpc::ServerContext*, const api::HistoryRequest* req,
+                       api::HistoryReply* reply) override {
+    auto entries = agent_.history(req->namespace_());
+    if (!entries) return to_status(entries.error());
+    for (const auto& e : *entries) {
+      auto* h = reply->add_entries();
+      h->set_seq(e.seq);
+      h->set_time(e.time);
+      h->set_source(e.source);
+      h->set_action(e.action);
+      h->set_object(e.object);
+      h->set_digest(e.digest);
+      h->set_severity(e.severity);
+      h->set_summary(e.summary);
+      h->set_hash(e.hash);
+      h->set_prev(e.prev);
+      h->set_file(e.file);
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Verify(grpc::ServerContext*, const api::VerifyRequest*,
+                      api::VerifyReply* reply) override {
+    const auto report = agent_.verify();
+    reply->set_entries(report.entries);
+    reply->set_files(report.files);
+    for (const auto& p : report.problems) *reply->add_problems() = p;
     return grpc::Status::OK;
   }
 

@@ -1,5 +1,6 @@
 #include "agent/kube_source.h"
 
+#include <algorithm>
 #include <ctime>
 #include <mutex>
 #include <set>
@@ -84,9 +85,11 @@ policy::ParseResult parse_object(const json& object, policy::Kind kind) {
               {"metadata", {{"name", str(object, "metadata", "name")}}}};
   if (const auto ns = str(object, "metadata", "namespace"); !ns.empty())
     doc["metadata"]["namespace"] = ns;
-  // The one annotation the policy format reads (a per-policy dry run, docs/policy.md).
-  if (const auto mode = labels(object, "annotations"); mode.count("kubearmor-policy") > 0)
-    doc["metadata"]["annotations"]["kubearmor-policy"] = mode.at("kubearmor-policy");
+  // The annotations the policy format reads (a per-policy dry run, a lock: docs/policy.md).
+  const auto annotations = labels(object, "annotations");
+  for (const char* key : {"kubearmor-policy", policy::kLockAnnotation}) {
+    if (annotations.count(key) > 0) doc["metadata"]["annotations"][key] = annotations.at(key);
+  }
   if (object.contains("spec")) doc["spec"] = object["spec"];
   const std::string where =
       std::string(to_string(kind)) + "/" +
@@ -104,6 +107,27 @@ std::string key_of(const json& object, policy::Kind kind) {
 }
 
 } // namespace
+
+// Who changed an object last: the manager of its newest managedFields entry (kubectl,
+// a controller, ...), "unknown" when the API server keeps none.
+std::string KubeSource::manager_of(const json& object) {
+  const auto md = object.find("metadata");
+  if (md == object.end() || !md->is_object()) return "unknown";
+  const auto fields = md->find("managedFields");
+  if (fields == md->end() || !fields->is_array()) return "unknown (no managedFields)";
+  std::string best, best_time;
+  for (const auto& f : *fields) {
+    if (!f.is_object() || !f.contains("manager") || !f["manager"].is_string()) continue;
+    const std::string time = f.contains("time") && f["time"].is_string() ? f["time"] : "";
+    if (best.empty() || time >= best_time) {
+      best = f["manager"].get<std::string>();
+      if (f.contains("operation") && f["operation"].is_string())
+        best += " (" + f["operation"].get<std::string>() + ")";
+      best_time = time;
+    }
+  }
+  return best.empty() ? "unknown (no managedFields)" : best;
+}
 
 std::string KubeSource::event_name(const std::string& uid, int64_t generation) {
   return "corral-policyinvalid-" + uid + "-" + std::to_string(generation);
@@ -201,9 +225,14 @@ struct KubeSource::Impl {
   }
 
   static std::string source_of(const json& object) {
-    return "kubernetes (uid " + str(object, "metadata", "uid") + ", resourceVersion " +
-           str(object, "metadata", "resourceVersion") + ", generation " +
-           std::to_string(generation(object)) + ")";
+    return "kubernetes: manager " + manager_of(object) + ", resourceVersion " +
+           str(object, "metadata", "resourceVersion") + " (uid " + str(object, "metadata", "uid") +
+           ", generation " + std::to_string(generation(object)) + ")";
+  }
+
+  static std::string deleted_source(const json& object) {
+    return "kubernetes: deleted through the API (last manager " + manager_of(object) +
+           ", resourceVersion " + str(object, "metadata", "resourceVersion") + ")";
   }
 
   // Rules this node cannot enforce: reported once per generation, as an invalid one is.
@@ -219,6 +248,25 @@ struct KubeSource::Impl {
         "applied, but not every rule is enforced on node " + options.node + ":\n" + text);
   }
 
+  // Rules a lock keeps from allowing (docs/policy.md "Locked policies"), on the policy that
+  // brought them or the lock: once per generation and node.
+  void report_locked(const json& object, policy::Kind kind, const policy::Policy& p,
+                     const Agent::Outcome& o) {
+    std::string text;
+    const std::string self = std::string(to_string(kind)) + "/" + p.name + " ";
+    for (const auto& w : o.warnings) {
+      const size_t at = w.find(" is ignored where the locked policy ");
+      if (at != std::string::npos &&
+          (w.starts_with(self) || w.find("locked policy " + p.name + " ", at) != std::string::npos))
+        text += w + "\n";
+    }
+    if (text.empty()) return;
+    post_event(object, kind, "RulesIgnoredByLock",
+               "corral-lockignored-" + str(object, "metadata", "uid") + "-" +
+                   std::to_string(generation(object)) + "-" + options.node,
+               "applied, but on node " + options.node + " a lock ignores:\n" + text);
+  }
+
   void policies_listed(policy::Kind kind, std::vector<json>&& items) {
     std::vector<policy::PolicyPtr> put;
     std::map<std::string, std::string> sources;
@@ -232,17 +280,28 @@ struct KubeSource::Impl {
         keep.insert(key_of(o, kind));
       }
     }
-    report(agent.sync_policies(put, sources, kind, keep));
+    const auto o = agent.sync_policies(put, sources, kind, keep);
+    const bool locks = std::any_of(o.warnings.begin(), o.warnings.end(), [](const auto& w) {
+      return w.find(" is ignored where the locked policy ") != std::string::npos;
+    });
+    for (const auto& item : locks ? items : std::vector<json>{}) {
+      for (const auto& p : put) {
+        if (p->key() == key_of(item, kind)) report_locked(item, kind, *p, o);
+      }
+    }
+    report(o);
   }
 
   void policy_event(policy::Kind kind, kube::EventType type, json&& object) {
     if (type == kube::EventType::Deleted) {
-      report(agent.remove_policy(key_of(object, kind)));
+      report(agent.remove_policy(key_of(object, kind), deleted_source(object)));
       return;
     }
     if (auto p = valid_policy(object, kind)) {
       report_not_enforced(object, kind, *p);
-      report(agent.sync_policies({p}, {{p->key(), source_of(object)}}));
+      const auto o = agent.sync_policies({p}, {{p->key(), source_of(object)}});
+      report_locked(object, kind, *p, o);
+      report(o);
     }
   }
 
@@ -293,13 +352,18 @@ Result<std::unique_ptr<KubeSource>> KubeSource::start(kube::Config config, Agent
       "/api/v1/namespaces", "",
       [s](std::vector<json>&& items) {
         std::map<std::string, policy::Labels> all;
-        for (const auto& o : items) all[str(o, "metadata", "name")] = labels(o, "annotations");
-        s->report(s->agent.replace_namespaces(all));
+        std::map<std::string, std::string> sources;
+        for (const auto& o : items) {
+          all[str(o, "metadata", "name")] = labels(o, "annotations");
+          sources[str(o, "metadata", "name")] = Impl::source_of(o);
+        }
+        s->report(s->agent.replace_namespaces(all, sources));
       },
       [s](kube::EventType t, json&& o) {
+        const bool gone = t == kube::EventType::Deleted;
         s->report(s->agent.set_namespace(str(o, "metadata", "name"),
-                                         t == kube::EventType::Deleted ? policy::Labels{}
-                                                                       : labels(o, "annotations")));
+                                         gone ? policy::Labels{} : labels(o, "annotations"),
+                                         gone ? Impl::deleted_source(o) : Impl::source_of(o)));
       });
   s->start_reflector(
       "/api/v1/pods", "spec.nodeName=" + s->options.node,

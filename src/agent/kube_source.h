@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "agent/agent.h"
 #include "core/result.h"
 #include "kube/config.h"
@@ -41,6 +43,10 @@ public:
   // The name of the Event reporting an invalid generation of the object with this uid: the
   // same on every node, so that one Event is made per generation in the whole cluster.
   static std::string event_name(const std::string& uid, int64_t generation);
+
+  // Who changed an object last: the manager (and operation) of its newest managedFields
+  // entry, for the PolicyChange alert; "unknown (no managedFields)" without any.
+  static std::string manager_of(const nlohmann::json& object);
 
 private:
   struct Impl;

@@ -496,7 +496,19 @@ int run(const Flags& f) {
   }
   // The last known state (cached from the API in Kubernetes mode) is enforced before
   // anything answers: nothing is lifted because the API is away.
+  // The change log is checked before anything is added to it (issue 12): what was edited,
+  // removed or reordered while no agent ran is alerted at severity 10; enforcement goes on
+  // with the stored state as it is.
+  const auto check = agent::verify_history((*store)->dir());
+  auto history = agent::History::open((*store)->dir());
+  if (!history) return log(history.error().to_string()), 1;
+  agent.set_history(history->get());
   if (auto r = agent.restore(); !r) return log(r.error().to_string()), 1;
+  if (!check.ok()) {
+    for (const auto& p : check.problems) log("change log: " + p);
+    publish(**hub, counts.get(),
+            agent::tamper_alert(check.problems, {config.cluster_name, config.host_name, 0}));
+  }
   std::unique_ptr<agent::KubeSource> kube;
   if (*kube_config) {
     const std::string server = (*kube_config)->server, from = (*kube_config)->source;

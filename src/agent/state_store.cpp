@@ -88,26 +88,42 @@ Result<StoredState> StateStore::load() const {
   return state;
 }
 
-std::string StateStore::policy_file(const policy::Policy& p) const {
-  return dir_ + "/policies/" + escape(std::string(to_string(p.kind))) + "." +
+std::string StateStore::policy_file(const policy::Policy& p) {
+  return "policies/" + escape(std::string(to_string(p.kind))) + "." +
          escape(p.namespace_name.empty() ? "_" : p.namespace_name) + "." + escape(p.name) + ".yaml";
 }
 
-Result<void> StateStore::put_policy(const policy::Policy& p) {
+std::string StateStore::policy_text(const policy::Policy& p) {
   // The key line tells restore() which policy of the text is this one.
-  return write_atomically(policy_file(p), std::string(kKeyPrefix) + p.key() + "\n" + p.source);
+  return std::string(kKeyPrefix) + p.key() + "\n" + p.source;
+}
+
+std::string StateStore::namespace_file(const std::string& ns) {
+  return "namespaces/" + escape(ns) + ".json";
+}
+
+std::string StateStore::namespace_text(const std::string& ns, const policy::Labels& annotations) {
+  const nlohmann::json j = {{"namespace", ns}, {"annotations", annotations}};
+  return j.dump(2) + "\n";
+}
+
+Result<void> StateStore::put_policy(const policy::Policy& p) {
+  return write_atomically(dir_ + "/" + policy_file(p), policy_text(p));
 }
 
 Result<void> StateStore::delete_policy(const policy::Policy& p) {
-  if (::unlink(policy_file(p).c_str()) != 0 && errno != ENOENT) {
-    return errno_error("remove " + policy_file(p));
-  }
-  return sync_dir(dir_ + "/policies");
+  return remove(policy_file(p));
+}
+
+Result<void> StateStore::remove(const std::string& file) const {
+  const std::string path = dir_ + "/" + file;
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return errno_error("remove " + path);
+  return sync_dir(fs::path(path).parent_path().string());
 }
 
 Result<void> StateStore::put_namespace(const std::string& ns, const policy::Labels& annotations) {
-  const nlohmann::json j = {{"namespace", ns}, {"annotations", annotations}};
-  return write_atomically(dir_ + "/namespaces/" + escape(ns) + ".json", j.dump(2) + "\n");
+  if (annotations.empty()) return remove(namespace_file(ns));
+  return write_atomically(dir_ + "/" + namespace_file(ns), namespace_text(ns, annotations));
 }
 
 Result<void> StateStore::write_atomically(const std::string& path, const std::string& text) {

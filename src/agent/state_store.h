@@ -28,11 +28,21 @@ public:
   Result<StoredState> load() const;
   Result<void> put_policy(const policy::Policy& p);
   Result<void> delete_policy(const policy::Policy& p);
+  // Empty annotations remove the namespace's file.
   Result<void> put_namespace(const std::string& ns, const policy::Labels& annotations);
+
+  [[nodiscard]] const std::string& dir() const { return dir_; }
+  // Where each object is stored, relative to the dir, and the exact text stored there (what
+  // the change log's digests are taken of, agent/history.h).
+  [[nodiscard]] static std::string policy_file(const policy::Policy& p);
+  [[nodiscard]] static std::string policy_text(const policy::Policy& p);
+  [[nodiscard]] static std::string namespace_file(const std::string& ns);
+  [[nodiscard]] static std::string namespace_text(const std::string& ns,
+                                                  const policy::Labels& annotations);
 
 private:
   explicit StateStore(std::string dir) : dir_(std::move(dir)) {}
-  [[nodiscard]] std::string policy_file(const policy::Policy& p) const;
+  [[nodiscard]] Result<void> remove(const std::string& file) const;
   static Result<void> write_atomically(const std::string& path, const std::string& text);
 
   std::string dir_;

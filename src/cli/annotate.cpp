@@ -22,6 +22,7 @@ int run(const Options& o) {
     return 1;
   }
   api::AnnotateRequest req;
+  req.set_who(who("annotate"));
   req.set_namespace_(o.name);
   req.set_overwrite(o.overwrite);
   for (const auto& p : o.pairs) {

@@ -51,6 +51,7 @@ bool fits(size_t bytes, const char* command) {
 
 int apply(const Options& o) {
   api::ApplyRequest req;
+  req.set_who(who("apply"));
   if (!read_files(o.files, "apply", req.mutable_files())) return 1;
   if (!fits(req.ByteSizeLong(), "apply")) return 1;
   auto stub = connect(o.socket, "apply");
@@ -65,6 +66,7 @@ int apply(const Options& o) {
 
 int remove(const Options& o) {
   api::DeleteRequest req;
+  req.set_who(who("delete"));
   if (!o.files.empty()) {
     if (!read_files(o.files, "delete", req.mutable_files())) return 1;
     if (!fits(req.ByteSizeLong(), "delete")) return 1;

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <iostream>
 
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -113,6 +114,14 @@ int report_failed(const google::protobuf::RepeatedPtrField<std::string>& failed,
   std::cerr << "(hint: `corral get workloads -o wide` shows the rules in force; the agent's log "
                "names the limit that was hit, see corrald --max-workloads)\n";
   return 1;
+}
+
+std::string who(const char* command) {
+  const uid_t uid = ::getuid();
+  const passwd* pw = ::getpwuid(uid);
+  return "uid " + std::to_string(uid) +
+         (pw != nullptr ? " (user " + std::string(pw->pw_name) + ")" : "") + " (corral " + command +
+         ")";
 }
 
 } // namespace corral::cli

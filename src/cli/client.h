@@ -21,6 +21,10 @@ void add_socket_option(CLI::App* cmd, std::string& socket);
 // start it.
 std::unique_ptr<api::Agent::Stub> connect(const std::string& socket, const char* command);
 
+// A change's source for the agent's PolicyChange alert and change log:
+// "uid 0 (user root) (corral apply)".
+std::string who(const char* command);
+
 // A context with a deadline for unary calls.
 std::unique_ptr<grpc::ClientContext> unary_context();
 

@@ -18,5 +18,6 @@ void add_probe(CLI::App& app, int& exit_code);
 void add_profile(CLI::App& app, int& exit_code);
 void add_discover(CLI::App& app, int& exit_code);
 void add_contain(CLI::App& app, int& exit_code);
+void add_verify(CLI::App& app, int& exit_code);
 
 } // namespace corral::cli

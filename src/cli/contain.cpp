@@ -25,6 +25,7 @@
 #include "events/proto_convert.h"
 #include "kube/client.h"
 #include "kube/config.h"
+#include "policy/model.h"
 
 namespace corral::cli {
 namespace {
@@ -77,6 +78,7 @@ public:
   bool apply(const std::string& name, const std::string&, const std::string& yaml,
              const nlohmann::ordered_json&) override {
     api::ApplyRequest req;
+    req.set_who(who("contain"));
     auto* f = req.add_files();
     f->set_name(name + ".yaml");
     f->set_text(yaml);
@@ -89,6 +91,7 @@ public:
 
   bool set_posture(const std::string& ns, const std::string& value) override {
     api::AnnotateRequest req;
+    req.set_who(who("contain"));
     req.set_namespace_(ns);
     req.set_overwrite(true);
     if (value == "-") {
@@ -104,6 +107,7 @@ public:
 
   bool remove(const Contained& c) override {
     api::DeleteRequest req;
+    req.set_who(who("contain"));
     req.set_kind("KubeArmorPolicy");
     req.set_namespace_(c.namespace_name);
     req.set_name(c.name);
@@ -511,7 +515,9 @@ int contain(const Options& o) {
   d.annotations = {{kWorkloadKey, info.namespace_() + "/" + info.name()},
                    {kIdKey, info.id()},
                    {kPodKey, info.pod()},
-                   {kPostureKey, previous}};
+                   {kPostureKey, previous},
+                   // Locked (issue 12): no other policy can widen what the workload may run.
+                   {policy::kLockAnnotation, "true"}};
   d.dry_run = true;
   auto dry = policy_yaml(*w, d);
   if (!dry) return fail(dry.error().message + "; nothing was changed", dry.error().hint);

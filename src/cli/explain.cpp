@@ -103,7 +103,8 @@ int run(const ExplainOptions& o) {
                       {"message", rule != nullptr ? rule->message : ""},
                       {"tags", rule != nullptr ? rule->tags.get() : std::vector<std::string>{}},
                       {"alert", v.alert},
-                      {"rule", v.explain(*rs, access.category)}};
+                      {"rule", v.explain(*rs, access.category)},
+                      {"lock", v.lock != nullptr ? v.lock->name : ""}};
   if (o.output == "json") {
     std::cout << j.dump() << "\n";
     return 0;
@@ -116,6 +117,7 @@ int run(const ExplainOptions& o) {
             << "Tags:       " << join(j["tags"].get<std::vector<std::string>>(), ",") << "\n"
             << "Alert:      " << (v.alert ? "yes" : "no") << "\n"
             << "Rule:       " << j["rule"].get<std::string>() << "\n";
+  if (v.lock != nullptr) std::cout << "Lock:       " << v.lock->name << " (corral.dev/lock)\n";
   return 0;
 }
 

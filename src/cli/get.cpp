@@ -1,4 +1,4 @@
-// corral get policies|workloads|status
+// corral get policies|workloads|status|history
 #include <ctime>
 #include <iomanip>
 #include <iostream>
@@ -223,11 +223,31 @@ int status(api::Agent::Stub& stub, const Options& o) {
   return rc;
 }
 
+// The change log, oldest first (issue 12).
+int history(api::Agent::Stub& stub, const Options& o) {
+  api::HistoryRequest req;
+  req.set_namespace_(o.namespace_name);
+  api::HistoryReply reply;
+  const auto s = stub.History(unary_context().get(), req, &reply);
+  if (!s.ok()) return report(s, "get", o.socket);
+  if (o.output == "json" || o.output == "yaml") return print_message(reply, o.output);
+  const std::vector<int> widths{6, 29, 10, 48, 14};
+  row({"SEQ", "TIME", "ACTION", "OBJECT", "DIGEST", "SOURCE"}, widths);
+  for (const auto& e : reply.entries()) {
+    row({std::to_string(e.seq()), e.time(), e.action(), e.object(),
+         e.digest().empty() ? "-" : e.digest().substr(0, 12), e.source()},
+        widths);
+    if (o.output == "wide") std::cout << "      " << e.summary() << "\n";
+  }
+  return 0;
+}
+
 int run(const Options& o) {
   auto stub = connect(o.socket, "get");
   if (!stub) return 1;
   if (o.what == "policies" || o.what == "policy") return policies(*stub, o);
   if (o.what == "workloads" || o.what == "workload") return workloads(*stub, o);
+  if (o.what == "history") return history(*stub, o);
   return status(*stub, o);
 }
 
@@ -235,10 +255,13 @@ int run(const Options& o) {
 
 void add_get(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("get", "Show the agent's policies, workloads or status");
-  cmd->add_option("what", o->what, "policies, workloads or status")
+  auto* cmd =
+      app.add_subcommand("get", "Show the agent's policies, workloads, status or change history");
+  cmd->add_option("what", o->what,
+                  "policies, workloads, status, or history (every policy and namespace-"
+                  "annotation change, hash-chained; -o wide adds each change's summary)")
       ->required()
-      ->check(CLI::IsMember({"policies", "policy", "workloads", "workload", "status"}));
+      ->check(CLI::IsMember({"policies", "policy", "workloads", "workload", "status", "history"}));
   cmd->add_option("-n,--namespace", o->namespace_name, "Only this namespace");
   cmd->add_option("-o,--output", o->output, "text, wide, json or yaml")
       ->check(CLI::IsMember({"text", "wide", "json", "yaml"}))
@@ -247,7 +270,8 @@ void add_get(CLI::App& app, int& exit_code) {
                 "With status: exit 1 unless the agent enforces (an enforcer is loaded) and, in "
                 "Kubernetes mode, has synced with the API once (a readiness probe)");
   add_socket_option(cmd, o->socket);
-  cmd->footer("Examples: corral get workloads -o wide\n          corral get status --ready");
+  cmd->footer("Examples: corral get workloads -o wide\n          corral get status --ready\n"
+              "          corral get history -n default -o json");
   cmd->callback([o, &exit_code] { exit_code = run(*o); });
 }
 

@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   corral::cli::add_profile(app, exit_code);
   corral::cli::add_discover(app, exit_code);
   corral::cli::add_contain(app, exit_code);
+  corral::cli::add_verify(app, exit_code);
   try {
     auto args = command_first(argc, argv);
     std::vector<char*> ptrs;

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <set>
 
+#include "policy/decide.h"
 #include "policy/glob.h"
 #include "policy/ruleset.h"
 
@@ -32,6 +33,25 @@ public:
     for (const Rule& r : p->rules) add_rule(r, *p);
   }
 
+  // A locked policy's own rules (docs/policy.md "Locked policies"); reports every rule of
+  // the other policies that may allow what it denies.
+  void lock(std::shared_ptr<const RuleSet> lock, const std::vector<PolicyPtr>& selected) {
+    const Policy& locker = *lock->policies().front();
+    for (const auto& p : selected) {
+      if (p.get() == &locker) continue;
+      for (const Rule& r : p->rules) {
+        if (r.action == Action::Block || !lock_denies(*lock, r)) continue;
+        std::string what = std::string(to_string(p->kind)) + "/" + p->name + " " + r.origin.field +
+                           " (" + std::string(to_string(r.action)) + " " + r.value + ")";
+        warnings_.insert(what + " is ignored where the locked policy " + locker.name +
+                         " denies (corral.dev/lock: other policies can only narrow the workloads "
+                         "it selects)");
+        rs_->lock_ignored_.push_back(std::move(what) + " [locked by " + locker.name + "]");
+      }
+    }
+    rs_->locks_.push_back(std::move(lock));
+  }
+
   std::shared_ptr<const RuleSet> finish() {
     for (const PathIndex* idx : {&rs_->process_, &rs_->file_}) {
       for (const auto& [key, rules] : idx->exact) check_conflicts(key, rules);
@@ -57,6 +77,22 @@ public:
   }
 
 private:
+  // Whether the locked rules deny what `r` names (the rule's own path, the directory a dir or
+  // pattern rule names, "/NAME" for an execname; reads and, unless readOnly, writes; as its
+  // first fromSource): where they do, `r` cannot allow. Only the report approximates: decide()
+  // applies the lock to each access exactly.
+  static bool lock_denies(const RuleSet& locked, const Rule& r) {
+    std::string target = r.value;
+    if (r.target == Target::Pattern) target = std::string(glob_literal_dir(r.value));
+    if ((r.target == Target::Dir || r.target == Target::Pattern) && target.size() > 1)
+      target.pop_back();
+    if (r.target == Target::ExecName) target = "/" + target;
+    Access a{r.category, target, r.from_source.empty() ? "" : r.from_source.front()};
+    if (!decide(locked, a).allow) return true;
+    a.write = !r.read_only;
+    return a.write && !decide(locked, a).allow;
+  }
+
   void add_rule(const Rule& r, const Policy& p) {
     CompiledRule c{&r, &p, r.from_source, {}};
     for (const auto& s : r.from_source) add_canonical(c.sources, s);
@@ -185,13 +221,19 @@ private:
 
 std::shared_ptr<const RuleSet> compile(const std::vector<PolicyPtr>& policies, const Workload& w,
                                        const Settings& settings, const PathResolver& resolve) {
-  RuleSetBuilder builder(settings, resolve);
   std::vector<PolicyPtr> selected;
   for (const auto& p : policies) {
     if (selects(*p, w)) selected.push_back(p);
   }
+  RuleSetBuilder builder(settings, resolve);
   builder.reserve(selected);
   for (const auto& p : selected) builder.add(p);
+  for (const auto& p : selected) {
+    if (!p->locked || selected.size() == 1) continue;
+    RuleSetBuilder lock(settings, resolve);
+    lock.add(p);
+    builder.lock(lock.finish(), selected);
+  }
   return builder.finish();
 }
 

@@ -117,9 +117,7 @@ Verdict apply_dry_run(Verdict v, bool dry_run) {
   return v;
 }
 
-} // namespace
-
-Verdict decide(const RuleSet& rs, const Access& a) {
+Verdict decide_rules(const RuleSet& rs, const Access& a) {
   const bool by_path = a.category == Category::Process || a.category == Category::File;
   const CompiledRule* rule = by_path ? match_path(rs.paths(a.category), a) : match_name(rs, a);
   const bool dry_run = rs.settings().dry_run;
@@ -140,22 +138,59 @@ Verdict decide(const RuleSet& rs, const Access& a) {
                        dry_run || rs.allow_dry_run(a.category));
 }
 
+} // namespace
+
+// A locked workload (docs/policy.md "Locked policies"): allowed only when each locked
+// policy, judged alone, allows too. Its denial then decides, naming the rule it overrode;
+// its alert is kept when the other rules would silence it.
+Verdict decide(const RuleSet& rs, const Access& a) {
+  const Verdict v = decide_rules(rs, a);
+  if (rs.locks().empty() || !v.allow) return v; // a denial stands
+  Verdict out = v;
+  for (const auto& lock : rs.locks()) {
+    Verdict l = decide_rules(*lock, a);
+    if (!l.allow) {
+      l.lock = lock->policies().front().get();
+      l.ignored = v.rule;
+      return l;
+    }
+    if (!out.alert && l.alert) out = l;
+  }
+  return out;
+}
+
 std::string_view Verdict::policy_name() const {
   if (default_posture) return "DefaultPosture";
   return rule != nullptr ? std::string_view(rule->policy->name) : std::string_view();
 }
 
+namespace {
+
+std::string describe(const CompiledRule& c) {
+  static constexpr std::string_view kTargets[] = {"path",    "execname", "dir",
+                                                  "pattern", "protocol", "capability"};
+  const Rule& r = *c.rule;
+  return c.policy->name + " " + r.origin.field + " (" +
+         std::string(kTargets[static_cast<int>(r.target)]) + " " + r.value + ") at " +
+         r.origin.file.get() + ":" + std::to_string(r.origin.line) + ":" +
+         std::to_string(r.origin.column);
+}
+
+} // namespace
+
 std::string Verdict::explain(const RuleSet& rs, Category category) const {
+  std::string why = explain_rules(rs, category);
+  if (lock == nullptr) return why;
+  return why + "; the workload is locked by " + lock->name + " (corral.dev/lock): " +
+         (ignored != nullptr ? std::string(to_string(ignored->rule->action)) + " rule " +
+                                   describe(*ignored) + " is ignored"
+                             : "the other policies' allow is ignored") +
+         ", other policies can only narrow a locked workload";
+}
+
+std::string Verdict::explain_rules(const RuleSet& rs, Category category) const {
   const std::string section(section_name(category));
-  if (rule != nullptr) {
-    static constexpr std::string_view kTargets[] = {"path",    "execname", "dir",
-                                                    "pattern", "protocol", "capability"};
-    const Rule& r = *rule->rule;
-    return rule->policy->name + " " + r.origin.field + " (" +
-           std::string(kTargets[static_cast<int>(r.target)]) + " " + r.value + ") at " +
-           r.origin.file.get() + ":" + std::to_string(r.origin.line) + ":" +
-           std::to_string(r.origin.column);
-  }
+  if (rule != nullptr) return describe(*rule);
   if (startup != nullptr) {
     return "no file rule matched; the read is in the implicit start-up set (" +
            std::string(startup->glob) + ": " + std::string(startup->why) +

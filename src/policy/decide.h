@@ -29,12 +29,19 @@ struct Verdict {
   bool default_posture = false;
   // Allowed as a read of the implicit start-up set (no rule matched); null otherwise.
   const StartupEntry* startup = nullptr;
+  // Denied by the lock of this locked policy (docs/policy.md "Locked policies") although
+  // the rules of all policies allow; `ignored` is the rule that would have decided.
+  const Policy* lock = nullptr;
+  const CompiledRule* ignored = nullptr;
 
   // "DefaultPosture", the deciding rule's policy name, or "".
   [[nodiscard]] std::string_view policy_name() const;
   // How the verdict was reached, e.g. "only-allow-nginx-exec spec.process.matchPaths[0]
   // (path /usr/sbin/nginx) at nginx.yaml:14:7".
   [[nodiscard]] std::string explain(const RuleSet& rs, Category category) const;
+
+private:
+  [[nodiscard]] std::string explain_rules(const RuleSet& rs, Category category) const;
 };
 
 Verdict decide(const RuleSet& rs, const Access& access);

@@ -95,6 +95,9 @@ struct Selector {
   std::vector<Expression> match_expressions;
 };
 
+// The annotation that locks a policy's workloads (issue 12).
+constexpr const char* kLockAnnotation = "corral.dev/lock";
+
 struct Policy {
   Kind kind = Kind::Policy;
   std::string name;
@@ -108,6 +111,9 @@ struct Policy {
   // rule's, or the default posture's where its Allow rules are the only ones) becomes
   // "Audit (Block)". `corral contain` observes a policy so before it blocks.
   bool dry_run = false;
+  // metadata.annotations corral.dev/lock: "true": the policy locks the workloads it selects;
+  // other policies can then only narrow what they may do (docs/policy.md "Locked policies").
+  bool locked = false;
 
   // The identity of a policy: (kind, namespace, name).
   [[nodiscard]] std::string key() const;

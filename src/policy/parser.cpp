@@ -118,6 +118,19 @@ private:
         }
       }
     }
+    const YamlNode& lock = md["annotations"][kLockAnnotation];
+    if (lock.defined()) {
+      if (auto v = r_.string(lock, std::string("metadata.annotations.") + kLockAnnotation)) {
+        if (*v == "true") {
+          p.locked = true;
+        } else if (*v != "false") {
+          r_.error(lock, std::string("metadata.annotations.") + kLockAnnotation,
+                   "invalid value \"" + *v + "\"",
+                   "\"true\" (other policies can only narrow what the selected workloads may do) "
+                   "or \"false\"");
+        }
+      }
+    }
   }
 
   void parse_spec(Policy& p, const YamlNode& spec) {

@@ -81,6 +81,14 @@ public:
   // across agent restarts: a kernel object built for one fingerprint may be reused for it.
   [[nodiscard]] const std::string& fingerprint() const { return fingerprint_; }
 
+  // For a workload that a locked policy and another policy select: one RuleSet per locked
+  // policy, of its rules alone. decide() allows an access only when all the rules and each
+  // of these allow it (docs/policy.md "Locked policies"); empty otherwise.
+  [[nodiscard]] const std::vector<std::shared_ptr<const RuleSet>>& locks() const { return locks_; }
+  // The rules that a lock keeps from allowing what its policy denies, as
+  // "KIND/NAME FIELD (ACTION TARGET) [locked by NAME]".
+  [[nodiscard]] const std::vector<std::string>& lock_ignored() const { return lock_ignored_; }
+
   [[nodiscard]] const PathIndex& paths(Category c) const {
     return c == Category::Process ? process_ : file_;
   }
@@ -102,6 +110,8 @@ private:
   std::array<CategoryTraits, 4> traits_{};
   std::vector<std::string> warnings_;
   std::string fingerprint_;
+  std::vector<std::shared_ptr<const RuleSet>> locks_;
+  std::vector<std::string> lock_ignored_;
 };
 
 // Compiles the rules of every policy in `policies` that selects `w`.

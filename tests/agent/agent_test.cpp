@@ -215,11 +215,69 @@ TEST_F(AgentFixture, AWorkloadTheEnforcerRefusesIsNotEnforcedAndAlerted) {
   EXPECT_TRUE(v.not_enforced());
   EXPECT_NE(v.enforcement.find("cannot mark the root mount"), std::string::npos) << v.enforcement;
   EXPECT_EQ(v.enforcer, "none");
-  ASSERT_EQ(alerts.size(), 1u);
+  ASSERT_EQ(alerts.size(), 2u); // the workload's, then the apply's PolicyChange
+  EXPECT_EQ(alerts[1].type, "PolicyChange");
   EXPECT_EQ(alerts[0].policy_name, "corral-enforcement-proof");
   EXPECT_EQ(alerts[0].container_id, "c1");
   EXPECT_EQ(alerts[0].result, "NOT ENFORCED");
   EXPECT_TRUE(alerts[0].is_alert()); // shown by `corral logs`
+}
+
+// Issue 12: each change is one PolicyChange alert and one change-log entry (an unchanged
+// apply neither); a lock's ignored rules are in the apply's warnings and the alert.
+TEST_F(AgentFixture, EveryChangeIsOneAlertAndOneChainedEntry) {
+  FakeEnforcer fake;
+  agent::Agent a(agent::AgentConfig{}, *store, &fake, [](const std::string&) {});
+  auto history = agent::History::open(dir.path());
+  ASSERT_TRUE(history.ok());
+  a.set_history(history->get());
+  std::vector<events::Alert> alerts;
+  a.set_alert_sink([&](events::Alert&& x) { alerts.push_back(std::move(x)); });
+  auto w = nginx();
+  w.init_pid = 4242;
+  a.upsert_workload(w);
+  std::string locked = kSeed;
+  locked.replace(locked.find("spec:"), 5, "  annotations:\n    corral.dev/lock: \"true\"\nspec:");
+  ASSERT_TRUE(a.apply({{"seed.yaml", locked}}, "local uid 0 (corral apply)").ok());
+  ASSERT_TRUE(a.annotate("default", {{"kubearmor-file-posture", "block"}}, {}, false).ok());
+  const std::string chroot = R"(apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: allow-chroot
+spec:
+  selector:
+    matchLabels:
+      app: nginx
+  process:
+    matchPaths:
+    - path: /usr/sbin/chroot
+  action: Allow
+)";
+  auto out = a.apply({{"chroot.yaml", chroot}});
+  ASSERT_TRUE(out.ok());
+  const std::string ignored = "KubeArmorPolicy/allow-chroot spec.process.matchPaths[0] (Allow "
+                              "/usr/sbin/chroot) is ignored where the locked policy "
+                              "only-allow-nginx-exec denies";
+  ASSERT_FALSE(out->warnings.empty());
+  EXPECT_NE(out->warnings[0].find(ignored), std::string::npos) << out->warnings[0];
+  auto again = a.apply({{"chroot.yaml", chroot}});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->lines, std::vector<std::string>{"KubeArmorPolicy/allow-chroot unchanged"});
+  ASSERT_TRUE(a.remove({"KubeArmorPolicy/default/allow-chroot"}).ok());
+  ASSERT_EQ(alerts.size(), 4u);
+  EXPECT_EQ(alerts[0].source, "local uid 0 (corral apply)");
+  EXPECT_EQ(alerts[1].resource, "Namespace//default");
+  EXPECT_NE(alerts[2].message.find("ignored by a lock: KubeArmorPolicy/allow-chroot"),
+            std::string::npos)
+      << alerts[2].message;
+  EXPECT_EQ(alerts[3].action, "Deleted");
+  const auto entries = a.history("");
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries->size(), 4u);
+  EXPECT_EQ((*entries)[2].object, "KubeArmorPolicy/default/allow-chroot");
+  EXPECT_EQ((*entries)[2].prev, (*entries)[1].hash);
+  EXPECT_EQ(alerts[2].data, "sha256=" + (*entries)[2].digest + " history=3");
+  EXPECT_TRUE(a.verify().ok()) << a.verify().problems.front();
 }
 
 // Every setting of a namespace's annotations reaches its enforced workloads, the image-only

@@ -1725,6 +1725,10 @@ source "$here/otlp_cases.sh"
 # shellcheck source=tests/runtime/monitor_cases.sh
 source "$here/monitor_cases.sh"
 
+# Locked policies and the change log (issue 12).
+# shellcheck source=tests/runtime/lock_cases.sh
+source "$here/lock_cases.sh"
+
 # Kubernetes mode (issue 8): the kube_* cases.
 # shellcheck source=tests/runtime/kube_cases.sh
 source "$here/kube_cases.sh"
