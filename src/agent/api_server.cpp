@@ -117,6 +117,7 @@ public:
       p->set_source(v.source);
       p->set_text(v.policy->source);
       p->set_dry_run(v.policy->dry_run);
+      p->set_locked(v.policy->locked);
     }
     return grpc::Status::OK;
   }

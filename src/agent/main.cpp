@@ -503,12 +503,12 @@ int run(const Flags& f) {
   auto history = agent::History::open((*store)->dir());
   if (!history) return log(history.error().to_string()), 1;
   agent.set_history(history->get());
-  if (auto r = agent.restore(); !r) return log(r.error().to_string()), 1;
-  if (!check.ok()) {
+  if (!check.ok()) { // before restore(), which refuses a stored file that no longer parses
     for (const auto& p : check.problems) log("change log: " + p);
     publish(**hub, counts.get(),
             agent::tamper_alert(check.problems, {config.cluster_name, config.host_name, 0}));
   }
+  if (auto r = agent.restore(); !r) return log(r.error().to_string()), 1;
   std::unique_ptr<agent::KubeSource> kube;
   if (*kube_config) {
     const std::string server = (*kube_config)->server, from = (*kube_config)->source;

@@ -197,7 +197,9 @@ events::Alert tamper_alert(const std::vector<std::string>& problems, const Alert
 events::Alert change_alert(const PolicyChange& c, const AlertOrigin& origin) {
   events::Alert a = agent_alert(origin);
   a.namespace_name = c.kind == "Namespace" ? c.name : c.namespace_name;
-  a.policy_name = c.kind == "Namespace" ? "namespace/" + c.name : c.name;
+  // Not the changed policy's name: PolicyName says which policy matched an access, and
+  // parsers that count a policy's matches must not count its changes.
+  a.policy_name = "corral-policy-change";
   a.severity = std::to_string(c.severity());
   a.atags = {"CORRAL_POLICY_CHANGE"};
   if (c.lock_changed) a.atags.emplace_back("CORRAL_LOCK");

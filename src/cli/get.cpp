@@ -90,10 +90,12 @@ int policies(api::Agent::Stub& stub, const Options& o) {
   const std::vector<int> w{24, 12, 32, 7, 10, 12};
   row({"KIND", "NAMESPACE", "NAME", "RULES", "WORKLOADS", "SOURCE", wide ? "APPLIED" : ""}, w);
   for (const auto& p : reply.policies()) {
-    const std::string source = wide ? p.source() : p.source().substr(0, p.source().find(' '));
-    row({p.kind(), p.namespace_().empty() ? "-" : p.namespace_(), p.name(),
-         std::to_string(p.rules()), std::to_string(p.workloads_size()),
-         source.empty() ? "local" : source, wide ? p.applied() : ""},
+    std::string source = wide ? p.source() : p.source().substr(0, p.source().find(' '));
+    if (source.ends_with(':')) source.pop_back(); // "kubernetes: manager …"
+    row({p.kind(), p.namespace_().empty() ? "-" : p.namespace_(),
+         p.name() + (p.locked() ? " (locked)" : ""), std::to_string(p.rules()),
+         std::to_string(p.workloads_size()), source.empty() ? "local" : source,
+         wide ? p.applied() : ""},
         w);
   }
   return 0;

@@ -87,7 +87,9 @@ private:
     if ((r.target == Target::Dir || r.target == Target::Pattern) && target.size() > 1)
       target.pop_back();
     if (r.target == Target::ExecName) target = "/" + target;
-    Access a{r.category, target, r.from_source.empty() ? "" : r.from_source.front()};
+    const std::string_view source =
+        r.from_source.empty() ? std::string_view() : std::string_view(r.from_source.front());
+    Access a{r.category, target, source};
     if (!decide(locked, a).allow) return true;
     a.write = !r.read_only;
     return a.write && !decide(locked, a).allow;

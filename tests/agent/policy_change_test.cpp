@@ -87,6 +87,7 @@ TEST(PolicyChange, AlertFields) {
   c.digest = std::string(64, 'a');
   const auto a = change_alert(c, {"cl", "node-1", 7});
   EXPECT_EQ(a.type, "PolicyChange");
+  EXPECT_EQ(a.policy_name, "corral-policy-change");
   EXPECT_EQ(a.operation, "Policy");
   EXPECT_EQ(a.resource, "KubeArmorPolicy/default/p");
   EXPECT_EQ(a.action, "Added");

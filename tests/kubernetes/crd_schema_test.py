@@ -27,6 +27,8 @@ KNOWN_GAPS = {
                                                    "policy's rules: the agent's check",
     "allowed-args-only-on-process-paths": "the same field name is allowed elsewhere in the "
                                           "section: pruned by the API server, refused by the agent",
+    "lock-invalid-value-rejected": "a CRD schema cannot constrain metadata.annotations: the "
+                                   "agent refuses the policy (a PolicyInvalid Event)",
 }
 
 

@@ -22,6 +22,8 @@ case_feeder_python() {
   corral_rt_run "$c" "$tmp/rootfs" app=feed -- sleep 1000000
   await_listed "$c"
   block_policy "$tmp/p.yaml" feed-block feed /usr/bin/id
+  # Before the clients start: its PolicyChange alert is not the one they wait for.
+  expect_cli 0 "configured" apply -f "$tmp/p.yaml"
 
   "$py" "$here/feeder_client.py" "$tmp/py" "127.0.0.1:$port" alerts 1 20 >"$tmp/alerts.out" 2>&1 &
   pid=$!
@@ -33,7 +35,6 @@ case_feeder_python() {
   local cli_pid=$!
   bg_pids+=("$cli_pid")
   sleep 1 # their streams open
-  expect_cli 0 "configured" apply -f "$tmp/p.yaml"
   expect_run 126 "$(denied_exec /usr/bin/id)" "$c" bash -c /usr/bin/id
   wait "$pid" || fail "the Python client got no alert: $(cat "$tmp/alerts.out")"
   wait "$cli_pid" || fail "corral logs --grpc: $(cat "$tmp/cli-grpc.out")"

@@ -19,11 +19,13 @@ expect_message() {
 }
 has_atag() { jq -e --arg t "$1" '.ATags | index($t)' <<<"$ALERT" >/dev/null; }
 
-# The seed's Listing 2 with corral.dev/lock: "true" (and without it: the file as it is).
+# The seed's Listing 2 with corral.dev/lock: "true" (examples/), checked to differ from the
+# plain one only by the annotation.
 locked_seed() {
-  sed 's/^  name: only-allow-nginx-exec$/&\n  annotations:\n    corral.dev\/lock: "true"/' \
-    "$src_dir/examples/seed-only-allow-nginx-exec.yaml" >"$1"
-  grep -q 'corral.dev/lock' "$1" || fail "could not make the locked seed policy"
+  cp "$src_dir/examples/seed-only-allow-nginx-exec-locked.yaml" "$1"
+  diff <(grep -v '^#' "$1" | grep -v 'annotations:\|corral.dev/lock') \
+    "$src_dir/examples/seed-only-allow-nginx-exec.yaml" >/dev/null ||
+    fail "the locked example is not Listing 2 plus the lock"
 }
 
 # ---- a locked Listing 2 cannot be widened by another policy; a Block still narrows it --------
@@ -45,7 +47,7 @@ case_lock() {
   locked_seed "$tmp/locked.yaml"
   expect_cli 0 "KubeArmorPolicy/only-allow-nginx-exec configured" apply -f "$tmp/locked.yaml"
   expect_change 2 Resource=KubeArmorPolicy/default/only-allow-nginx-exec Action=Added Severity=5 \
-    Source="$me apply)" PolicyName=only-allow-nginx-exec
+    Source="$me apply)" PolicyName=corral-policy-change
   expect_message "permits: "
   expect_message "Allow process path /bin/bash"
   expect_message "lock added"
@@ -166,41 +168,47 @@ $want"
   expect_cli 0 "change log intact: 6 entries" verify
   pass "history: six changes listed in order, chained, digests of the stored files"
 
-  # Behind the agent's back: each alteration fails verify, naming what; then put back.
-  local log=$state/history.jsonl
+  # Behind the agent's back, each alteration makes `corral verify` fail naming what, and the
+  # agent, restarted on it, alert at severity 10 while it keeps enforcing; then it is undone.
+  local log=$state/history.jsonl kind what n=0
   cp "$log" "$tmp/log.good"
-  sed -i '3s/hist-b/hist-x/' "$log"
-  expect_cli 1 "entry 3" verify
-  cp "$tmp/log.good" "$log"
-  sed -i '3d' "$log"
-  expect_cli 1 "entry 4" verify
-  cp "$tmp/log.good" "$log"
-  sed -i '3{h;d};4G' "$log"
-  expect_cli 1 "an entry was removed or reordered" verify
-  cp "$tmp/log.good" "$log"
   cp "$state/$file" "$tmp/file.good"
-  printf '# edited\n' >>"$state/$file"
-  expect_cli 1 "$file: edited behind the agent's back" verify
-  rm "$state/$file"
-  expect_cli 1 "$file: missing" verify
-  cp "$tmp/file.good" "$state/$file"
+  for kind in edit-entry delete-entry reorder-entries edit-file remove-file; do
+    case $kind in
+    edit-entry) sed -i '3s/hist-b/hist-x/' "$log" && what="entry 3" ;;
+    delete-entry) sed -i '3d' "$log" && what="entry 4" ;;
+    reorder-entries) sed -i '3{h;d};4G' "$log" && what="an entry was removed or reordered" ;;
+    edit-file) printf '# edited\n' >>"$state/$file" && what="$file: edited behind the agent's back" ;;
+    remove-file) rm "$state/$file" && what="$file: missing" ;;
+    esac
+    expect_cli 1 "$what" verify
+    corral_rt_stop_corrald
+    corral_rt_start_corrald "$tmp/agent"
+    n=$((n + 1))
+    corral_rt_wait_for 10 _has_tamper_alerts "$n" ||
+      fail "$kind: no alert for the altered change log after the restart: $(changes)"
+    ALERT=$(changes | jq -c 'select(.PolicyName == "corral-change-log")' | tail -n 1)
+    check_alert Severity=10 Action=Verify Result=Failed
+    expect_message "$what"
+    # What is stored is enforced (a removed policy file is, of course, no longer there).
+    if [[ $kind != remove-file ]]; then
+      corral_rt_wait_for 10 _is_enforced "$c" || fail "$kind: $c not enforced after the restart"
+      expect_run 126 "$(denied_exec /usr/bin/cat)" "$c" bash -c cat
+    fi
+    cp "$tmp/log.good" "$log"
+    cp "$tmp/file.good" "$state/$file"
+    pass "history: $kind: verify fails ($what), the restarted agent alerts and keeps enforcing"
+  done
   expect_cli 0 "intact" verify
-  pass "history: an edited, deleted or reordered entry, an edited or removed policy file: verify fails"
-
-  # The agent checks at start: an entry edited while it was down → a severity-10 alert, and it
-  # keeps enforcing what it has.
   corral_rt_stop_corrald
-  sed -i '2s/"Added"/"Deleted"/' "$log"
   corral_rt_start_corrald "$tmp/agent"
-  corral_rt_wait_for 10 _is_enforced "$c" || fail "$c not enforced after the restart"
-  ALERT=$(changes | jq -c 'select(.PolicyName == "corral-change-log")' | tail -n 1)
-  [[ -n $ALERT ]] || fail "no alert for the altered change log after the restart: $(changes)"
-  check_alert Severity=10 Action=Verify Result=Failed
-  expect_message "entry 2"
-  expect_run 126 "$(denied_exec /usr/bin/cat)" "$c" bash -c cat
-  expect_cli 1 "entry 2" verify
-  grep -q "change log: entry 2" "$tmp/agent/corrald.log" || fail "the agent did not log the problem"
-  pass "history: the restarted agent alerts (severity 10) and keeps enforcing"
+  corral_rt_wait_for 10 _is_enforced "$c" || fail "$c not enforced after the last restart"
+  _has_tamper_alerts $((n + 1)) && fail "an intact change log was alerted: $(changes)"
+  grep -q "change log: entry 3" "$tmp/agent/corrald.log" || fail "the agent did not log a problem"
+  pass "history: put back, verify passes and a restart alerts nothing"
+}
+_has_tamper_alerts() {
+  (($(changes | jq -c 'select(.PolicyName == "corral-change-log")' | wc -l) >= $1))
 }
 
 # ---- the same through kubectl against the API stand-in ---------------------------------------
