@@ -2,10 +2,15 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
 
 #include "agent/activity.h"
 #include "agent/canonical_path.h"
 #include "core/strings.h"
+#include "enforce/fanotify/workload_facts.h"
 #include "events/format.h"
 
 namespace corral::agent {
@@ -124,7 +129,6 @@ Result<void> Agent::restore() {
   }
   log_("restored " + std::to_string(policies_.size()) + " policies and " +
        std::to_string(namespaces_.size()) + " namespace annotations");
-  baseline_locked(*state);
   reconcile_locked();
   return {};
 }
@@ -329,9 +333,11 @@ void Agent::reidentify_locked(const std::string& uid) {
   for (auto& [id, e] : workloads_) {
     if (label_of(e.raw.labels, kPodUidLabel) != uid) continue;
     const bool fresh = e.w.fresh;
+    const auto before = e.wanted ? e.wanted : e.rules;
     e.w = identify_locked(e.raw);
     e.w.fresh = fresh;
     for (const auto& m : reconcile_one_locked(e, nullptr)) log_("workload " + id + ": " + m);
+    identity_changed_locked(e, before.get());
   }
   watch_changed_locked();
 }
@@ -591,14 +597,15 @@ unsigned Agent::visibility_locked(const workload::Workload& w) const {
 std::vector<std::string> Agent::reconcile_one_locked(Entry& e, std::vector<std::string>* failed,
                                                      bool retry) {
   std::vector<std::string> warnings;
-  const auto ns = namespaces_.find(e.w.namespace_name);
-  const auto settings = policy::resolve_settings(
-      config_.default_postures, ns == namespaces_.end() ? policy::Labels{} : ns->second,
-      e.w.annotations, &warnings);
   std::vector<policy::PolicyPtr> selected;
   for (const auto& [key, a] : policies_) {
     if (policy::selects(*a.policy, e.w.policy_view())) selected.push_back(a.policy);
   }
+  const auto ns = namespaces_.find(e.w.namespace_name);
+  const auto settings = policy::resolve_settings(
+      config_.default_postures, ns == namespaces_.end() ? policy::Labels{} : ns->second,
+      policy::locked_by_any(selected, e.w.policy_view()) ? policy::Labels{} : e.w.annotations,
+      &warnings);
   // Unchanged selection and settings: keep the enforcement (and its kernel cache) as is;
   // a change that failed is tried again only when asked to.
   const auto& latest = e.wanted ? e.wanted : e.rules;
@@ -606,7 +613,12 @@ std::vector<std::string> Agent::reconcile_one_locked(Entry& e, std::vector<std::
       (e.enforce_error.empty() || !retry))
     return warnings;
   const policy::PathResolver resolve =
-      e.w.root_path.empty() ? policy::PathResolver() : caching_resolver(e.w.root_path);
+      e.w.root_path.empty()
+          ? policy::PathResolver()
+          : caching_resolver(e.w.root_path,
+                             settings.image_only
+                                 ? enforce::fanotify::process_start_ns(e.w.init_pid).value_or(0)
+                                 : 0);
   auto next = policy::compile(selected, e.w.policy_view(), settings, resolve);
   warnings.insert(warnings.end(), next->warnings().begin(), next->warnings().end());
   if (enforcer_ == nullptr || e.w.init_pid == 0 || next->rule_count() == 0) {
@@ -755,6 +767,33 @@ std::vector<WorkloadView> Agent::workloads(const std::string& ns) const {
   return out;
 }
 
+// A pod's labels or annotations changed (no policy did): alerted like a policy change when
+// it takes a locked policy off the workload or lets it run what it could not. Not in the
+// change log, which records the agent's stored state only.
+void Agent::identity_changed_locked(const Entry& e, const policy::RuleSet* before) {
+  const auto& now = e.wanted ? e.wanted : e.rules;
+  if (before == nullptr || before == now.get() || !alert_sink_) return;
+  std::vector<std::string> lost;
+  for (const auto& p : before->policies()) {
+    const bool kept = now && std::find(now->policies().begin(), now->policies().end(), p) !=
+                                 now->policies().end();
+    if (p->locked && !kept) lost.push_back(p->name);
+  }
+  PolicyChange c;
+  c.kind = "Pod";
+  c.namespace_name = e.w.namespace_name;
+  c.name = e.w.pod.empty() ? e.w.name : e.w.pod;
+  c.action = "Modified";
+  c.source = "kubernetes: the pod's labels or annotations changed";
+  c.lock_changed = !lost.empty();
+  c.widens = widens_exec(before, now.get());
+  if (!c.lock_changed && !c.widens) return;
+  c.summary = "container " + e.w.name +
+              (lost.empty() ? "" : ": no longer selected by the locked policy " + join(lost, ", "));
+  log_("policy change: " + c.object() + " (severity 10): " + c.summary);
+  alert_sink_(change_alert(c, {config_.cluster_name, config_.host_name, 0}));
+}
+
 Agent::Snapshot Agent::snapshot_locked() const {
   Snapshot out;
   for (const auto& [id, e] : workloads_) out[id] = e.wanted ? e.wanted : e.rules;
@@ -819,28 +858,87 @@ void Agent::record_locked(PolicyChange c, const Snapshot& before,
   if (alert_sink_) alert_sink_(change_alert(c, origin));
 }
 
-void Agent::baseline_locked(const StoredState& state) {
-  if (history_ == nullptr || !history_->empty()) return;
-  const std::string source = "agent start: stored state without a change log (baseline)";
-  auto add = [&](const std::string& file, const std::string& object, const std::string& ns,
-                 const std::string& text) {
-    HistoryEntry h{0,    now_rfc3339(),    source, "Added",    object, ns,
-                   file, sha256_hex(text), 5,      "baseline", "",     ""};
-    if (auto r = history_->append(std::move(h)); !r) log_("change log: " + r.error().to_string());
+namespace {
+
+// The object a stored file holds, for the change log ("" when it cannot be read as one).
+std::string object_of_file(const std::string& file, const std::string& text, std::string* ns) {
+  if (file.starts_with("namespaces/")) {
+    const auto j = nlohmann::json::parse(text, nullptr, false);
+    if (!j.is_object() || !j.contains("namespace") || !j["namespace"].is_string()) return "";
+    *ns = j["namespace"].get<std::string>();
+    return "Namespace//" + *ns;
+  }
+  auto parsed = policy::parse_policies(text, file);
+  if (parsed.policies.empty()) return "";
+  const auto& p = *parsed.policies.front();
+  *ns = p.namespace_name;
+  return std::string(to_string(p.kind)) + "/" + p.namespace_name + "/" + p.name;
+}
+
+} // namespace
+
+Result<size_t> Agent::accept(const std::string& who) {
+  std::lock_guard lock(mu_);
+  if (history_ == nullptr) return Error{"this agent keeps no change log", ""};
+  auto entries = read_history(store_.dir());
+  if (!entries) return entries.error();
+  std::map<std::string, const HistoryEntry*> last; // by file
+  for (const auto& e : *entries) last[e.file] = &e;
+  std::set<std::string> seen;
+  size_t added = 0;
+  auto append = [&](HistoryEntry h) -> Result<void> {
+    h.time = now_rfc3339();
+    h.source = who;
+    h.severity = 10;
+    auto r = history_->append(std::move(h));
+    if (!r) return r.error();
+    ++added;
+    return {};
   };
-  for (const auto& [path, text] : state.policies) {
-    auto parsed = policy::parse_policies(text, path);
-    if (parsed.policies.empty()) continue;
-    const auto& p = *parsed.policies.front();
-    add(StateStore::policy_file(p),
-        std::string(to_string(p.kind)) + "/" + p.namespace_name + "/" + p.name, p.namespace_name,
-        text);
+  for (const char* dir : {"policies", "namespaces"}) {
+    std::error_code ec;
+    for (const auto& f : std::filesystem::directory_iterator(store_.dir() + "/" + dir, ec)) {
+      const std::string ext = dir == std::string("policies") ? ".yaml" : ".json";
+      if (!f.is_regular_file() || f.path().extension() != ext) continue;
+      const std::string file = std::string(dir) + "/" + f.path().filename().string();
+      seen.insert(file);
+      std::ifstream in(f.path(), std::ios::binary);
+      const std::string text((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+      const std::string digest = sha256_hex(text);
+      const auto it = last.find(file);
+      if (it != last.end() && it->second->digest == digest) continue;
+      std::string ns;
+      const std::string object = object_of_file(file, text, &ns);
+      const bool known = it != last.end() && it->second->action != "Deleted";
+      if (auto r = append({0, "", "", known ? "Modified" : "Added",
+                           object.empty() ? "File//" + file : object, ns, file, digest, 10,
+                           "accepted as stored (it did not match the change log)", "", ""});
+          !r)
+        return r.error();
+    }
   }
-  for (const auto& [ns, a] : state.namespaces) {
-    if (!a.empty())
-      add(StateStore::namespace_file(ns), "Namespace//" + ns, ns,
-          StateStore::namespace_text(ns, a));
+  for (const auto& [file, e] : last) {
+    if (seen.count(file) > 0 || e->action == "Deleted") continue;
+    if (auto r = append({0, "", "", "Deleted", e->object, e->namespace_name, file, "", 10,
+                         "accepted as removed (its file is gone)", "", ""});
+        !r)
+      return r.error();
   }
+  if (added > 0 && alert_sink_) {
+    PolicyChange c;
+    c.kind = "ChangeLog";
+    c.name = std::string(kHistoryFile);
+    c.action = "Modified";
+    c.source = who;
+    c.lock_changed = true; // an operator's acceptance of altered state: severity 10
+    c.summary = "the stored state as found was accepted into the change log (" +
+                std::to_string(added) + " entries)";
+    alert_sink_(change_alert(c, {config_.cluster_name, config_.host_name, 0}));
+  }
+  log_("change log: " + who + " accepted the stored state (" + std::to_string(added) +
+       " entries appended)");
+  return added;
 }
 
 Result<std::vector<HistoryEntry>> Agent::history(const std::string& ns) const {

@@ -167,11 +167,16 @@ public:
   // stay unset.
   void set_alert_sink(enforce::AlertSink sink) { alert_sink_ = std::move(sink); }
   // Where every policy and namespace-annotation change is recorded (agent/history.h); may
-  // stay unset. Set before restore(): a state without a change log gets a baseline there.
+  // stay unset.
   void set_history(History* history) { history_ = history; }
   // The change log (entries about namespace `ns`, or all), and its check against the state.
   [[nodiscard]] Result<std::vector<HistoryEntry>> history(const std::string& ns) const;
   [[nodiscard]] VerifyReport verify() const;
+  // `corral verify --accept`: records every stored file that does not match the change log
+  // (added, edited or removed behind the agent's back, or stored before the log began) as a
+  // severity-10 entry by `who`, so that the log describes the state again; returns how many.
+  // A broken chain stays broken: the entries already written are not rewritten.
+  Result<size_t> accept(const std::string& who);
 
 private:
   // Hands the watch sink the running workloads (after any change to them).
@@ -207,6 +212,7 @@ private:
   void reidentify_locked(const std::string& uid);
   Outcome put_namespace_locked(const std::string& ns, const policy::Labels& annotations,
                                const std::string& source);
+  void identity_changed_locked(const Entry& e, const policy::RuleSet* before);
   // Each workload's latest rules (by id), to tell what a change widened.
   using Snapshot = std::map<std::string, std::shared_ptr<const policy::RuleSet>>;
   [[nodiscard]] Snapshot snapshot_locked() const;
@@ -215,8 +221,7 @@ private:
                      const std::vector<std::string>& warnings);
   void record_policy_locked(const policy::Policy* before, const policy::Policy* after,
                             const std::string& source, std::vector<PolicyChange>& out) const;
-  // A baseline in an empty change log for what restore() found stored.
-  void baseline_locked(const StoredState& state);
+
   [[nodiscard]] std::string enforcement_of(const Entry& e) const;
 
   void alert_not_enforced(const workload::Workload& w, bool stale, const std::string& reason) const;

@@ -232,8 +232,13 @@ public:
     return grpc::Status::OK;
   }
 
-  grpc::Status Verify(grpc::ServerContext*, const api::VerifyRequest*,
+  grpc::Status Verify(grpc::ServerContext*, const api::VerifyRequest* req,
                       api::VerifyReply* reply) override {
+    if (req->accept()) {
+      auto n = agent_.accept(who(req->who(), "verify --accept"));
+      if (!n) return to_status(n.error());
+      reply->set_accepted(*n);
+    }
     const auto report = agent_.verify();
     reply->set_entries(report.entries);
     reply->set_files(report.files);

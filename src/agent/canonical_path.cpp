@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/strings.h"
@@ -68,7 +69,8 @@ namespace {
 // form of each directory met (nullopt: missing).
 class CachingResolver {
 public:
-  explicit CachingResolver(std::string root) : root_(std::move(root)) {}
+  CachingResolver(std::string root, uint64_t links_not_after_ns)
+      : root_(std::move(root)), not_after_ns_(links_not_after_ns) {}
 
   std::optional<std::string> resolve(const std::string& path) {
     const size_t slash = path.rfind('/');
@@ -104,18 +106,29 @@ private:
   const Link& link_of(const std::string& host) {
     const auto it = links_.find(host);
     if (it != links_.end()) return it->second;
-    return links_.emplace(host, read_link(host)).first->second;
+    Link l = read_link(host);
+    // A symlink made after the workload started is not the image's: a rule is not moved
+    // through it (`ln -sf /usr/sbin/chroot /usr/bin/bash` must not turn an Allow of /bin/bash
+    // into one of chroot). Read as a plain entry, the rule keeps its literal path.
+    struct stat st {};
+    if (l.error == 0 && not_after_ns_ != 0 && ::lstat(host.c_str(), &st) == 0 &&
+        static_cast<uint64_t>(st.st_ctim.tv_sec) * 1000000000ULL +
+                static_cast<uint64_t>(st.st_ctim.tv_nsec) >
+            not_after_ns_)
+      l = Link{EINVAL, {}};
+    return links_.emplace(host, std::move(l)).first->second;
   }
 
   std::string root_;
+  uint64_t not_after_ns_;
   std::unordered_map<std::string, Link> links_;
   std::unordered_map<std::string, std::optional<std::string>> dirs_;
 };
 
 } // namespace
 
-policy::PathResolver caching_resolver(std::string root) {
-  auto r = std::make_shared<CachingResolver>(std::move(root));
+policy::PathResolver caching_resolver(std::string root, uint64_t links_not_after_ns) {
+  auto r = std::make_shared<CachingResolver>(std::move(root), links_not_after_ns);
   return [r](const std::string& path) { return r->resolve(path); };
 }
 

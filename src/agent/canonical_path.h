@@ -2,6 +2,7 @@
 // /bin/bash must match an exec of /usr/bin/bash in a merged-/usr image.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -18,7 +19,8 @@ std::optional<std::string> resolve_in_root(const std::string& root, const std::s
 // resolve_in_root for the paths of one compile, each readlink done once: the rules of a
 // large policy share their directories (100,000 rules cost ~250,000 readlinks through
 // /proc/<pid>/root without it, most of a second). For one compile only: the workload's
-// files change.
-policy::PathResolver caching_resolver(std::string root);
+// files change. With `links_not_after_ns` (the workload's start, CLOCK_REALTIME ns), a
+// symlink whose ctime is later is not followed: the workload made it, the image did not.
+policy::PathResolver caching_resolver(std::string root, uint64_t links_not_after_ns = 0);
 
 } // namespace corral::agent

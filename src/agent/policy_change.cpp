@@ -137,6 +137,10 @@ PolicyChange describe_namespace_change(const std::string& ns, const policy::Labe
 }
 
 bool widens_exec(const policy::RuleSet* before, const policy::RuleSet* after) {
+  // The image-only rule turned off: an allowed path then runs whatever was put there.
+  if (before != nullptr && after != nullptr && before->settings().image_only &&
+      !after->settings().image_only && after->has_allow(Category::Process))
+    return true;
   // A path no rule names stands for every program the rules leave to the default posture.
   // Process allow-lists are short; a huge one is sampled (its first kMaxTargets programs) to
   // keep a change's cost bounded: this only grades the alert's severity.

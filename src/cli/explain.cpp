@@ -67,7 +67,9 @@ int run(const ExplainOptions& o) {
   std::vector<std::string> warnings;
   const policy::Postures global{posture(o.file_posture), posture(o.network_posture),
                                 posture(o.capabilities_posture)};
-  const auto settings = policy::resolve_settings(global, ns_annotations, w.annotations, &warnings);
+  const auto settings = policy::resolve_settings(
+      global, ns_annotations,
+      policy::locked_by_any(parsed.policies, w) ? policy::Labels{} : w.annotations, &warnings);
   const auto rs = policy::compile(parsed.policies, w, settings);
   for (const auto& m : warnings) std::cerr << "warning: " << m << "\n";
   for (const auto& m : rs->warnings()) std::cerr << "warning: " << m << "\n";

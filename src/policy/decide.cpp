@@ -146,6 +146,9 @@ Verdict decide_rules(const RuleSet& rs, const Access& a) {
 Verdict decide(const RuleSet& rs, const Access& a) {
   const Verdict v = decide_rules(rs, a);
   if (rs.locks().empty() || !v.allow) return v; // a denial stands
+  // No rule matched: none of a lock's matches either (its rules are among them), so it can
+  // only reach the same posture, start-up set or allow with no more Allow rules: no denial.
+  if (v.rule == nullptr) return v;
   Verdict out = v;
   for (const auto& lock : rs.locks()) {
     Verdict l = decide_rules(*lock, a);

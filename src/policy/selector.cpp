@@ -58,6 +58,11 @@ Posture posture_for(const Postures& p, Category c) {
   return c == Category::Capabilities ? p.capabilities : p.file;
 }
 
+bool locked_by_any(const std::vector<std::shared_ptr<const Policy>>& policies, const Workload& w) {
+  return std::any_of(policies.begin(), policies.end(),
+                     [&w](const auto& p) { return p->locked && selects(*p, w); });
+}
+
 Settings resolve_settings(const Postures& global, const Labels& namespace_annotations,
                           const Labels& pod_annotations, std::vector<std::string>* warnings) {
   Settings s{global, false};

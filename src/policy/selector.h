@@ -19,6 +19,10 @@ struct Workload {
 };
 
 bool selects(const Policy& p, const Workload& w);
+// Whether a locked policy (corral.dev/lock) of `policies` selects `w`. Its pod's annotations
+// then weaken nothing — no dry run, no exec-image-only=false — so callers hand them to
+// resolve_settings() only when this is false (docs/policy.md "Locked policies").
+bool locked_by_any(const std::vector<std::shared_ptr<const Policy>>& policies, const Workload& w);
 
 enum class Posture { Audit, Block };
 std::string_view to_string(Posture p);

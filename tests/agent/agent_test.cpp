@@ -382,6 +382,37 @@ workload::Workload pod_container(const std::string& id, const std::string& uid,
   return w;
 }
 
+// Issue 12: a pod relabelled off a locked policy, or annotated to dry run, is alerted at
+// severity 10; the dry-run annotation does not weaken the locked workload at all.
+TEST_F(AgentFixture, APodChangeThatDropsItsLockIsAlerted) {
+  auto a = make_agent();
+  a.set_kubernetes(true);
+  std::vector<events::Alert> alerts;
+  a.set_alert_sink([&](events::Alert&& x) { alerts.push_back(std::move(x)); });
+  std::string locked = kSeed;
+  locked.replace(locked.find("spec:"), 5, "  annotations:\n    corral.dev/lock: \"true\"\nspec:");
+  auto parsed = policy::parse_policies(locked, "seed.yaml");
+  ASSERT_TRUE(parsed.ok());
+  a.sync_policies(parsed.policies, {});
+  ASSERT_TRUE(a.set_namespace("default", {{"kubearmor-file-posture", "block"}}).lines.size() == 1);
+  a.upsert_workload(pod_container("sandbox1", "uid-1", "sandbox"));
+  a.upsert_workload(pod_container("app1", "uid-1", "container"));
+  a.put_pod({"uid-1", "web-1", "default", {{"app", "nginx"}}, {}});
+  const size_t changes = alerts.size(); // the policy's and the namespace's
+  a.put_pod({"uid-1", "web-1", "default", {{"app", "nginx"}}, {{"kubearmor-policy", "audited"}}});
+  EXPECT_FALSE(a.workloads("")[0].settings.dry_run) << "a pod's dry run weakened a lock";
+  EXPECT_EQ(alerts.size(), changes);
+  a.put_pod({"uid-1", "web-1", "default", {{"app", "other"}}, {}});
+  ASSERT_EQ(alerts.size(), changes + 1);
+  EXPECT_EQ(alerts.back().type, "PolicyChange");
+  EXPECT_EQ(alerts.back().resource, "Pod/default/web-1");
+  EXPECT_EQ(alerts.back().severity, "10");
+  EXPECT_NE(alerts.back().message.find("no longer selected by the locked policy "
+                                       "only-allow-nginx-exec"),
+            std::string::npos)
+      << alerts.back().message;
+}
+
 TEST_F(AgentFixture, APodsContainerTakesItsSandboxsLabelsThenThePodsFromTheApi) {
   auto a = make_agent();
   a.set_kubernetes(true);
@@ -484,6 +515,28 @@ TEST(CanonicalPath, TheCachingResolverAnswersAsResolveInRoot) {
     }
   }
   EXPECT_EQ(resolve("/etc/link/conf"), "/etc/app/conf");
+}
+
+// A symlink the workload made after it started is not followed: an Allow of /bin/bash must
+// not become one of chroot through `ln -sf /usr/sbin/chroot /usr/bin/bash` (issue 12 review).
+TEST(CanonicalPath, ASymlinkNewerThanTheWorkloadIsNotFollowed) {
+  TempDir root;
+  const auto& r = root.path();
+  fs::create_directories(r + "/usr/bin");
+  fs::create_directories(r + "/usr/sbin");
+  std::ofstream(r + "/usr/sbin/chroot") << "x";
+  fs::create_directory_symlink("usr/bin", r + "/bin"); // the image's
+  struct timespec now {};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  const uint64_t start = static_cast<uint64_t>(now.tv_sec) * 1000000000ULL + now.tv_nsec + 1;
+  ::usleep(20000);
+  fs::create_symlink("/usr/sbin/chroot", r + "/usr/bin/bash"); // the workload's, later
+  EXPECT_EQ(agent::caching_resolver(r)("/bin/bash"), "/usr/sbin/chroot");
+  EXPECT_EQ(agent::caching_resolver(r, start)("/bin/bash"), "/usr/bin/bash");
+  // The image's own link (older than the start) is still followed.
+  EXPECT_EQ(agent::caching_resolver(r, start)("/bin/missing"), std::nullopt);
+  std::ofstream(r + "/usr/bin/ls") << "x";
+  EXPECT_EQ(agent::caching_resolver(r, start)("/bin/ls"), "/usr/bin/ls");
 }
 
 events::Alert sample_alert() {

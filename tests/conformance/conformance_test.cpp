@@ -63,8 +63,9 @@ Observed run_decide(const Case& c) {
   if (!parse_all(c, policies, seen)) return seen;
 
   const policy::Workload w = make_workload(c.workload);
-  const auto settings =
-      policy::resolve_settings(c.defaults, c.workload.ns_annotations, w.annotations, nullptr);
+  const auto settings = policy::resolve_settings(
+      c.defaults, c.workload.ns_annotations,
+      policy::locked_by_any(policies, w) ? policy::Labels{} : w.annotations, nullptr);
   const auto rs = policy::compile(policies, w, settings, make_resolver(c.workload.root_symlinks));
 
   const std::string target = normalized_target(c.access);

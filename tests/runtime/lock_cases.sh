@@ -206,6 +206,29 @@ $want"
   _has_tamper_alerts $((n + 1)) && fail "an intact change log was alerted: $(changes)"
   grep -q "change log: entry 3" "$tmp/agent/corrald.log" || fail "the agent did not log a problem"
   pass "history: put back, verify passes and a restart alerts nothing"
+
+  # An alteration an operator has reviewed is accepted into the log, by them, at severity 10.
+  printf '# reviewed\n' >>"$state/$file"
+  expect_cli 1 "edited behind the agent's back" verify
+  expect_cli 0 "accepted the stored state as found: 1 entries" verify --accept
+  expect_cli 0 "change log intact: 7 entries" verify
+  [[ $(corral get history -o json | jq -r '.entries[6] | "\(.action) \(.severity) \(.source)"') == \
+    "Modified 10 local uid 0 (user $(id -un)) (corral verify --accept)" ]] ||
+    fail "the acceptance is not the log's 7th entry: $(corral get history -o json | jq -c '.entries[6]')"
+  ALERT=$(changes | tail -n 1)
+  check_alert Resource=ChangeLog//history.jsonl Severity=10
+  # A deleted log is not rebuilt silently: the restarted agent alerts, verify keeps failing
+  # until someone accepts what is stored.
+  rm "$log"
+  corral_rt_stop_corrald
+  corral_rt_start_corrald "$tmp/agent"
+  corral_rt_wait_for 10 _has_tamper_alerts $((n + 1)) || fail "a deleted change log was not alerted"
+  ALERT=$(changes | jq -c 'select(.PolicyName == "corral-change-log")' | tail -n 1)
+  expect_message "history.jsonl: missing"
+  expect_cli 1 "no history entry" verify
+  expect_cli 0 "accepted the stored state as found: 1 entries" verify --accept
+  expect_cli 0 "change log intact: 1 entries" verify
+  pass "history: verify --accept records reviewed alterations (severity 10); a deleted log stays failed until accepted"
 }
 _has_tamper_alerts() {
   (($(changes | jq -c 'select(.PolicyName == "corral-change-log")' | wc -l) >= $1))
