@@ -692,14 +692,7 @@ std::string Agent::enforcement_of(const Entry& e) const {
 void Agent::alert_not_enforced(const workload::Workload& w, bool stale,
                                const std::string& reason) const {
   if (!alert_sink_) return;
-  events::Alert a;
-  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
-  a.timestamp = us / 1000000;
-  a.updated_time = events::rfc3339_micros(us);
-  a.cluster_name = config_.cluster_name;
-  a.host_name = config_.host_name;
+  events::Alert a = agent_alert({config_.cluster_name, config_.host_name, 0});
   a.namespace_name = w.namespace_name;
   a.pod_name = w.pod;
   a.container_id = w.id;

@@ -162,8 +162,6 @@ bool widens_exec(const policy::RuleSet* before, const policy::RuleSet* after) {
                      [&](const std::string& t) { return !allows(before, t) && allows(after, t); });
 }
 
-namespace {
-
 events::Alert agent_alert(const AlertOrigin& origin) {
   events::Alert a;
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -173,16 +171,23 @@ events::Alert agent_alert(const AlertOrigin& origin) {
   a.updated_time = events::rfc3339_micros(us);
   a.cluster_name = origin.cluster_name;
   a.host_name = origin.host_name;
+  a.enforcer = "corrald";
+  return a;
+}
+
+namespace {
+
+events::Alert change_alert_base(const AlertOrigin& origin) {
+  events::Alert a = agent_alert(origin);
   a.type = "PolicyChange";
   a.operation = "Policy";
-  a.enforcer = "corrald";
   return a;
 }
 
 } // namespace
 
 events::Alert tamper_alert(const std::vector<std::string>& problems, const AlertOrigin& origin) {
-  events::Alert a = agent_alert(origin);
+  events::Alert a = change_alert_base(origin);
   a.policy_name = "corral-change-log";
   a.severity = "10";
   a.atags = {"CORRAL_POLICY_CHANGE", "CORRAL_TAMPERED"};
@@ -199,7 +204,7 @@ events::Alert tamper_alert(const std::vector<std::string>& problems, const Alert
 }
 
 events::Alert change_alert(const PolicyChange& c, const AlertOrigin& origin) {
-  events::Alert a = agent_alert(origin);
+  events::Alert a = change_alert_base(origin);
   a.namespace_name = c.kind == "Namespace" ? c.name : c.namespace_name;
   // Not the changed policy's name: PolicyName says which policy matched an access, and
   // parsers that count a policy's matches must not count its changes.

@@ -42,6 +42,8 @@ struct AlertOrigin {
   std::string cluster_name, host_name;
   uint64_t history_seq = 0; // 0: no history entry
 };
+// An alert of the agent's own, stamped now, with its cluster, host and Enforcer corrald.
+events::Alert agent_alert(const AlertOrigin& origin);
 events::Alert change_alert(const PolicyChange& c, const AlertOrigin& origin);
 // The agent found its change log or stored state altered behind its back (`problems` from
 // verify_history, the first one first).
