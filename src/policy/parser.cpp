@@ -106,6 +106,19 @@ private:
       }
     }
     if (p.kind != Kind::Policy) p.namespace_name.clear();
+    // An annotation given twice: YAML tools disagree on which wins, so a reader could take a
+    // policy for locked (or in dry run) that is not.
+    if (const YamlNode& all = md["annotations"]; all.is_map()) {
+      std::vector<std::string_view> seen;
+      for (size_t i = 0; i < all.size(); ++i) {
+        const YamlNode k = all.key(i);
+        if (std::find(seen.begin(), seen.end(), k.scalar()) != seen.end()) {
+          r_.error(k, "metadata.annotations." + std::string(k.scalar()), "duplicate annotation",
+                   "give each annotation once");
+        }
+        seen.push_back(k.scalar());
+      }
+    }
     const YamlNode& mode = md["annotations"]["kubearmor-policy"];
     if (mode.defined()) {
       if (auto v = r_.string(mode, "metadata.annotations.kubearmor-policy")) {

@@ -29,6 +29,8 @@ KNOWN_GAPS = {
                                           "section: pruned by the API server, refused by the agent",
     "lock-invalid-value-rejected": "a CRD schema cannot constrain metadata.annotations: the "
                                    "agent refuses the policy (a PolicyInvalid Event)",
+    "lock-duplicate-annotation-rejected": "the API server's JSON has one value per key; the "
+                                          "agent refuses a YAML file that gives one twice",
 }
 
 
