@@ -64,4 +64,32 @@ step "Seed step: the central log of violations"
 show "${corral[@]}" logs -n default
 show "${corral[@]}" logs -n default --json --limit 1
 
+step "Beyond the seed: lock the containment, so that no other policy can widen it"
+show "${corral[@]}" apply -f examples/seed-only-allow-nginx-exec-locked.yaml
+cat >"$dir/allow-chroot.yaml" <<'YAML'
+apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: allow-chroot
+spec:
+  selector:
+    matchLabels:
+      app: nginx
+  process:
+    matchPaths:
+    - path: /usr/sbin/chroot
+  action: Allow
+YAML
+show "${corral[@]}" apply -f "$dir/allow-chroot.yaml"
+set +e
+corral_rt_exec nginx bash -c chroot
+rc=$?
+set -e
+echo "exit code: $rc"
+[[ $rc -eq 126 ]] || corral_rt_die "a second policy widened the locked containment (exit $rc)"
+
+step "Every change is an alert and a hash-chained entry of the change log"
+show "${corral[@]}" get history
+show "${corral[@]}" verify
+
 step "Clean up"
