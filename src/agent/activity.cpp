@@ -1,6 +1,5 @@
 #include "agent/activity.h"
 
-#include <chrono>
 #include <cstring>
 #include <filesystem>
 
@@ -15,12 +14,6 @@
 
 namespace corral::agent {
 namespace {
-
-int64_t now_micros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // argv[1..] of a space-joined argv.
 std::string args_after_argv0(const std::string& args) {
@@ -129,7 +122,7 @@ void Activity::set_workloads(const std::vector<WatchedWorkload>& watched) {
     });
     for (const auto& v : watched) {
       auto& a = activity_[v.w.id];
-      if (a.since == 0) a.since = now_micros() / 1000000;
+      if (a.since == 0) a.since = events::now_micros() / 1000000;
       a.files_recorded |= (v.visibility & kSeeFile) != 0;
       a.network_recorded |= (v.visibility & kSeeNetwork) != 0;
     }
@@ -204,7 +197,7 @@ void Activity::on_event(const monitor::Event& e) {
   const bool log = ((w ? w->visibility : options_.host_visibility) & bit) != 0;
   if (!w && !log) return;
   const std::string root = w ? w->root_prefix : "/";
-  const int64_t now = now_micros();
+  const int64_t now = events::now_micros();
   events::Alert a;
   if (e.kind == monitor::Kind::Exec) {
     const std::string program = program_of(p.tgid, p.exe, root);
@@ -354,7 +347,7 @@ void seen_now(std::map<std::string, Seen>& items, const std::string& key,
 void add_running(const workload::Workload& w, WorkloadActivity& a) {
   if (w.init_pid == 0 || w.pidns_inode == 0) return;
   const std::string root = proc::read_link(w.root_path).value_or("/");
-  const int64_t now = now_micros() / 1000000;
+  const int64_t now = events::now_micros() / 1000000;
   const auto sockets = socket_protocols(w.init_pid);
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {

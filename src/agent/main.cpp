@@ -120,12 +120,6 @@ policy::Posture posture(const std::string& s) {
   return s == "block" ? policy::Posture::Block : policy::Posture::Audit;
 }
 
-int64_t now_micros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // With --otlp-endpoint every published event is also offered to the exporter (it never
 // blocks). Set in run() before any publisher starts; the exporter outlives them all.
 events::OtlpExporter* otlp_exporter = nullptr;
@@ -569,8 +563,8 @@ int run(const Flags& f) {
         "its workloads are enforced as soon as it does");
   }
 
-  auto api =
-      agent::ApiServer::make(f.api_socket, agent, **hub, now_micros() / 1000000, activity.get());
+  auto api = agent::ApiServer::make(f.api_socket, agent, **hub, events::now_micros() / 1000000,
+                                    activity.get());
   if (!api) return log(api.error().to_string()), 1;
   std::unique_ptr<feed::Server> feeder;
   if (!f.grpc_listen.empty()) {

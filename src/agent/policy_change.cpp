@@ -1,7 +1,6 @@
 #include "agent/policy_change.h"
 
 #include <algorithm>
-#include <chrono>
 #include <set>
 
 #include "core/strings.h"
@@ -164,9 +163,7 @@ bool widens_exec(const policy::RuleSet* before, const policy::RuleSet* after) {
 
 events::Alert agent_alert(const AlertOrigin& origin) {
   events::Alert a;
-  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+  const int64_t us = events::now_micros();
   a.timestamp = us / 1000000;
   a.updated_time = events::rfc3339_micros(us);
   a.cluster_name = origin.cluster_name;

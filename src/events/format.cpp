@@ -1,6 +1,7 @@
 #include "events/format.h"
 
 #include <algorithm>
+#include <chrono>
 #include <ctime>
 #include <map>
 
@@ -59,6 +60,12 @@ std::string to_text(const Alert& a) {
   }
   for (const auto& [key, value] : values) out += key + ": " + value + "\n";
   return out;
+}
+
+int64_t now_micros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 std::string rfc3339_micros(int64_t unix_micros) {

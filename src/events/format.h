@@ -16,5 +16,7 @@ std::string to_text(const Alert& a);
 
 // "2026-11-28T19:55:01.123456Z" for a time in microseconds since the epoch.
 std::string rfc3339_micros(int64_t unix_micros);
+// The realtime clock in microseconds since the epoch (events' Timestamp and UpdatedTime).
+int64_t now_micros();
 
 } // namespace corral::events

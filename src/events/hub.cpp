@@ -48,9 +48,7 @@ Result<std::unique_ptr<EventHub>> EventHub::make(size_t capacity, const FileOpti
   std::unique_ptr<EventHub> hub(new EventHub(capacity));
   // Numbers start above the clock in microseconds: an agent makes far fewer than a million
   // events a second, so a restarted agent's numbers are above its predecessor's.
-  hub->node_seq_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                             std::chrono::system_clock::now().time_since_epoch())
-                                             .count());
+  hub->node_seq_ = static_cast<uint64_t>(now_micros());
   if (!file.path.empty()) {
     hub->reload(file.path);
     auto fd = open_events_file(file);

@@ -18,12 +18,6 @@ namespace {
 
 constexpr auto kPoll = std::chrono::milliseconds(250); // how soon a gone client is noticed
 
-int64_t now_micros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 grpc::Status bad_filter(const std::string& filter, const char* valid) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                       "unknown filter \"" + filter + "\" (valid: " + std::string(valid) + ")");
@@ -42,7 +36,7 @@ struct Server::Shared {
 
   feeder::Message message(const std::string& level, const std::string& text) const {
     feeder::Message m;
-    const int64_t us = now_micros();
+    const int64_t us = events::now_micros();
     m.set_timestamp(us / 1000000);
     m.set_updatedtime(events::rfc3339_micros(us));
     m.set_clustername(options.cluster_name);
