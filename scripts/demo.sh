@@ -19,6 +19,12 @@ policy=examples/seed-only-allow-nginx-exec.yaml
 corral=(build/bin/corral)
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# try_chroot: `bash -c chroot` in the nginx container; its exit code in $rc.
+try_chroot() {
+  rc=0
+  corral_rt_exec nginx bash -c chroot || rc=$?
+  echo "exit code: $rc"
+}
 show() {
   printf '$ %s\n' "$*"
   "$@"
@@ -53,11 +59,7 @@ step "nginx keeps serving"
 printf 'HTTP GET / -> %s' "$(corral_rt_http nginx)"
 
 step "Seed step: try an unauthorized program: bash -c chroot"
-set +e
-corral_rt_exec nginx bash -c chroot
-rc=$?
-set -e
-echo "exit code: $rc"
+try_chroot
 [[ $rc -eq 126 ]] || corral_rt_die "chroot was not denied (exit $rc)"
 
 step "Seed step: the central log of violations"
@@ -81,11 +83,7 @@ spec:
   action: Allow
 YAML
 show "${corral[@]}" apply -f "$dir/allow-chroot.yaml"
-set +e
-corral_rt_exec nginx bash -c chroot
-rc=$?
-set -e
-echo "exit code: $rc"
+try_chroot
 [[ $rc -eq 126 ]] || corral_rt_die "a second policy widened the locked containment (exit $rc)"
 
 step "Every change is an alert and a hash-chained entry of the change log"

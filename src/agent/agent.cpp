@@ -159,7 +159,7 @@ Result<Agent::Outcome> Agent::apply(const std::vector<std::pair<std::string, std
     out.lines.push_back(label(*p) + " configured");
   }
   auto warnings = reconcile_locked("", &out.failed);
-  for (auto& c : changes) record_locked(std::move(c), before, warnings);
+  record_locked(std::move(changes), before, warnings);
   out.warnings.insert(out.warnings.end(), warnings.begin(), warnings.end());
   for (const auto& p : parsed.policies) coverage_warnings(*p, out.warnings);
   for (const auto& p : parsed.policies) {
@@ -198,7 +198,7 @@ Result<Agent::Outcome> Agent::remove(const std::vector<std::string>& keys, const
     policies_.erase(k);
   }
   out.warnings = reconcile_locked("", &out.failed);
-  for (auto& c : changes) record_locked(std::move(c), before, out.warnings);
+  record_locked(std::move(changes), before, out.warnings);
   return out;
 }
 
@@ -235,7 +235,7 @@ Result<Agent::Outcome> Agent::annotate(const std::string& ns, const policy::Labe
   out.warnings = reconcile_locked(ns, &out.failed);
   auto change = describe_namespace_change(ns, previous, next);
   change.source = who;
-  record_locked(std::move(change), before, out.warnings);
+  record_locked({std::move(change)}, before, out.warnings);
   const bool any = std::any_of(workloads_.begin(), workloads_.end(),
                                [&](const auto& kv) { return kv.second.w.namespace_name == ns; });
   if (!any) out.warnings.push_back("no workload runs in namespace " + ns + " now");
@@ -414,7 +414,7 @@ Agent::Outcome Agent::sync_policies(const std::vector<policy::PolicyPtr>& put,
   }
   if (changes.empty()) return out;
   out.warnings = reconcile_locked("", &out.failed);
-  for (auto& c : changes) record_locked(std::move(c), before, out.warnings);
+  record_locked(std::move(changes), before, out.warnings);
   return out;
 }
 
@@ -431,7 +431,7 @@ Agent::Outcome Agent::remove_policy(const std::string& key, const std::string& s
   record_policy_locked(it->second.policy.get(), nullptr, source, changes);
   policies_.erase(it);
   out.warnings = reconcile_locked("", &out.failed);
-  for (auto& c : changes) record_locked(std::move(c), before, out.warnings);
+  record_locked(std::move(changes), before, out.warnings);
   return out;
 }
 
@@ -462,7 +462,7 @@ Agent::Outcome Agent::put_namespace_locked(const std::string& ns, const policy::
   out.warnings.insert(out.warnings.end(), w.begin(), w.end());
   auto change = describe_namespace_change(ns, previous, next);
   change.source = source;
-  record_locked(std::move(change), before, w);
+  record_locked({std::move(change)}, before, w);
   return out;
 }
 

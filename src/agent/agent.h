@@ -216,9 +216,11 @@ private:
   // Each workload's latest rules (by id), to tell what a change widened.
   using Snapshot = std::map<std::string, std::shared_ptr<const policy::RuleSet>>;
   [[nodiscard]] Snapshot snapshot_locked() const;
-  // One change, after its reconcile: a PolicyChange alert and a change-log entry.
-  void record_locked(PolicyChange c, const Snapshot& before,
+  // Changes made together, after their reconcile: a PolicyChange alert and a change-log
+  // entry each.
+  void record_locked(std::vector<PolicyChange> changes, const Snapshot& before,
                      const std::vector<std::string>& warnings);
+  void record_one_locked(PolicyChange c, const std::vector<std::string>& warnings);
   void record_policy_locked(const policy::Policy* before, const policy::Policy* after,
                             const std::string& source, std::vector<PolicyChange>& out) const;
 

@@ -56,24 +56,30 @@ void Agent::record_policy_locked(const policy::Policy* before, const policy::Pol
   out.push_back(std::move(c));
 }
 
-void Agent::record_locked(PolicyChange c, const Snapshot& before,
+void Agent::record_locked(std::vector<PolicyChange> changes, const Snapshot& before,
                           const std::vector<std::string>& warnings) {
+  // Whether some workload may now run what it could not: once for the changes made together.
+  bool widens = false;
   for (const auto& [id, e] : workloads_) {
     const auto was = before.find(id);
     const auto& now = e.wanted ? e.wanted : e.rules;
     if (was != before.end() && was->second != now && widens_exec(was->second.get(), now.get())) {
-      c.widens = true;
+      widens = true;
       break;
     }
   }
+  for (auto& c : changes) {
+    c.widens = widens;
+    record_one_locked(std::move(c), warnings);
+  }
+}
+
+void Agent::record_one_locked(PolicyChange c, const std::vector<std::string>& warnings) {
   // The rules a lock ignores, reported with the change that brought them or the lock.
   std::vector<std::string> ignored;
   for (const auto& w : warnings) {
-    const size_t at = w.find(" is ignored where the locked policy ");
-    if (at == std::string::npos) continue;
-    if (w.starts_with(c.kind + "/" + c.name + " ") ||
-        w.find("locked policy " + c.name + " ", at) != std::string::npos)
-      ignored.push_back(w.substr(0, at));
+    if (auto rule = policy::lock_report_about(w, c.kind + "/" + c.name, c.name); !rule.empty())
+      ignored.push_back(std::move(rule));
   }
   if (!ignored.empty()) c.summary += "; ignored by a lock: " + join(ignored, ", ");
   if (c.kind == "Namespace") {

@@ -1,6 +1,5 @@
 #include "agent/kube_source.h"
 
-#include <algorithm>
 #include <ctime>
 #include <mutex>
 #include <set>
@@ -253,12 +252,9 @@ struct KubeSource::Impl {
   void report_locked(const json& object, policy::Kind kind, const policy::Policy& p,
                      const Agent::Outcome& o) {
     std::string text;
-    const std::string self = std::string(to_string(kind)) + "/" + p.name + " ";
+    const std::string self = std::string(to_string(kind)) + "/" + p.name;
     for (const auto& w : o.warnings) {
-      const size_t at = w.find(" is ignored where the locked policy ");
-      if (at != std::string::npos &&
-          (w.starts_with(self) || w.find("locked policy " + p.name + " ", at) != std::string::npos))
-        text += w + "\n";
+      if (!policy::lock_report_about(w, self, p.name).empty()) text += w + "\n";
     }
     if (text.empty()) return;
     post_event(object, kind, "RulesIgnoredByLock",
@@ -269,6 +265,7 @@ struct KubeSource::Impl {
 
   void policies_listed(policy::Kind kind, std::vector<json>&& items) {
     std::vector<policy::PolicyPtr> put;
+    std::vector<const json*> objects; // of `put`, in its order
     std::map<std::string, std::string> sources;
     std::set<std::string> keep; // invalid now: their previous generation stays
     for (const auto& o : items) {
@@ -276,19 +273,14 @@ struct KubeSource::Impl {
         report_not_enforced(o, kind, *p);
         sources[p->key()] = source_of(o);
         put.push_back(std::move(p));
+        objects.push_back(&o);
       } else {
         keep.insert(key_of(o, kind));
       }
     }
     const auto o = agent.sync_policies(put, sources, kind, keep);
-    const bool locks = std::any_of(o.warnings.begin(), o.warnings.end(), [](const auto& w) {
-      return w.find(" is ignored where the locked policy ") != std::string::npos;
-    });
-    for (const auto& item : locks ? items : std::vector<json>{}) {
-      for (const auto& p : put) {
-        if (p->key() == key_of(item, kind)) report_locked(item, kind, *p, o);
-      }
-    }
+    for (size_t i = 0; i < put.size() && !o.warnings.empty(); ++i)
+      report_locked(*objects[i], kind, *put[i], o);
     report(o);
   }
 

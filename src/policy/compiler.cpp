@@ -7,6 +7,25 @@
 #include "policy/ruleset.h"
 
 namespace corral::policy {
+namespace {
+
+// What joins the ignored rule and the locking policy's name in a lock report.
+constexpr std::string_view kLockReport = " is ignored where the locked policy ";
+
+} // namespace
+
+std::string lock_report_about(std::string_view warning, std::string_view kind_name,
+                              std::string_view lock_name) {
+  const size_t at = warning.find(kLockReport);
+  if (at == std::string_view::npos) return "";
+  const std::string_view rule = warning.substr(0, at);
+  const std::string_view locker = warning.substr(at + kLockReport.size());
+  const bool about_policy = rule.starts_with(kind_name) && rule.size() > kind_name.size() &&
+                            rule[kind_name.size()] == ' ';
+  const bool about_lock = locker.starts_with(lock_name) && locker.size() > lock_name.size() &&
+                          locker[lock_name.size()] == ' ';
+  return about_policy || about_lock ? std::string(rule) : "";
+}
 
 class RuleSetBuilder {
 public:
@@ -41,12 +60,11 @@ public:
       if (p.get() == &locker) continue;
       for (const Rule& r : p->rules) {
         if (r.action == Action::Block || !lock_denies(*lock, r)) continue;
-        std::string what = std::string(to_string(p->kind)) + "/" + p->name + " " + r.origin.field +
-                           " (" + std::string(to_string(r.action)) + " " + r.value + ")";
-        warnings_.insert(what + " is ignored where the locked policy " + locker.name +
+        warnings_.insert(std::string(to_string(p->kind)) + "/" + p->name + " " + r.origin.field +
+                         " (" + std::string(to_string(r.action)) + " " + r.value + ")" +
+                         std::string(kLockReport) + locker.name +
                          " denies (corral.dev/lock: other policies can only narrow the workloads "
                          "it selects)");
-        rs_->lock_ignored_.push_back(std::move(what) + " [locked by " + locker.name + "]");
       }
     }
     rs_->locks_.push_back(std::move(lock));

@@ -85,9 +85,6 @@ public:
   // policy, of its rules alone. decide() allows an access only when all the rules and each
   // of these allow it (docs/policy.md "Locked policies"); empty otherwise.
   [[nodiscard]] const std::vector<std::shared_ptr<const RuleSet>>& locks() const { return locks_; }
-  // The rules that a lock keeps from allowing what its policy denies, as
-  // "KIND/NAME FIELD (ACTION TARGET) [locked by NAME]".
-  [[nodiscard]] const std::vector<std::string>& lock_ignored() const { return lock_ignored_; }
 
   [[nodiscard]] const PathIndex& paths(Category c) const {
     return c == Category::Process ? process_ : file_;
@@ -111,8 +108,13 @@ private:
   std::vector<std::string> warnings_;
   std::string fingerprint_;
   std::vector<std::shared_ptr<const RuleSet>> locks_;
-  std::vector<std::string> lock_ignored_;
 };
+
+// The rule ("KIND/NAME FIELD (ACTION TARGET)") a compile warning reports a lock ignoring,
+// when that rule is of policy `kind_name` ("KIND/NAME") or the lock is policy `lock_name`'s;
+// "" for any other warning.
+std::string lock_report_about(std::string_view warning, std::string_view kind_name,
+                              std::string_view lock_name);
 
 // Compiles the rules of every policy in `policies` that selects `w`.
 std::shared_ptr<const RuleSet> compile(const std::vector<PolicyPtr>& policies, const Workload& w,
